@@ -1,0 +1,73 @@
+"""The `sbs` command. The only place that turns errors into exit codes."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from sidebyside import __version__
+from sidebyside.cli import output
+from sidebyside.errors import SbsError
+
+app = typer.Typer(
+    name="sbs", no_args_is_help=True, add_completion=False,
+    help="Upgrade an OpenStack control plane side by side: prepare a new controller, "
+         "cut over, roll back.")
+
+# Commands, one module each; sub-apps mounted under their own names.
+_COMMAND_MODULES = ("plan", "runbook", "status")
+_SUB_APPS = {"db": "Copy, verify and back up databases.",
+             "config": "Collect and translate service configuration.",
+             "lab": "The local lab of real OpenStack services."}
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"sbs {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version,
+                                       is_eager=True, help="Show the version.")) -> None:
+    """sbs: side-by-side OpenStack control-plane upgrades."""
+
+
+for _name in _COMMAND_MODULES:
+    importlib.import_module(f"sidebyside.cli.{_name}").register(app)
+
+for _name, _help in _SUB_APPS.items():
+    try:
+        _module = importlib.import_module(f"sidebyside.cli.{_name}")
+    except ImportError as _exc:  # a sub-app under construction must not break the others
+        if _exc.name != f"sidebyside.cli.{_name}":
+            raise
+        continue
+    app.add_typer(_module.app, name=_name, help=_help)
+
+
+def run() -> None:
+    """Console-script entry point."""
+    as_json = "--json" in sys.argv
+    try:
+        app(standalone_mode=False)
+    except SbsError as exc:
+        output.print_error(exc, as_json)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        output.err_console.print("aborted")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        output.err_console.print("interrupted")
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
+        raise

@@ -1,0 +1,50 @@
+"""`sbs plan`: the numbered runbook an operator pastes into the change ticket."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from sidebyside.cli import output
+from sidebyside.cli.common import DEFAULT_INVENTORY, InventoryOpt, JsonOpt, StateDirOpt, environment
+from sidebyside.plan import build_plan
+from sidebyside.plan.estimate import estimate_window
+
+
+class Format(StrEnum):
+    text = "text"
+    md = "md"
+    json = "json"
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("plan")
+    def plan_command(
+        command: Annotated[str, typer.Argument(help="prepare, cutover or rollback.")] = "cutover",
+        inventory: InventoryOpt = DEFAULT_INVENTORY,
+        state_dir: StateDirOpt = None,
+        fmt: Annotated[Format, typer.Option("--format", help="text, md or json.")] = Format.text,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Print the ordered steps of a command, with the downtime estimate for cutover."""
+        from sidebyside.errors import InputError
+
+        if command not in ("prepare", "cutover", "rollback"):
+            raise InputError(f"unknown command {command!r}: use prepare, cutover or rollback")
+        env = environment(inventory, state_dir)
+        plan = build_plan(env.inventory, command)
+        journal = env.journal if (env.state_dir / "journal.db").exists() else None
+        window = estimate_window(plan, env.inventory, journal.step_durations() if journal else {})
+        if as_json or fmt == Format.json:
+            output.emit_json({**plan.to_dict(), "estimate": window.to_dict()})
+            return
+        estimates = {k: v.seconds for k, v in window.steps.items() if v.source != "unknown"}
+        if fmt == Format.md:
+            typer.echo(output.render_plan_markdown(plan, estimates))
+        else:
+            typer.echo(output.render_plan_text(plan, estimates))
+        if command == "cutover":
+            typer.echo("")
+            typer.echo(window.summary())

@@ -1,0 +1,95 @@
+"""prepare / cutover / rollback as guarded runs: lock, plan, execute, fall back.
+
+Like gh-ost's cut-over: nothing changes without an explicit command; a cutover
+that fails once traffic has started moving falls back to the pre-cutover state by
+running the rollback plan, and reports exit code 5.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sidebyside.engine.executor import Action, Executor, Reporter, RunOutcome
+from sidebyside.engine.journal import RunStatus
+from sidebyside.engine.lock import RunLock
+from sidebyside.engine.session import Environment
+from sidebyside.errors import CutoverRolledBack, RollbackFailed, SbsError, StepFailed
+from sidebyside.plan import Plan, build_plan
+from sidebyside.plan.model import Changes
+
+ActionsFactory = Callable[[Environment, Mapping[str, Any]], Mapping[str, Action]]
+
+
+def _first_traffic_step(plan: Plan) -> int | None:
+    for index, step in enumerate(plan.steps):
+        if step.changes == Changes.TRAFFIC and step.action != "drain":
+            return index
+    return None
+
+
+def _execute(env: Environment, plan: Plan, actions: Mapping[str, Action],
+             reporter: Reporter | None, options: Mapping[str, Any], restart: bool,
+             argv: list[str] | None) -> RunOutcome:
+    executor = Executor(env.journal, actions, reporter=reporter, options=options)
+    return executor.execute(plan, restart=restart, argv=argv)
+
+
+def run_command(env: Environment, command: str, actions_factory: ActionsFactory, *,
+                reporter: Reporter | None = None, options: Mapping[str, Any] | None = None,
+                restart: bool = False, argv: list[str] | None = None) -> RunOutcome:
+    """Run prepare, cutover or rollback under the environment's run lock.
+
+    Raises LockedError, StepFailed (resumable), CutoverRolledBack (cutover failed
+    after the switch began and traffic is back on the old side), RollbackFailed.
+    """
+    options = dict(options or {})
+    plan = build_plan(env.inventory, command)
+    with RunLock(env.state_dir, command):
+        actions = actions_factory(env, options)
+        if command == "rollback":
+            return _rollback(env, plan, actions, reporter, options, restart, argv)
+        try:
+            return _execute(env, plan, actions, reporter, options, restart, argv)
+        except StepFailed as failure:
+            if command != "cutover":
+                raise
+            return _fall_back(env, plan, failure, actions_factory, reporter, options, argv)
+
+
+def _rollback(env: Environment, plan: Plan, actions: Mapping[str, Action],
+              reporter: Reporter | None, options: Mapping[str, Any], restart: bool,
+              argv: list[str] | None) -> RunOutcome:
+    try:
+        outcome = _execute(env, plan, actions, reporter, options, restart, argv)
+    except StepFailed as exc:
+        if exc.step_id == "rollback.new-writes":
+            raise  # refused or could not report: nothing was switched
+        raise RollbackFailed(exc.message, hint="fix the cause and re-run `sbs rollback`; "
+                             "it resumes where it stopped") from exc
+    cutover = env.journal.latest_run("cutover")
+    if cutover and cutover.status != RunStatus.ROLLED_BACK:
+        env.journal.finish_run(cutover.id, RunStatus.ROLLED_BACK, 0, "rolled back")
+    return outcome
+
+
+def _fall_back(env: Environment, plan: Plan, failure: StepFailed,
+               actions_factory: ActionsFactory, reporter: Reporter | None,
+               options: Mapping[str, Any], argv: list[str] | None) -> RunOutcome:
+    ids = [s.id for s in plan.steps]
+    first_switch = _first_traffic_step(plan)
+    if first_switch is None or ids.index(failure.step_id) < first_switch:
+        raise failure  # traffic never moved: resume or roll back, the operator decides
+    rollback_options = {**options, "accept_data_loss": True, "automatic": True}
+    rollback_plan = build_plan(env.inventory, "rollback")
+    try:
+        _rollback(env, rollback_plan, actions_factory(env, rollback_options), reporter,
+                  rollback_options, True, argv)
+    except SbsError as exc:
+        raise RollbackFailed(
+            f"cutover failed at {failure.step_id} ({failure.message}) and the automatic "
+            f"rollback failed too: {exc.message}",
+            hint="re-run `sbs rollback`; it resumes where it stopped") from exc
+    raise CutoverRolledBack(
+        f"cutover failed at {failure.step_id}: {failure.message}; traffic is back on the "
+        "old controller", hint="see `sbs status`; fix the new side, then `sbs cutover --restart`")

@@ -1,0 +1,181 @@
+"""Inventory -> ordered steps of prepare, cutover and rollback. No I/O here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sidebyside.inventory import Inventory
+from sidebyside.plan.model import Changes, Plan, Step
+from sidebyside.services.catalog import databases_of, service
+
+COMMANDS = ("prepare", "cutover", "rollback")
+
+
+def _db_sync_steps(inv: Inventory, phase: str) -> list[Step]:
+    """Cell mappings first, then every release of the path, services in order."""
+    steps: list[Step] = []
+    new_ctl = inv.new.controllers[0]  # once-per-cloud commands run on exactly one controller
+    if "nova" in inv.services:
+        steps.append(Step(
+            id=f"{phase}.cell-mappings", action="update_cell_mappings", service="nova",
+            title="Point nova's cell mappings at the new database and broker "
+                  "(before any nova db sync touches a database)",
+            changes=Changes.NEW_SIDE, hosts=(new_ctl,),
+            params={"release": inv.release.path[0]}))
+    for release in inv.release.path:
+        for svc in inv.ordered_services:
+            if not service(svc).db_sync:
+                continue
+            steps.append(Step(
+                id=f"{phase}.db-sync.{release}.{svc}", action="db_sync", service=svc,
+                title=f"Upgrade the {svc} database to {release} "
+                      f"({', '.join(c.name for c in service(svc).db_sync)})",
+                changes=Changes.NEW_SIDE, hosts=(new_ctl,), params={"release": release}))
+    return steps
+
+
+def _config_steps(inv: Inventory, phase: str) -> list[Step]:
+    return [Step(
+        id=f"{phase}.config.{svc}", action="migrate_config", service=svc,
+        title=f"Carry {svc} configuration and key repositories to the new controllers, "
+              f"translated to {inv.release.to}",
+        changes=Changes.NEW_SIDE, hosts=tuple(inv.new.controllers),
+        params={"delta": phase == "cutover"})
+        for svc in inv.ordered_services]
+
+
+def _start_steps(inv: Inventory, phase: str, side: str) -> list[Step]:
+    controllers = tuple(inv.side(side).controllers)
+    return [Step(id=f"{phase}.start-{side}.{svc}", action="start_service", service=svc,
+                 title=f"Start {svc} on the {side} controllers", hosts=controllers,
+                 changes=Changes.NEW_SIDE if side == "new" else Changes.OLD_SERVICES,
+                 undo="stop_service", params={"side": side})
+            for svc in inv.ordered_services]
+
+
+def plan_prepare(inv: Inventory) -> list[Step]:
+    dbs = databases_of(inv.ordered_services)
+    steps = [
+        Step(id="prepare.preflight", action="preflight", changes=Changes.NOTHING,
+             title="Pre-flight checks: reachability, releases, disk, capacity, known "
+                   "incompatibilities"),
+        Step(id="prepare.backup", action="backup", changes=Changes.LOCAL,
+             title=f"Verified backup of the old databases ({', '.join(dbs) or 'none'}) "
+                   "and configs", params={"databases": dbs}),
+    ]
+    if inv.deploy:
+        how = "ansible playbook" if inv.deploy.ansible else "deploy command"
+        steps.append(Step(id="prepare.deploy", action="deploy", changes=Changes.NEW_SIDE,
+                          title=f"Deploy the new controllers with the operator's {how}",
+                          hosts=tuple(inv.new.controllers)))
+    steps.append(Step(id="prepare.copy-databases", action="copy_databases",
+                      changes=Changes.NEW_SIDE,
+                      title="Copy and verify every service database old -> new",
+                      params={"databases": dbs, "replace": True}))
+    steps += _config_steps(inv, "prepare")
+    steps += [Step(id=f"prepare.upgrade-check.{svc}", action="upgrade_check", service=svc,
+                   changes=Changes.NOTHING, hosts=(inv.new.controllers[0],),
+                   title=f"{svc}-status upgrade check on the new controller")
+              for svc in inv.ordered_services if service(svc).status_check]
+    steps += _db_sync_steps(inv, "prepare")
+    steps += _start_steps(inv, "prepare", "new")
+    steps.append(Step(id="prepare.verify-new", action="verify_side", changes=Changes.NOTHING,
+                      title="Verify the new controller directly (smoke and parity with old)",
+                      params={"side": "new"}))
+    return steps
+
+
+def plan_cutover(inv: Inventory) -> list[Step]:
+    dbs = databases_of(inv.ordered_services)
+    steps = [Step(id="cutover.snapshot", action="snapshot_resources", changes=Changes.LOCAL,
+                  title="Count resources through the VIP before the drain")]
+    for svc in inv.ordered_services:
+        steps.append(Step(id=f"cutover.drain.{svc}", action="drain", service=svc,
+                          changes=Changes.TRAFFIC, undo="undrain",
+                          title=f"Drain old {svc}: no new requests, wait for in-flight "
+                                "requests and its queues to empty"))
+        steps.append(Step(id=f"cutover.stop-old.{svc}", action="stop_service", service=svc,
+                          changes=Changes.OLD_SERVICES, undo="start_service",
+                          hosts=tuple(inv.old.controllers), params={"side": "old"},
+                          title=f"Stop {svc} on the old controllers"))
+    steps.append(Step(id="cutover.final-copy", action="copy_databases",
+                      changes=Changes.NEW_SIDE,
+                      title="Final copy and verification of every database old -> new",
+                      params={"databases": dbs, "replace": True, "final": True}))
+    steps += _config_steps(inv, "cutover")
+    steps += _db_sync_steps(inv, "cutover")
+    steps += _start_steps(inv, "cutover", "new")
+    steps.append(Step(id="cutover.check-new", action="verify_side", changes=Changes.NOTHING,
+                      title="Check every new server directly before it takes traffic",
+                      params={"side": "new", "smoke_only": True}))
+    steps.append(Step(id="cutover.record-position", action="record_position",
+                      changes=Changes.LOCAL, params={"databases": dbs},
+                      title="Record the new databases' position (what rollback would drop)"))
+    if inv.ha.haproxy:
+        for svc in inv.ordered_services:
+            if svc in inv.ha.haproxy.backends:
+                steps.append(Step(id=f"cutover.switch.{svc}", action="switch_traffic",
+                                  service=svc, changes=Changes.TRAFFIC, undo="switch_back",
+                                  params={"to": "new"},
+                                  title=f"HAProxy: new {svc} servers ready, old ones maint"))
+    if inv.ha.keepalived:
+        steps.append(Step(id="cutover.move-vip", action="move_vip", changes=Changes.TRAFFIC,
+                          undo="move_vip", params={"to": "new"},
+                          title=f"keepalived: move VIP {inv.ha.keepalived.vip} to the new side"))
+    steps.append(Step(id="cutover.verify-vip", action="verify_vip", changes=Changes.NOTHING,
+                      rerunnable=True,
+                      title="Verify through the VIP with openstacksdk; counts equal the "
+                            "snapshot (failure rolls back automatically)"))
+    return steps
+
+
+def plan_rollback(inv: Inventory) -> list[Step]:
+    dbs = databases_of(inv.ordered_services)
+    reverse = list(reversed(inv.ordered_services))
+    steps = [
+        Step(id="rollback.new-writes", action="report_new_writes", changes=Changes.LOCAL,
+             params={"databases": dbs},
+             title="Report what was written on the new side since cutover; export it; "
+                   "refuse without --accept-data-loss"),
+        Step(id="rollback.old-untouched", action="verify_old_untouched",
+             changes=Changes.NOTHING, params={"databases": dbs},
+             title="Prove the old databases are unchanged since cutover (checksums)"),
+    ]
+    steps += [Step(id=f"rollback.start-old.{svc}", action="start_service", service=svc,
+                   changes=Changes.OLD_SERVICES, hosts=tuple(inv.old.controllers),
+                   params={"side": "old"}, title=f"Start {svc} on the old controllers")
+              for svc in inv.ordered_services]
+    steps.append(Step(id="rollback.check-old", action="verify_side", changes=Changes.NOTHING,
+                      params={"side": "old", "smoke_only": True},
+                      title="Check every old server directly before it takes traffic"))
+    if inv.ha.keepalived:
+        steps.append(Step(id="rollback.move-vip", action="move_vip", changes=Changes.TRAFFIC,
+                          params={"to": "old"},
+                          title=f"keepalived: move VIP {inv.ha.keepalived.vip} back"))
+    if inv.ha.haproxy:
+        steps += [Step(id=f"rollback.switch.{svc}", action="switch_traffic", service=svc,
+                       changes=Changes.TRAFFIC, params={"to": "old"},
+                       title=f"HAProxy: old {svc} servers ready, new ones maint")
+                  for svc in reverse if svc in inv.ha.haproxy.backends]
+    steps += [Step(id=f"rollback.stop-new.{svc}", action="stop_service", service=svc,
+                   changes=Changes.NEW_SIDE, hosts=tuple(inv.new.controllers),
+                   params={"side": "new"}, title=f"Stop {svc} on the new controllers")
+              for svc in reverse]
+    steps.append(Step(id="rollback.verify-vip", action="verify_vip", changes=Changes.NOTHING,
+                      params={"expect": "old"},
+                      title="Verify through the VIP that the old cloud answers"))
+    return steps
+
+
+_BUILDERS: dict[str, Callable[[Inventory], list[Step]]] = {
+    "prepare": plan_prepare, "cutover": plan_cutover, "rollback": plan_rollback,
+}
+
+
+def build_plan(inv: Inventory, command: str) -> Plan:
+    """The ordered steps of `command` for this inventory. Raises ValueError for an
+    unknown command."""
+    if command not in _BUILDERS:
+        raise ValueError(f"no plan for {command!r}; known: {', '.join(COMMANDS)}")
+    return Plan(command=command, environment=inv.environment,
+                steps=tuple(_BUILDERS[command](inv)))

@@ -1,0 +1,94 @@
+"""How long the cutover will take, from the timings prepare recorded. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sidebyside.inventory import Inventory
+from sidebyside.plan.model import Plan, Step
+
+# A cutover step repeats work prepare already timed under another id.
+_PREPARE_EQUIVALENT = {
+    "cutover.final-copy": "prepare.copy-databases",
+    "cutover.cell-mappings": "prepare.cell-mappings",
+    "cutover.check-new": "prepare.verify-new",
+}
+_DEFAULT_SECONDS = {  # steps that cost about the same everywhere
+    "snapshot_resources": 5.0, "record_position": 2.0, "switch_traffic": 1.0,
+    "move_vip": 5.0, "verify_vip": 10.0, "stop_service": 5.0, "start_service": 10.0,
+}
+
+
+@dataclass(frozen=True)
+class StepEstimate:
+    seconds: float
+    source: str  # "recorded", "prepare", "drain timeout", "default", "unknown"
+
+
+@dataclass(frozen=True)
+class WindowEstimate:
+    steps: dict[str, StepEstimate]
+    downtime: float
+    max_downtime: float
+    unknown: tuple[str, ...]
+
+    @property
+    def verdict(self) -> str:
+        if self.unknown:
+            return "UNKNOWN"
+        return "GO" if self.downtime <= self.max_downtime else "NO-GO"
+
+    def summary(self) -> str:
+        def fmt(s: float) -> str:
+            return f"{int(s // 60)}m{int(s % 60):02d}s"
+        text = (f"Estimated downtime {fmt(self.downtime)} against a window of "
+                f"{fmt(self.max_downtime)}: {self.verdict}")
+        if self.unknown:
+            text += (f" ({len(self.unknown)} steps have no recorded timing yet: run "
+                     f"`sbs prepare` first; e.g. {', '.join(self.unknown[:3])})")
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"downtime_seconds": round(self.downtime, 1),
+                "max_downtime_seconds": self.max_downtime, "verdict": self.verdict,
+                "unknown_steps": list(self.unknown),
+                "steps": {k: {"seconds": round(v.seconds, 1), "source": v.source}
+                          for k, v in self.steps.items()}}
+
+
+def _equivalent(step_id: str) -> str | None:
+    if step_id in _PREPARE_EQUIVALENT:
+        return _PREPARE_EQUIVALENT[step_id]
+    if step_id.startswith("cutover."):
+        return "prepare." + step_id.removeprefix("cutover.")
+    return None
+
+
+def _estimate_step(step: Step, inv: Inventory, recorded: dict[str, float]) -> StepEstimate:
+    if step.id in recorded:
+        return StepEstimate(recorded[step.id], "recorded")
+    equivalent = _equivalent(step.id)
+    if equivalent and equivalent in recorded:
+        return StepEstimate(recorded[equivalent], "prepare")
+    if step.action == "drain":
+        return StepEstimate(inv.window.drain_timeout, "drain timeout")
+    if step.action in _DEFAULT_SECONDS:
+        return StepEstimate(_DEFAULT_SECONDS[step.action], "default")
+    return StepEstimate(0.0, "unknown")
+
+
+def estimate_window(plan: Plan, inv: Inventory, recorded: dict[str, float]) -> WindowEstimate:
+    """Per-step estimates and the downtime: from the first old service stopped to the
+    end of verification through the VIP (the drain itself still serves requests)."""
+    steps = {s.id: _estimate_step(s, inv, recorded) for s in plan.steps}
+    downtime = 0.0
+    in_window = False
+    for step in plan.steps:
+        if step.action == "stop_service":
+            in_window = True
+        if in_window and step.action != "drain":
+            downtime += steps[step.id].seconds
+    unknown = tuple(k for k, v in steps.items() if v.source == "unknown")
+    return WindowEstimate(steps=steps, downtime=downtime,
+                          max_downtime=inv.window.max_downtime, unknown=unknown)
