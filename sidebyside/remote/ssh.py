@@ -1,0 +1,221 @@
+"""Run commands on a remote host with the OpenSSH client.
+
+The `ssh` binary (not a Python SSH library) is used on purpose: the operator's
+~/.ssh/config, agent, ProxyJump and known_hosts all work exactly as they do on
+the command line. One control master per host keeps repeated commands cheap.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Mapping, Sequence
+
+from sidebyside.errors import InputError
+from sidebyside.remote.base import CommandResult, OutputSink
+from sidebyside.remote.local import ProcessHost, command_failed, privileged_argv
+
+SSH_CONNECTION_FAILED = 255
+"""ssh's own exit status for connection and authentication problems."""
+
+DEFAULT_CONNECT_TIMEOUT = 10
+CONTROL_PERSIST_SECONDS = 60
+
+# Options whose value sbs depends on: a batch run must never prompt, and must never
+# trust an unknown host key.
+_REQUIRED_OPTIONS = {"batchmode": "yes", "stricthostkeychecking": "yes"}
+
+# (stderr fragment, what it means), most specific first.
+_SSH_FAILURES: tuple[tuple[str, str], ...] = (
+    ("remote host identification has changed", "the host key does not match known_hosts"),
+    ("host key verification failed", "the host key is not trusted (not in known_hosts"
+                                      " or different)"),
+    ("permission denied", "authentication failed"),
+    ("connection refused", "connection refused"),
+    ("could not resolve hostname", "the host name does not resolve"),
+    ("connection timed out", "connection timed out"),
+    ("operation timed out", "connection timed out"),
+    ("no route to host", "no route to host"),
+    ("network is unreachable", "network is unreachable"),
+    ("connection closed", "the connection was closed"),
+)
+
+
+def describe_ssh_failure(stderr: str) -> str:
+    """A short reason for an ssh exit status 255, read from ssh's stderr."""
+    lowered = stderr.lower()
+    for fragment, meaning in _SSH_FAILURES:
+        if fragment in lowered:
+            return meaning
+    return "connection or authentication failed"
+
+
+def ssh_destination(address: str, user: str | None = None, port: int | None = None) -> str:
+    """`user@address:port` as shown to people (not an ssh argument)."""
+    text = f"{user}@{address}" if user else address
+    return f"{text}:{port}" if port else text
+
+
+def ssh_options(*, control_dir: str, known_hosts: str | None = None,
+                options: Mapping[str, str] | None = None,
+                connect_timeout: int = DEFAULT_CONNECT_TIMEOUT) -> list[str]:
+    """The `-o` arguments for every ssh call of one host.
+
+    The operator's options come first because ssh keeps the first value it sees for
+    an option; BatchMode and StrictHostKeyChecking cannot be weakened.
+
+    Raises InputError when an option would disable batch mode or host key checking,
+    or is not a plain option name.
+    """
+    user_options = dict(options or {})
+    for key, value in user_options.items():
+        if not key.isalnum():
+            raise InputError(f"ssh option {key!r} is not an ssh_config option name")
+        required = _REQUIRED_OPTIONS.get(key.lower())
+        if required is not None and str(value).lower() != required:
+            raise InputError(f"ssh option {key}={value} is not allowed: sbs needs "
+                             f"{key}={required}")
+    if known_hosts:
+        user_options.setdefault("UserKnownHostsFile", os.path.expanduser(known_hosts))
+    defaults = {
+        "BatchMode": "yes",
+        "StrictHostKeyChecking": "yes",
+        "ControlMaster": "auto",
+        # %C is a hash of the connection: short enough for the socket path limit.
+        "ControlPath": os.path.join(control_dir, "%C"),
+        "ControlPersist": str(CONTROL_PERSIST_SECONDS),
+        "ConnectTimeout": str(connect_timeout),
+    }
+    words: list[str] = []
+    for key, value in [*user_options.items(), *defaults.items()]:
+        words += ["-o", f"{key}={value}"]
+    return words
+
+
+def ssh_argv(address: str, remote_command: str | None, *, control_dir: str,
+             user: str | None = None, port: int | None = None, identity: str | None = None,
+             jump: str | None = None, options: Mapping[str, str] | None = None,
+             known_hosts: str | None = None, connect_timeout: int = DEFAULT_CONNECT_TIMEOUT,
+             control_command: str | None = None) -> list[str]:
+    """The full local argv of one ssh call (pure; no process is started).
+
+    `remote_command` is one shell-quoted string, run by the remote user's shell.
+    `control_command` (e.g. "exit") talks to the control master instead.
+
+    Raises InputError for an address that would be read as an option, or bad options.
+    """
+    if not address or address.startswith("-"):
+        raise InputError(f"ssh address {address!r} is not a host name or address")
+    argv = ["ssh", "-T", *ssh_options(control_dir=control_dir, known_hosts=known_hosts,
+                                      options=options, connect_timeout=connect_timeout)]
+    if port:
+        argv += ["-p", str(port)]
+    if user:
+        argv += ["-l", user]
+    if identity:
+        argv += ["-i", os.path.expanduser(identity), "-o", "IdentitiesOnly=yes"]
+    if jump:
+        argv += ["-J", jump]
+    if control_command:
+        argv += ["-O", control_command]
+    argv += ["--", address]
+    if remote_command is not None:
+        argv.append(remote_command)
+    return argv
+
+
+class SshHost(ProcessHost):
+    """A host reached with the OpenSSH client. Call `close()` (or use `with`) when done."""
+
+    def __init__(self, name: str, address: str, user: str | None = None,
+                 port: int | None = None, identity: str | None = None,
+                 jump: str | None = None, options: Mapping[str, str] | None = None,
+                 sudo: bool = False, control_dir: str | None = None,
+                 known_hosts: str | None = None,
+                 connect_timeout: int = DEFAULT_CONNECT_TIMEOUT) -> None:
+        super().__init__(name, sudo=sudo)
+        self.address = address
+        self.user = user
+        self.port = port
+        self.identity = identity
+        self.jump = jump
+        self.options = dict(options or {})
+        self.known_hosts = known_hosts
+        self.connect_timeout = connect_timeout
+        self._control_dir = control_dir
+        self._owns_control_dir = control_dir is None
+        # Fail on bad options now, not at the first command.
+        self._argv(None, control_dir="/")
+
+    @property
+    def destination(self) -> str:
+        return ssh_destination(self.address, self.user, self.port)
+
+    def _control(self) -> str:
+        # Created on first use and private: anyone who can open the socket can run
+        # commands on the host as us.
+        if self._control_dir is None:
+            self._control_dir = tempfile.mkdtemp(prefix="sbs-ssh-")
+        else:
+            os.makedirs(self._control_dir, mode=0o700, exist_ok=True)
+        return self._control_dir
+
+    def _argv(self, remote_command: str | None, *, control_dir: str,
+              control_command: str | None = None) -> list[str]:
+        return ssh_argv(self.address, remote_command, control_dir=control_dir,
+                        user=self.user, port=self.port, identity=self.identity,
+                        jump=self.jump, options=self.options, known_hosts=self.known_hosts,
+                        connect_timeout=self.connect_timeout, control_command=control_command)
+
+    def _spawn(self, argv: Sequence[str], *, env: dict[str, str] | None,
+               sudo: bool) -> tuple[list[str], dict[str, str] | None]:
+        remote_command = shlex.join(privileged_argv(argv, env=env, sudo=sudo))
+        return self._argv(remote_command, control_dir=self._control()), None
+
+    def _run(self, argv: Sequence[str], *, timeout: float = 600.0, check: bool = True,
+             input: bytes | None = None, env: dict[str, str] | None = None,
+             on_output: OutputSink | None = None,
+             sudo: bool | None = None) -> tuple[CommandResult, bytes]:
+        """Raises RemoteError on timeout, on a connection or authentication failure
+        (whatever `check` says: ssh exit status 255), and on a non-zero exit when check."""
+        result, stdout = super()._run(argv, timeout=timeout, check=False, input=input,
+                                      env=env, on_output=on_output, sudo=sudo)
+        if result.returncode == SSH_CONNECTION_FAILED:
+            # A remote command exiting 255 looks the same; the stderr tail tells them apart.
+            error = command_failed(result, f"failed: cannot use ssh to {self.destination}: "
+                                           f"{describe_ssh_failure(result.stderr)}")
+            error.hint = ("check that `ssh` to this host works non-interactively "
+                          "(BatchMode, key in known_hosts)")
+            raise error
+        if check and not result.ok:
+            raise command_failed(result)
+        return result, stdout
+
+    def close(self) -> None:
+        """Stop this host's control master and remove the private control directory."""
+        if self._control_dir is None or not os.path.isdir(self._control_dir):
+            return
+        if os.listdir(self._control_dir):
+            argv = self._argv(None, control_dir=self._control_dir, control_command="exit")
+            # No master running is fine; either way there is nothing left to stop.
+            try:
+                subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, timeout=30, check=False)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        if self._owns_control_dir:
+            shutil.rmtree(self._control_dir, ignore_errors=True)
+            self._control_dir = None
+
+    def __enter__(self) -> SshHost:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"SshHost({self.name!r}, {self.destination!r})"
+
