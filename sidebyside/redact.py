@@ -19,6 +19,9 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     # scheme://user:password@host  (database URLs, transport_url)
     (re.compile(r"(?P<pre>[a-zA-Z][\w+.-]*://[^:/@\s]*:)(?P<secret>[^@\s]+)(?P<post>@)"),
      r"\g<pre>" + MASK + r"\g<post>"),
+    # further hosts of a multi-host URL: rabbit://u:p@h1:5672,u:p@h2:5672/
+    (re.compile(r"(?P<pre>,[^:/@\s,]+:)(?P<secret>[^@\s,]+)(?P<post>@)"),
+     r"\g<pre>" + MASK + r"\g<post>"),
     # ini / yaml / shell style key = value where the key names a secret
     (re.compile(
         r"(?P<pre>\b[\w.-]*(?:password|passwd|secret|token|_key|credential)[\w.-]*"

@@ -1,0 +1,3 @@
+from sidebyside.cli.main import run
+
+run()

@@ -1,0 +1,134 @@
+"""Plans: order of services and phases, ids, undo, the window estimate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sidebyside.inventory import parse_inventory
+from sidebyside.plan import Changes, build_plan
+from sidebyside.plan.estimate import estimate_window
+from sidebyside.services.catalog import SERVICE_ORDER, catalog
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def production():
+    return parse_inventory(yaml.safe_load((EXAMPLES / "production.yaml").read_text()))
+
+
+def ids(plan, prefix):
+    return [s.id for s in plan.steps if s.id.startswith(prefix)]
+
+
+def test_db_syncs_follow_service_order_within_each_release_of_the_path():
+    plan = build_plan(production(), "prepare")
+    syncs = ids(plan, "prepare.db-sync.")
+    releases = [s.split(".")[2] + "." + s.split(".")[3] for s in syncs]
+    assert releases == sorted(releases)  # every 2025.1 sync before any 2026.1 sync
+    for release in ("2025.1", "2026.1"):
+        services = [s.rsplit(".", 1)[1] for s in syncs if f".{release}." in s]
+        expected = [s for s in SERVICE_ORDER if catalog()[s].db_sync]
+        assert services == expected
+
+
+def test_services_listed_out_of_order_are_planned_in_upgrade_order():
+    data = yaml.safe_load((EXAMPLES / "production.yaml").read_text())
+    data["services"] = list(reversed(data["services"]))
+    plan = build_plan(parse_inventory(data), "prepare")
+    assert [s.rsplit(".", 1)[1] for s in ids(plan, "prepare.db-sync.2026.1")][:2] == [
+        "keystone", "glance"]
+
+
+def test_nova_cell_mappings_move_before_any_nova_db_sync():
+    for command in ("prepare", "cutover"):
+        plan = build_plan(production(), command)
+        order = [s.id for s in plan.steps]
+        first_nova_sync = min(i for i, s in enumerate(order) if s.endswith(".nova")
+                              and ".db-sync." in s)
+        assert order.index(f"{command}.cell-mappings") < first_nova_sync
+
+
+def test_prepare_copies_before_config_before_sync_before_start():
+    plan = build_plan(production(), "prepare")
+    order = [s.action for s in plan.steps]
+    assert order[0] == "preflight"
+    assert order.index("backup") < order.index("deploy") < order.index("copy_databases")
+    assert order.index("copy_databases") < order.index("migrate_config") < order.index(
+        "db_sync") < order.index("start_service")
+    assert order[-1] == "verify_side"
+
+
+def test_cutover_drains_and_stops_one_service_at_a_time_then_switches_then_verifies():
+    plan = build_plan(production(), "cutover")
+    head = [(s.action, s.service) for s in plan.steps[1:17]]
+    expected = []
+    for svc in SERVICE_ORDER:
+        expected += [("drain", svc), ("stop_service", svc)]
+    assert head == expected
+    actions = [s.action for s in plan.steps]
+    assert actions.index("record_position") < actions.index("switch_traffic")
+    assert actions.index("switch_traffic") < actions.index("move_vip") < actions.index(
+        "verify_vip")
+    assert actions[-1] == "verify_vip"
+
+
+def test_no_step_may_write_the_old_side_beyond_stopping_and_starting_services():
+    for command in ("prepare", "cutover", "rollback"):
+        for step in build_plan(production(), command).steps:
+            if step.changes == Changes.OLD_SERVICES:
+                assert step.action in ("stop_service", "start_service"), step.id
+                assert step.params["side"] == "old"
+
+
+def test_rollback_starts_old_before_switching_back_and_reports_writes_first():
+    plan = build_plan(production(), "rollback")
+    actions = [s.action for s in plan.steps]
+    assert actions[0] == "report_new_writes"
+    assert actions.index("verify_old_untouched") < actions.index("start_service")
+    assert actions.index("start_service") < actions.index("switch_traffic")
+    switches = [s.service for s in plan.steps if s.action == "switch_traffic"]
+    assert switches == list(reversed(SERVICE_ORDER))
+
+
+def test_step_ids_unique_and_once_per_cloud_commands_on_one_controller():
+    inv = production()
+    for command in ("prepare", "cutover", "rollback"):
+        plan = build_plan(inv, command)
+        assert len({s.id for s in plan.steps}) == len(plan.steps)
+        for step in plan.steps:
+            if step.action in ("db_sync", "update_cell_mappings", "upgrade_check"):
+                assert step.hosts == (inv.new.controllers[0],)
+
+
+def test_unknown_command():
+    with pytest.raises(ValueError):
+        build_plan(production(), "explode")
+
+
+def test_window_estimate_uses_recorded_prepare_timings():
+    inv = production()
+    plan = build_plan(inv, "cutover")
+    recorded = {"prepare.copy-databases": 300.0, "prepare.verify-new": 20.0}
+    for step in build_plan(inv, "prepare").steps:
+        recorded.setdefault(step.id, 10.0)
+    window = estimate_window(plan, inv, recorded)
+    assert window.steps["cutover.final-copy"].seconds == 300.0
+    assert window.steps["cutover.final-copy"].source == "prepare"
+    assert window.steps["cutover.drain.keystone"].source == "drain timeout"
+    assert not window.unknown
+    in_window = [s for s in plan.steps
+                 if [x.id for x in plan.steps].index(s.id) >= 2 and s.action != "drain"]
+    assert window.downtime == pytest.approx(sum(window.steps[s.id].seconds for s in in_window))
+    assert window.verdict == "GO"
+    slow = estimate_window(plan, inv, {**recorded, "prepare.copy-databases": 3000.0})
+    assert slow.verdict == "NO-GO"
+
+
+def test_window_estimate_unknown_without_timings():
+    inv = production()
+    window = estimate_window(build_plan(inv, "cutover"), inv, {})
+    assert window.verdict == "UNKNOWN"
+    assert "cutover.final-copy" in window.unknown
