@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Regenerate the lab's lock files from OpenStack's upper-constraints.
+
+    python scripts/lab_make_locks.py [--constraints-dir DIR] [--release R ...] [--service S ...]
+
+For each release and service: `uv pip compile` of the service's requirement (its major
+version for that release) plus PyMySQL and python-memcached, constrained by
+`upper-constraints-<release>.txt`, for python 3.11, written to
+`sidebyside/lab/locks/<service>-<release>.txt`. Only this script needs the
+constraints files; the lab installs from the committed locks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from sidebyside.lab.lockfiles import (  # noqa: E402
+    PYTHON_VERSION,
+    lock_header,
+    lock_name,
+    lock_pins,
+)
+from sidebyside.lab.releases import (  # noqa: E402
+    EXTRA_REQUIREMENTS,
+    LAB_SERVICES,
+    LOCKED_RELEASES,
+    release,
+)
+
+
+def compile_lock(service: str, release_name: str, constraints: Path) -> str:
+    """The lock text for one service and release. Raises CalledProcessError."""
+    with tempfile.TemporaryDirectory() as tmp:
+        requirements = Path(tmp) / "requirements.in"
+        requirements.write_text("\n".join(
+            [release(release_name).requirement(service), *EXTRA_REQUIREMENTS]) + "\n")
+        result = subprocess.run(
+            ["uv", "pip", "compile", str(requirements), "-c", str(constraints),
+             "--python-version", PYTHON_VERSION, "--no-header", "--no-annotate",
+             "--quiet"],
+            check=True, capture_output=True, text=True)
+    return lock_header(service, release_name) + result.stdout
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--constraints-dir", type=Path,
+                        default=REPO.parent / "shared" / "constraints")
+    parser.add_argument("--release", action="append", dest="releases")
+    parser.add_argument("--service", action="append", dest="services")
+    args = parser.parse_args()
+    out_dir = REPO / "sidebyside" / "lab" / "locks"
+    failed = 0
+    for release_name in args.releases or LOCKED_RELEASES:
+        constraints = args.constraints_dir / f"upper-constraints-{release_name}.txt"
+        if not constraints.is_file():
+            print(f"{constraints}: not found", file=sys.stderr)
+            failed += 1
+            continue
+        for service in args.services or LAB_SERVICES:
+            try:
+                text = compile_lock(service, release_name, constraints)
+            except subprocess.CalledProcessError as exc:
+                print(f"{service} {release_name}: uv pip compile failed:\n{exc.stderr}",
+                      file=sys.stderr)
+                failed += 1
+                continue
+            (out_dir / lock_name(service, release_name)).write_text(text)
+            print(f"{lock_name(service, release_name)}: {len(lock_pins(text))} pins")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""A small threaded WSGI server for the lab's OpenStack APIs (standard library only).
+
+Run with a service venv's python, not sbs's: it imports the service from that venv.
+
+    <venv>/bin/python wsgi_server.py --host 127.0.0.11 --port 5000 \
+        --app keystone.wsgi.api:application \
+        --app 'keystone.server.wsgi:initialize_public_application()'
+
+Each `--app` is tried in order and the first importable one is served: keystone
+>= 2026.1 only has `keystone.wsgi.api:application`, older releases only the factory
+behind their `keystone-wsgi-public` script. A trailing `()` calls the attribute.
+`sys.argv` is cleared before the import because the applications parse it as their
+own command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Callable
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+
+class ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 64
+
+
+class QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        sys.stderr.write(f"{self.address_string()} {format % args}\n")
+        sys.stderr.flush()
+
+
+def load_application(specs: list[str]) -> Callable[..., Any]:
+    """The first application of `specs` (`module:attr` or `module:factory()`) that imports."""
+    failures = []
+    for spec in specs:
+        module_name, _, attribute = spec.partition(":")
+        call = attribute.endswith("()")
+        attribute = attribute.removesuffix("()")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            failures.append(f"{spec}: {exc}")
+            continue
+        target = getattr(module, attribute)
+        return target() if call else target  # type: ignore[no-any-return]
+    raise SystemExit("no application could be imported:\n  " + "\n  ".join(failures))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="serve one WSGI application, threaded")
+    parser.add_argument("--host", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--app", action="append", required=True)
+    parser.add_argument("--pid-file")
+    args = parser.parse_args()
+    sys.argv = sys.argv[:1]
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        application = load_application(args.app)
+    except Exception:
+        traceback.print_exc()
+        raise SystemExit(1) from None
+    server = make_server(args.host, args.port, application,
+                         server_class=ThreadingWSGIServer, handler_class=QuietHandler)
+    if args.pid_file:
+        with open(args.pid_file + ".tmp", "w") as handle:
+            handle.write(f"{os.getpid()}\n")
+        os.replace(args.pid_file + ".tmp", args.pid_file)
+    print(f"serving {args.app[0]} on http://{args.host}:{args.port}", file=sys.stderr,
+          flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main()
