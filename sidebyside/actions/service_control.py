@@ -1,0 +1,78 @@
+"""start_service / stop_service: systemd units, containers or operator commands.
+
+Stopping the old side's services is the only thing sbs ever does to the old
+controllers, and only at cutover; starting them again is rollback.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from sidebyside.actions.hosts import Hosts
+from sidebyside.engine.executor import StepContext
+from sidebyside.engine.fleet import run_on_hosts
+from sidebyside.inventory import Inventory, ServiceControl
+from sidebyside.plan.model import Step
+
+CONTAINER_RUNTIME = "docker"
+
+
+def control_argvs(control: ServiceControl, verb: str) -> list[list[str]]:
+    """The commands that start or stop (verb) one service on one host. Pure."""
+    if verb not in ("start", "stop", "status"):
+        raise ValueError(verb)
+    if control.units:
+        if verb == "status":
+            return [["systemctl", "is-active", "--quiet", *control.units]]
+        return [["systemctl", verb, *control.units]]
+    if control.containers:
+        if verb == "status":
+            # `inspect` exits 0 for a stopped container too: compare what it prints
+            return [["sh", "-c", f"test \"$({CONTAINER_RUNTIME} inspect -f "
+                     f"'{{{{.State.Running}}}}' {shlex.quote(c)})\" = true"]
+                    for c in control.containers]
+        return [[CONTAINER_RUNTIME, verb, *control.containers]]
+    command = {"start": control.start, "stop": control.stop, "status": control.status}[verb]
+    return [shlex.split(command)] if command else []
+
+
+class ServiceAction:
+    """start_service or stop_service on every controller of a side, in parallel."""
+
+    def __init__(self, inventory: Inventory, hosts: Hosts, verb: str) -> None:
+        self.inventory = inventory
+        self.hosts = hosts
+        self.verb = verb
+
+    def _control(self, step: Step) -> tuple[str, ServiceControl]:
+        side = step.params["side"]
+        assert step.service is not None
+        return side, self.inventory.side(side).services[step.service]
+
+    def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
+        side, control = self._control(step)
+
+        def on_host(name: str) -> dict[str, Any]:
+            host = self.hosts(name)
+            for argv in control_argvs(control, self.verb):
+                result = host.run(argv, timeout=300, on_output=lambda line: ctx.log(
+                    f"{name}: {line}"))
+                ctx.log(f"{name}: {' '.join(argv)} -> {result.returncode}")
+            return {"verb": self.verb}
+
+        results = run_on_hosts(ctx, list(step.hosts), on_host)
+        return {"side": side, "service": step.service, "hosts": sorted(results)}
+
+    def verify(self, step: Step, ctx: StepContext) -> bool:
+        """On resume: is the service already in the wanted state on every host?"""
+        side, control = self._control(step)
+        status = control_argvs(control, "status")
+        if not status:
+            return False
+        for name in step.hosts:
+            running = all(self.hosts(name).run(argv, check=False, timeout=60).ok
+                          for argv in status)
+            if running != (self.verb == "start"):
+                return False
+        return True

@@ -1,0 +1,61 @@
+"""Run one piece of work on every host of a step, in parallel, resumably.
+
+Each host's result is journaled as a fact keyed by step and host, so a resumed
+step re-runs only the hosts that did not finish; one host's failure fails the
+step naming that host (after the others have finished, so nothing is left
+half-started).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from sidebyside.engine.executor import StepContext
+from sidebyside.errors import SbsError, StepFailed
+from sidebyside.redact import redact
+
+DEFAULT_PARALLEL = 4
+
+
+def fleet_key(step_id: str, host: str) -> str:
+    return f"fleet:{step_id}:{host}"
+
+
+def run_on_hosts(ctx: StepContext, hosts: Sequence[str],
+                 work: Callable[[str], dict[str, Any] | None], *,
+                 max_parallel: int = DEFAULT_PARALLEL) -> dict[str, Any]:
+    """Call work(host) for every host not yet done in this step.
+
+    Returns {host: result}. Raises StepFailed naming every failed host.
+    """
+    todo = [h for h in hosts if ctx.fact(fleet_key(ctx.step.id, h)) is None]
+    done_before = [h for h in hosts if h not in todo]
+    for host in done_before:
+        ctx.log(f"{host}: already done in an earlier attempt")
+    results: dict[str, Any] = {h: ctx.fact(fleet_key(ctx.step.id, h)) for h in done_before}
+    failures: dict[str, str] = {}
+
+    def one(host: str) -> tuple[str, dict[str, Any] | None, str | None]:
+        try:
+            return host, work(host) or {}, None
+        except SbsError as exc:
+            return host, None, exc.message
+        except Exception as exc:  # noqa: BLE001 - reported per host, never swallowed
+            return host, None, f"{type(exc).__name__}: {exc}"
+
+    with ThreadPoolExecutor(max_workers=max(1, min(max_parallel, len(todo) or 1))) as pool:
+        for host, result, error in pool.map(one, todo):
+            if error is None:
+                ctx.set_fact(fleet_key(ctx.step.id, host), result)
+                results[host] = result
+                ctx.log(f"{host}: done")
+            else:
+                failures[host] = redact(error)
+                ctx.log(f"{host}: FAILED: {failures[host]}")
+    if failures:
+        detail = "; ".join(f"{h}: {e}" for h, e in failures.items())
+        raise StepFailed(ctx.step.id, f"failed on {', '.join(failures)} ({detail})",
+                         hint="re-run the command: only the failed hosts are retried")
+    return results
