@@ -170,8 +170,7 @@ class Executor:
                     raise Aborted(f"stopped before step {step.id} at the operator's request",
                                   hint=f"re-run `sbs {plan.command}` to resume")
                 ctx = StepContext(run_id=run_id, step=step, journal=self.journal,
-                                  options=self.options,
-                                  on_log=lambda line, s=step: self.reporter.log(s, line))
+                                  options=self.options, on_log=self._log_sink(step))
                 if record.status == StepStatus.RUNNING and self._already_in_place(step, ctx):
                     # A crash after the effect but before the journal said done.
                     self.journal.transition(run_id, step.id, StepStatus.DONE,
@@ -191,6 +190,11 @@ class Executor:
         self.journal.finish_run(run_id, RunStatus.DONE, 0)
         return RunOutcome(run_id=run_id, command=plan.command, status=RunStatus.DONE,
                           resumed=resumed, steps_run=tuple(ran), steps_skipped=tuple(skipped))
+
+    def _log_sink(self, step: Step) -> Callable[[str], None]:
+        def sink(line: str) -> None:
+            self.reporter.log(step, line)
+        return sink
 
     def _already_in_place(self, step: Step, ctx: StepContext) -> bool:
         verify = getattr(self.actions[step.action], "verify", None)
