@@ -30,9 +30,9 @@ from sidebyside.remote.base import CommandResult, Host, OutputSink, RemoteError,
 
 log = logging.getLogger(__name__)
 
-# After the timeout kills the process group, how long to wait for its pipes to close
-# (a grandchild that escaped the group could hold them open forever).
-_PIPE_DRAIN_SECONDS = 5.0
+# Once the process has ended, how long to wait for the rest of its output. A daemon it
+# started (or ssh's control master, after a timeout) can hold the pipes open long after.
+_PIPE_DRAIN_SECONDS = 2.0
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -106,7 +106,8 @@ def run_process(host: str, spawn: Sequence[str], *, shown: Sequence[str],
 
     stdout_chunks: list[bytes] = []
     stderr_chunks: list[bytes] = []
-    sink = _serialized(on_output)
+    returned = threading.Event()
+    sink = _serialized(on_output, returned)
     assert process.stdout is not None and process.stderr is not None
     threads = [
         threading.Thread(target=_pump, args=(process.stdout, stdout_chunks, sink), daemon=True),
@@ -127,11 +128,16 @@ def run_process(host: str, spawn: Sequence[str], *, shown: Sequence[str],
     finally:
         if process.poll() is None:  # interrupted (KeyboardInterrupt): leave nothing behind
             _kill_group(process)
+    drain_deadline = time.monotonic() + _PIPE_DRAIN_SECONDS
     for thread in threads:
-        thread.join(_PIPE_DRAIN_SECONDS if timed_out else None)
+        thread.join(max(0.0, drain_deadline - time.monotonic()))
+    if any(thread.is_alive() for thread in threads):
+        log.warning("%s: `%s` ended but a process it started still holds its output; "
+                    "not waiting for the rest", host, redact(command))
+    returned.set()
 
-    stdout_raw = b"".join(stdout_chunks)
-    stderr = b"".join(stderr_chunks).decode("utf-8", "replace")
+    stdout_raw = b"".join(list(stdout_chunks))
+    stderr = b"".join(list(stderr_chunks)).decode("utf-8", "replace")
     if timed_out:
         raise RemoteError(host, command, f"timed out after {timeout:g}s",
                           stderr_tail=tail(stderr))
@@ -150,15 +156,18 @@ def command_failed(result: CommandResult, reason: str | None = None) -> RemoteEr
                        returncode=result.returncode, stderr_tail=tail(result.stderr))
 
 
-def _serialized(on_output: OutputSink | None) -> Callable[[str], None] | None:
-    """One callback at a time: stdout and stderr are read by two threads."""
+def _serialized(on_output: OutputSink | None,
+                returned: threading.Event) -> Callable[[str], None] | None:
+    """One callback at a time (stdout and stderr are read by two threads), and none
+    after `run_process` has returned."""
     if on_output is None:
         return None
     lock = threading.Lock()
 
     def emit(line: str) -> None:
         with lock:
-            on_output(redact(line))
+            if not returned.is_set():
+                on_output(redact(line))
 
     return emit
 

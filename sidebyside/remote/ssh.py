@@ -22,6 +22,8 @@ SSH_CONNECTION_FAILED = 255
 """ssh's own exit status for connection and authentication problems."""
 
 DEFAULT_CONNECT_TIMEOUT = 10
+# sun_path holds 108 bytes on Linux; ssh expands %C to 40 hex characters.
+_MAX_SOCKET_PATH = 107
 CONTROL_PERSIST_SECONDS = 60
 
 # Options whose value sbs depends on: a batch run must never prompt, and must never
@@ -155,11 +157,16 @@ class SshHost(ProcessHost):
         return ssh_destination(self.address, self.user, self.port)
 
     def _control(self) -> str:
-        # Created on first use and private: anyone who can open the socket can run
-        # commands on the host as us.
+        """The control directory, created on first use. Raises InputError when it is too
+        deep for a unix socket path."""
+        # Private: anyone who can open the socket can run commands on the host as us.
         if self._control_dir is None:
             self._control_dir = tempfile.mkdtemp(prefix="sbs-ssh-")
         else:
+            if len(os.path.join(self._control_dir, "0" * 40)) > _MAX_SOCKET_PATH:
+                raise InputError(f"{self.name}: ssh control directory {self._control_dir} is "
+                                 f"too long for a socket path (keep it under "
+                                 f"{_MAX_SOCKET_PATH - 41} characters)")
             os.makedirs(self._control_dir, mode=0o700, exist_ok=True)
         return self._control_dir
 
