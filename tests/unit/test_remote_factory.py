@@ -1,0 +1,68 @@
+"""HostSpec -> Host, and host root prefixes."""
+
+from __future__ import annotations
+
+import pytest
+
+from sidebyside.errors import InputError
+from sidebyside.remote.factory import HostSpec, connect, rooted
+from sidebyside.remote.local import LocalHost
+from sidebyside.remote.netns import NetnsHost
+from sidebyside.remote.ssh import SshHost
+
+
+def test_local_spec() -> None:
+    host = connect(HostSpec(name="lab", transport="local", sudo=True))
+    assert isinstance(host, LocalHost) and host.name == "lab" and host.sudo is True
+
+
+def test_netns_spec() -> None:
+    host = connect(HostSpec(name="lb1", transport="netns", netns="sbs-lb1"))
+    assert isinstance(host, NetnsHost) and host.netns == "sbs-lb1"
+
+
+def test_ssh_spec_carries_every_setting() -> None:
+    spec = HostSpec(name="old-ctl1", address="10.0.0.11", user="root", port=2222,
+                    identity="/k", jump="bastion", options={"ConnectTimeout": "3"})
+    host = connect(spec, control_dir="/tmp/sbs-unit")
+    assert isinstance(host, SshHost)
+    assert (host.address, host.user, host.port, host.identity, host.jump) == (
+        "10.0.0.11", "root", 2222, "/k", "bastion")
+    assert host.options == {"ConnectTimeout": "3"}
+
+
+def test_specs_are_hashable_and_immutable() -> None:
+    spec = HostSpec(name="a", address="10.0.0.1", options={"X": "1"})
+    assert hash(spec) == hash(HostSpec(name="a", address="10.0.0.1", options={"X": "1"}))
+    with pytest.raises(AttributeError):
+        spec.name = "b"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("spec,field", [
+    (HostSpec(name="c1"), "hosts.c1.address"),
+    (HostSpec(name="n1", transport="netns"), "hosts.n1.netns"),
+    (HostSpec(name="x1", address="h", transport="telnet"), "hosts.x1.transport"),  # type: ignore[arg-type]
+])
+def test_incomplete_specs_name_the_field(spec: HostSpec, field: str) -> None:
+    with pytest.raises(InputError, match=field):
+        connect(spec)
+
+
+@pytest.mark.parametrize("root,path,expected", [
+    ("/", "/etc/keystone/keystone.conf", "/etc/keystone/keystone.conf"),
+    (None, "/etc/keystone/keystone.conf", "/etc/keystone/keystone.conf"),
+    ("/srv/lab/new-ctl1", "/etc/keystone/keystone.conf",
+     "/srv/lab/new-ctl1/etc/keystone/keystone.conf"),
+    ("/srv/lab/new-ctl1/", "/etc/x", "/srv/lab/new-ctl1/etc/x"),
+    ("/srv/lab", "//etc//x/./y", "/srv/lab/etc/x/y"),
+    ("/srv/lab", "/../../etc/shadow", "/srv/lab/etc/shadow"),
+    ("/srv/lab", "/", "/srv/lab"),
+])
+def test_rooted(root: str | None, path: str, expected: str) -> None:
+    assert rooted(root, path) == expected
+
+
+@pytest.mark.parametrize("root,path", [("/srv", "etc/x"), ("srv", "/etc/x")])
+def test_rooted_needs_absolute_paths(root: str, path: str) -> None:
+    with pytest.raises(InputError):
+        rooted(root, path)
