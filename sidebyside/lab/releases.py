@@ -20,6 +20,10 @@ DISTRIBUTION: dict[str, str] = {
     "glance": "glance",
     "placement": "openstack-placement",
     "nova": "nova",
+    # Database-only in the lab (service upgrade tests): not part of LAB_SERVICES.
+    "neutron": "neutron",
+    "cinder": "cinder",
+    "heat": "openstack-heat",
 }
 
 # What the services need at run time but do not declare: the lab's databases are
@@ -47,19 +51,27 @@ class Release:
 
 
 def _release(name: str, series: str, keystone: int, glance: int, placement: int,
-             nova: int) -> Release:
+             nova: int, neutron: int, cinder: int, heat: int) -> Release:
     return Release(name, series, {"keystone": keystone, "glance": glance,
-                                  "placement": placement, "nova": nova})
+                                  "placement": placement, "nova": nova,
+                                  "neutron": neutron, "cinder": cinder, "heat": heat})
 
 
 RELEASES: dict[str, Release] = {r.name: r for r in (
-    _release("2023.1", "antelope", keystone=23, glance=26, placement=9, nova=27),
-    _release("2023.2", "bobcat", keystone=24, glance=27, placement=10, nova=28),
-    _release("2024.1", "caracal", keystone=25, glance=28, placement=11, nova=29),
-    _release("2024.2", "dalmatian", keystone=26, glance=29, placement=12, nova=30),
-    _release("2025.1", "epoxy", keystone=27, glance=30, placement=13, nova=31),
-    _release("2025.2", "flamingo", keystone=28, glance=31, placement=14, nova=32),
-    _release("2026.1", "gazpacho", keystone=29, glance=32, placement=15, nova=33),
+    _release("2023.1", "antelope", keystone=23, glance=26, placement=9, nova=27,
+             neutron=22, cinder=22, heat=20),
+    _release("2023.2", "bobcat", keystone=24, glance=27, placement=10, nova=28,
+             neutron=23, cinder=23, heat=21),
+    _release("2024.1", "caracal", keystone=25, glance=28, placement=11, nova=29,
+             neutron=24, cinder=24, heat=22),
+    _release("2024.2", "dalmatian", keystone=26, glance=29, placement=12, nova=30,
+             neutron=25, cinder=25, heat=23),
+    _release("2025.1", "epoxy", keystone=27, glance=30, placement=13, nova=31,
+             neutron=26, cinder=26, heat=24),
+    _release("2025.2", "flamingo", keystone=28, glance=31, placement=14, nova=32,
+             neutron=27, cinder=27, heat=25),
+    _release("2026.1", "gazpacho", keystone=29, glance=32, placement=15, nova=33,
+             neutron=28, cinder=28, heat=26),
 )}
 
 # Releases whose upper-constraints the lab has locked (see sidebyside/lab/locks/).
