@@ -48,6 +48,12 @@ def _python_for_uv() -> str:
     return PYTHON_VERSION
 
 
+def _uv_command() -> list[str]:
+    """uv on PATH, else the one installed into this python (`make setup` does that)."""
+    found = shutil.which("uv")
+    return [found] if found else [sys.executable, "-m", "uv"]
+
+
 def is_complete(path: Path) -> bool:
     return (path / COMPLETE_MARKER).is_file() and (path / "bin" / "python").exists()
 
@@ -75,9 +81,10 @@ def ensure_venv(service: str, release_name: str, cache_root: Path) -> Venv:
         log.info("building venv %s", path)
         lock_copy = path.parent / f"{path.name}.requirements.txt"
         lock_copy.write_text(lock_text)
-        _uv(["uv", "venv", "--quiet", "--python", _python_for_uv(), str(path)],
+        uv = _uv_command()
+        _uv([*uv, "venv", "--quiet", "--python", _python_for_uv(), str(path)],
             f"{service} {release_name}")
-        _uv(["uv", "pip", "install", "--quiet", "--python", str(path / "bin" / "python"),
+        _uv([*uv, "pip", "install", "--quiet", "--python", str(path / "bin" / "python"),
              "--no-deps", "-r", str(lock_copy)], f"{service} {release_name}")
         shutil.move(str(lock_copy), str(path / "sbs-lock.txt"))
         (path / COMPLETE_MARKER).write_text(f"{service} {release_name}\n")
@@ -86,13 +93,13 @@ def ensure_venv(service: str, release_name: str, cache_root: Path) -> Venv:
 
 
 def _uv(argv: list[str], what: str) -> None:
+    step = f"lab-venv-{what.replace(' ', '-')}"
+    action = "uv pip install" if "install" in argv else "uv venv"
     try:
         subprocess.run(argv, check=True, capture_output=True, text=True, timeout=900)
     except subprocess.CalledProcessError as exc:
         tail = "\n".join((exc.stderr or exc.stdout or "").strip().splitlines()[-15:])
-        raise StepFailed(f"lab-venv-{what.replace(' ', '-')}",
-                         f"`{' '.join(argv[:3])}` for {what} exited {exc.returncode}: {tail}"
+        raise StepFailed(step, f"`{action}` for {what} exited {exc.returncode}: {tail}"
                          ) from None
     except subprocess.TimeoutExpired:
-        raise StepFailed(f"lab-venv-{what.replace(' ', '-')}",
-                         f"`{' '.join(argv[:3])}` for {what} timed out after 900 s") from None
+        raise StepFailed(step, f"`{action}` for {what} timed out after 900 s") from None

@@ -1,0 +1,199 @@
+"""`sbs lab up|status|down` and `sbs lab service`: the local lab of real services.
+
+Thin commands over `sidebyside.lab.core`. Also runnable as
+`python -m sidebyside.cli.lab ...`, which is how the lab's generated inventory calls
+`service start|stop|status` (independent of where `sbs` is on PATH).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sidebyside.cli import output
+from sidebyside.errors import InputError, SbsError
+from sidebyside.lab.core import Lab
+from sidebyside.lab.layout import SIDES
+from sidebyside.lab.lockfiles import default_cache_root
+from sidebyside.lab.releases import LAB_SERVICES, LOCKED_RELEASES
+from sidebyside.lab.render import LabSpec
+from sidebyside.lab.services import LabServices
+from sidebyside.services.releases import suggest_via
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="The local lab of real OpenStack services.")
+service_app = typer.Typer(no_args_is_help=True, add_completion=False,
+                          help="Start, stop or report one lab service (the inventory's "
+                               "service commands).")
+app.add_typer(service_app, name="service")
+
+StateDir = Annotated[Path, typer.Option(
+    "--state-dir", envvar="SBS_LAB_DIR", help="The lab's state directory.")]
+Json = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+DEFAULT_STATE_DIR = Path(".lab")
+# Nice exit code for `service status` of a stopped service (LSB: 3 = not running).
+NOT_RUNNING = 3
+
+
+def _progress(message: str) -> None:
+    output.err_console.print(f"[dim]lab:[/] {message}")
+
+
+def _services(value: str) -> tuple[str, ...]:
+    names = tuple(s.strip() for s in value.split(",") if s.strip())
+    unknown = [s for s in names if s not in LAB_SERVICES]
+    if unknown or not names:
+        raise InputError(f"--services: unknown {', '.join(unknown) or '(none given)'}; "
+                         f"the lab knows {', '.join(LAB_SERVICES)}")
+    if "keystone" not in names:
+        raise InputError("--services: keystone is required (every service needs it)")
+    return tuple(s for s in LAB_SERVICES if s in names)
+
+
+def _releases(from_release: str, to_release: str, via: list[str]) -> tuple[str, ...]:
+    for name in (from_release, to_release, *via):
+        if name not in LOCKED_RELEASES:
+            raise InputError(f"release {name!r}: the lab has locks for "
+                             f"{', '.join(LOCKED_RELEASES)}")
+    path = [from_release, *via, to_release]
+    if path != sorted(path) or len(set(path)) != len(path):
+        raise InputError(f"releases must strictly increase: {' -> '.join(path)}")
+    return tuple(via)
+
+
+@app.command()
+def up(
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+    from_release: Annotated[str, typer.Option("--from-release", help="Old side.")] = "2024.1",
+    to_release: Annotated[str, typer.Option("--to-release", help="New side.")] = "2026.1",
+    via: Annotated[list[str] | None, typer.Option(
+        "--via", help="Intermediate release (repeatable; default: what upstream needs, "
+                      "e.g. 2025.1 for 2024.1 -> 2026.1).")] = None,
+    services: Annotated[str, typer.Option(
+        "--services", help="Comma-separated; nova is database-only.")] = "keystone,glance,nova",
+    as_json: Json = False,
+) -> None:
+    """Bring the lab up (idempotent): databases, old controller served and seeded, new
+    controller installed, HAProxy on the VIP, inventory and clouds.yaml written."""
+    via_list = [v for item in (via or []) for v in item.split(",") if v.strip()] \
+        if via is not None else suggest_via(from_release, to_release)
+    spec = LabSpec(from_release=from_release, to_release=to_release,
+                   via=_releases(from_release, to_release, via_list),
+                   services=_services(services))
+    lab = Lab(state_dir, cache_root=default_cache_root(), progress=_progress)
+    report = lab.up(spec, python=sys.executable)
+    if as_json:
+        output.emit_json({"state_dir": str(lab.layout.state_dir), **report.to_dict()})
+        return
+    built = [v for v in report.venvs if v.built]
+    output.console.print(
+        f"lab up in {report.seconds:.1f} s: {len(built)} venv(s) built, "
+        f"{len(report.venvs) - len(built)} reused; started: "
+        f"{', '.join(report.started) or 'nothing (all running)'}")
+    output.console.print(f"inventory: {lab.layout.inventory}")
+    output.console.print(f"clouds:    {lab.layout.clouds_yaml} (clouds lab-vip, lab-old, lab-new)")
+
+
+@app.command()
+def status(state_dir: StateDir = DEFAULT_STATE_DIR, as_json: Json = False) -> None:
+    """Each component: running or not, address, port, PID."""
+    rows = Lab(state_dir, cache_root=default_cache_root()).status()
+    if as_json:
+        output.emit_json({"components": rows})
+        return
+    from rich.table import Table
+
+    table = Table("component", "state", "address", "port", "pid")
+    for row in rows:
+        state = "database-only" if row.get("database_only") else \
+            ("running" if row["running"] else "stopped")
+        table.add_row(row["component"], state, row["address"], str(row["port"]),
+                      str(row["pid"] or "-"))
+    output.console.print(table)
+
+
+@app.command()
+def down(state_dir: StateDir = DEFAULT_STATE_DIR,
+         purge: Annotated[bool, typer.Option(
+             "--purge", help="Also delete the state directory (data, configs, keys).")] = False,
+         as_json: Json = False) -> None:
+    """Stop every process the lab started, by the PIDs it recorded."""
+    stopped = Lab(state_dir, cache_root=default_cache_root()).down(purge=purge)
+    if as_json:
+        output.emit_json({"stopped": stopped, "purged": purge})
+        return
+    output.console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}"
+                         + (f"; removed {state_dir}" if purge else ""))
+
+
+Side = Annotated[str, typer.Option("--side", help="old or new.")]
+Service = Annotated[str, typer.Argument(help="keystone, glance, nova, ...")]
+
+
+def _side(side: str) -> str:
+    if side not in SIDES:
+        raise InputError(f"--side must be old or new, not {side!r}")
+    return side
+
+
+@service_app.command("start")
+def service_start(service: Service, side: Side, state_dir: StateDir = DEFAULT_STATE_DIR,
+                  as_json: Json = False) -> None:
+    """Start a service of one side and wait until it answers."""
+    result = LabServices.open(state_dir).start(_side(side), service)
+    _print_service(result.to_dict(), as_json)
+
+
+@service_app.command("stop")
+def service_stop(service: Service, side: Side, state_dir: StateDir = DEFAULT_STATE_DIR,
+                 as_json: Json = False) -> None:
+    """Stop a service of one side by its recorded PID."""
+    result = LabServices.open(state_dir).stop(_side(side), service)
+    _print_service(result.to_dict(), as_json)
+
+
+@service_app.command("status")
+def service_status(service: Service, side: Side, state_dir: StateDir = DEFAULT_STATE_DIR,
+                   as_json: Json = False) -> None:
+    """Exit 0 when the service runs, 3 when it does not."""
+    result = LabServices.open(state_dir).status(_side(side), service)
+    _print_service(result.to_dict(), as_json)
+    if not result.running:
+        raise typer.Exit(NOT_RUNNING)
+
+
+def _print_service(data: dict[str, object], as_json: bool) -> None:
+    if as_json:
+        output.emit_json(data)
+        return
+    if data["database_only"]:
+        state = "database-only (nothing to run)"
+    else:
+        state = f"running (pid {data['pid']})" if data["running"] else "stopped"
+    output.console.print(f"{data['side']} {data['service']}: {state} "
+                         f"on {data['address']}:{data['port']}")
+
+
+def main() -> None:
+    """`python -m sidebyside.cli.lab`: the same error handling as `sbs`."""
+    try:
+        app(standalone_mode=False)
+    except SbsError as exc:
+        output.print_error(exc, "--json" in sys.argv)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""Seed data on the old controller through openstacksdk, and what to expect of it (adapter).
+
+The expected facts are written to `<state>/seed.json` (names, ids, the image's
+checksum; no secrets) so that tests and `sbs verify` can check the upgraded cloud.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import openstack
+import openstack.config
+from openstack import exceptions as os_exc
+
+from sidebyside.errors import StepFailed, UnreachableError
+from sidebyside.lab.layout import REGION, SERVICE_PORT, VIP
+
+log = logging.getLogger(__name__)
+
+DOMAIN = "default"
+PROJECTS = ("sbs-alpha", "sbs-beta")
+# user -> (default project, role on it)
+USERS = {"alice": ("sbs-alpha", "member"), "bob": ("sbs-beta", "reader")}
+GROUP = ("sbs-operators", "sbs-alpha", "member")  # group, project, role
+CREDENTIAL_TYPE = "ec2"
+IMAGE_NAME = "sbs-lab-image"
+# Deterministic, so its checksum is known before the upload.
+IMAGE_DATA = b"".join(f"sbs lab image block {i:06d}\n".encode() for i in range(4096))
+IMAGE_MD5 = hashlib.md5(IMAGE_DATA).hexdigest()  # noqa: S324 - glance's own checksum
+IMAGE_SHA512 = hashlib.sha512(IMAGE_DATA).hexdigest()
+
+
+def connect(clouds_yaml: Path, cloud: str) -> openstack.connection.Connection:
+    """An openstacksdk connection to a cloud of the lab's clouds.yaml."""
+    config = openstack.config.OpenStackConfig(config_files=[str(clouds_yaml)])
+    return openstack.connection.Connection(config=config.get_one(cloud=cloud))
+
+
+def _fail(what: str, exc: Exception) -> StepFailed:
+    return StepFailed("lab-seed", f"{what}: {exc}")
+
+
+def register_glance(conn: Any, service_password: str) -> None:
+    """The `service` project, the `glance` user (admin on it), the image service and
+    its endpoints on the VIP. Raises StepFailed."""
+    try:
+        project = conn.identity.find_project("service", domain_id=DOMAIN) or \
+            conn.identity.create_project(name="service", domain_id=DOMAIN,
+                                         description="Service users")
+        user = conn.identity.find_user("glance", domain_id=DOMAIN)
+        if user is None:
+            user = conn.identity.create_user(name="glance", domain_id=DOMAIN,
+                                             password=service_password,
+                                             default_project_id=project.id)
+        admin = conn.identity.find_role("admin")
+        conn.identity.assign_project_role_to_user(project, user, admin)
+        service = conn.identity.find_service("glance")
+        if service is None:
+            service = conn.identity.create_service(name="glance", type="image",
+                                                   description="OpenStack Image")
+        existing = {e.interface for e in conn.identity.endpoints(service_id=service.id)}
+        for interface in ("public", "internal", "admin"):
+            if interface not in existing:
+                conn.identity.create_endpoint(
+                    service_id=service.id, interface=interface, region_id=REGION,
+                    url=f"http://{VIP}:{SERVICE_PORT['glance']}")
+    except os_exc.SDKException as exc:
+        raise _fail("registering glance in keystone", exc) from None
+
+
+def seed(conn: Any, *, user_passwords: dict[str, str], with_image: bool) -> dict[str, Any]:
+    """Create the seed data (idempotent: existing resources are reused).
+
+    Returns the facts to expect afterwards. Raises StepFailed.
+    """
+    facts: dict[str, Any] = {"projects": {}, "users": {}, "groups": {}, "assignments": [],
+                             "credentials": [], "images": {}}
+    try:
+        projects = {}
+        for name in PROJECTS:
+            project = conn.identity.find_project(name, domain_id=DOMAIN) or \
+                conn.identity.create_project(name=name, domain_id=DOMAIN,
+                                             description=f"sbs lab seed project {name}")
+            projects[name] = project
+            facts["projects"][name] = project.id
+        users = {}
+        for name, (project_name, role_name) in USERS.items():
+            user = conn.identity.find_user(name, domain_id=DOMAIN)
+            if user is None:
+                user = conn.identity.create_user(
+                    name=name, domain_id=DOMAIN, password=user_passwords[name],
+                    default_project_id=projects[project_name].id,
+                    email=f"{name}@lab.example", description=f"sbs lab seed user {name}")
+            users[name] = user
+            facts["users"][name] = user.id
+            role = conn.identity.find_role(role_name)
+            conn.identity.assign_project_role_to_user(projects[project_name], user, role)
+            facts["assignments"].append({"user": name, "project": project_name,
+                                         "role": role_name})
+        group_name, group_project, group_role = GROUP
+        group = conn.identity.find_group(group_name, domain_id=DOMAIN) or \
+            conn.identity.create_group(name=group_name, domain_id=DOMAIN,
+                                       description="sbs lab seed group")
+        facts["groups"][group_name] = group.id
+        for name in USERS:
+            conn.identity.add_user_to_group(users[name], group)
+        conn.identity.assign_project_role_to_group(
+            projects[group_project], group, conn.identity.find_role(group_role))
+        facts["assignments"].append({"group": group_name, "project": group_project,
+                                     "role": group_role})
+        alice = users["alice"]
+        credentials = [c for c in conn.identity.credentials(user_id=alice.id)
+                       if c.type == CREDENTIAL_TYPE]
+        if not credentials:
+            blob = json.dumps({"access": "sbs-lab-access-alice", "secret": "sbs-lab-ec2"})
+            credentials = [conn.identity.create_credential(
+                type=CREDENTIAL_TYPE, user_id=alice.id,
+                project_id=projects["sbs-alpha"].id, blob=blob)]
+        facts["credentials"] = [{"id": c.id, "user": "alice", "type": CREDENTIAL_TYPE}
+                                for c in credentials]
+        if with_image:
+            image = conn.image.find_image(IMAGE_NAME)
+            if image is None:
+                image = conn.image.create_image(
+                    name=IMAGE_NAME, data=IMAGE_DATA, disk_format="raw",
+                    container_format="bare", visibility="public", validate_checksum=False)
+            image = conn.image.get_image(image.id)
+            if image.checksum != IMAGE_MD5:
+                raise StepFailed("lab-seed", f"image {IMAGE_NAME} has checksum "
+                                 f"{image.checksum}, expected {IMAGE_MD5}")
+            facts["images"][IMAGE_NAME] = {"id": image.id, "checksum": IMAGE_MD5,
+                                           "sha512": IMAGE_SHA512, "size": len(IMAGE_DATA)}
+    except os_exc.SDKException as exc:
+        raise _fail("seeding the old controller", exc) from None
+    return facts
+
+
+def check_reachable(conn: Any, what: str) -> None:
+    """Raises UnreachableError when no token can be issued."""
+    try:
+        conn.authorize()
+    except os_exc.SDKException as exc:
+        raise UnreachableError(f"{what}: no token: {exc}") from None

@@ -1,0 +1,84 @@
+"""`<state>/lab.json`: what `lab up` built and which services should run (file I/O only)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sidebyside.errors import InputError
+from sidebyside.lab.layout import LabLayout
+from sidebyside.lab.render import LabSpec
+
+
+@dataclass
+class LabState:
+    spec: LabSpec
+    # service -> release -> venv path
+    venvs: dict[str, dict[str, str]] = field(default_factory=dict)
+    # setup steps already done, so that `lab up` is idempotent
+    done: list[str] = field(default_factory=list)
+    # side -> services that should run; `lab up` restores it after `lab down`
+    wanted: dict[str, list[str]] = field(default_factory=lambda: {"old": [], "new": []})
+
+    def venv(self, service: str, release: str) -> Path:
+        """Raises InputError when the lab did not build that venv."""
+        try:
+            return Path(self.venvs[service][release])
+        except KeyError:
+            raise InputError(f"the lab has no venv for {service} {release}; "
+                             f"run `sbs lab up`") from None
+
+    def mark(self, step: str) -> None:
+        if step not in self.done:
+            self.done.append(step)
+
+    def want(self, side: str, service: str, running: bool) -> None:
+        services = self.wanted.setdefault(side, [])
+        if running and service not in services:
+            services.append(service)
+        if not running and service in services:
+            services.remove(service)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["spec"]["via"] = list(self.spec.via)
+        data["spec"]["services"] = list(self.spec.services)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LabState:
+        spec_data = dict(data["spec"])
+        spec = LabSpec(from_release=spec_data["from_release"],
+                       to_release=spec_data["to_release"],
+                       via=tuple(spec_data.get("via", ())),
+                       services=tuple(spec_data["services"]),
+                       environment=spec_data.get("environment", "lab"))
+        return cls(spec=spec, venvs=data.get("venvs", {}), done=data.get("done", []),
+                   wanted=data.get("wanted", {"old": [], "new": []}))
+
+
+def load_state(layout: LabLayout) -> LabState | None:
+    """The lab's state, or None when no lab was ever brought up there.
+
+    Raises InputError when lab.json is unreadable.
+    """
+    try:
+        data = json.loads(layout.lab_file.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{layout.lab_file}: cannot read the lab state: {exc}") from None
+    try:
+        return LabState.from_json(data)
+    except (KeyError, TypeError) as exc:
+        raise InputError(f"{layout.lab_file}: not a lab state file ({exc})") from None
+
+
+def save_state(layout: LabLayout, state: LabState) -> None:
+    layout.state_dir.mkdir(parents=True, exist_ok=True)
+    tmp = layout.lab_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state.to_json(), indent=2) + "\n")
+    os.replace(tmp, layout.lab_file)
