@@ -17,11 +17,16 @@ SERVICE_ORDER: tuple[str, ...] = (
 )
 
 
+DEFAULT_STAGE_TIMEOUT = 1800.0
+
+
 @dataclass(frozen=True)
 class SyncCommand:
     """One db_sync stage. `ok_codes` are exit codes that count as success;
     `until_rc`/`more_codes` describe commands re-run while they report more work
-    (online data migrations)."""
+    (online data migrations); `dispatch` makes the stage a check whose exit code
+    names the stage to run next (0 = up to date); `fallback` is the one-shot sync
+    of releases that lack that check."""
 
     name: str
     run: str
@@ -29,6 +34,19 @@ class SyncCommand:
     until_rc: int | None = None
     more_codes: tuple[int, ...] = ()
     max_rounds: int = 1
+    dispatch: dict[int, str] = field(default_factory=dict, hash=False)
+    fallback: str | None = None
+    timeout: float = DEFAULT_STAGE_TIMEOUT
+
+
+@dataclass(frozen=True)
+class PackageInfo:
+    """How the service is installed: its PyPI distribution, importable module and
+    the distribution's major version in each release (empty: not checked)."""
+
+    distribution: str
+    module: str
+    majors: dict[str, int] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -43,6 +61,12 @@ class ServiceInfo:
     cell_mappings: dict[str, str] = field(default_factory=dict)
     api_port: int | None = None
     api_check: str | None = None
+    package: PackageInfo | None = None
+
+    @property
+    def dispatched_stages(self) -> frozenset[str]:
+        """Stages that run only when a check dispatches to them."""
+        return frozenset(name for s in self.db_sync for name in s.dispatch.values())
 
 
 @cache
@@ -55,9 +79,17 @@ def catalog() -> dict[str, ServiceInfo]:
         syncs = tuple(
             SyncCommand(name=s["name"], run=s["run"], ok_codes=tuple(s.get("ok_codes", [0])),
                         until_rc=s.get("until_rc"), more_codes=tuple(s.get("more_codes", [])),
-                        max_rounds=int(s.get("max_rounds", 1)))
+                        max_rounds=int(s.get("max_rounds", 1)),
+                        dispatch={int(k): str(v) for k, v in (s.get("dispatch") or {}).items()},
+                        fallback=s.get("fallback"),
+                        timeout=float(s.get("timeout", DEFAULT_STAGE_TIMEOUT)))
             for s in entry.get("db_sync", []))
         api = entry.get("api") or {}
+        pkg = entry.get("package")
+        package = PackageInfo(
+            distribution=pkg["distribution"], module=pkg["module"],
+            majors={str(k): int(v) for k, v in (pkg.get("majors") or {}).items()},
+        ) if pkg else None
         result[name] = ServiceInfo(
             name=name,
             databases=tuple(entry.get("databases", [])),
@@ -69,6 +101,7 @@ def catalog() -> dict[str, ServiceInfo]:
             cell_mappings=dict(entry.get("cell_mappings", {})),
             api_port=api.get("port"),
             api_check=api.get("check"),
+            package=package,
         )
     return result
 
