@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 # Once the process has ended, how long to wait for the rest of its output. A daemon it
 # started (or ssh's control master, after a timeout) can hold the pipes open long after.
 _PIPE_DRAIN_SECONDS = 2.0
+_READ_SIZE = 1 << 16
+_MAX_SHOWN_LINE = 8192
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -140,7 +142,7 @@ def run_process(host: str, spawn: Sequence[str], *, shown: Sequence[str],
     stderr = b"".join(list(stderr_chunks)).decode("utf-8", "replace")
     if timed_out:
         raise RemoteError(host, command, f"timed out after {timeout:g}s",
-                          stderr_tail=tail(stderr))
+                          stderr_tail=error_tail(stderr))
     result = CommandResult(host=host, argv=tuple(shown), returncode=process.returncode,
                            stdout=stdout_raw.decode("utf-8", "replace"), stderr=stderr,
                            duration=time.monotonic() - started)
@@ -153,7 +155,13 @@ def command_failed(result: CommandResult, reason: str | None = None) -> RemoteEr
     """The error for a finished command: names host, command, status and stderr tail."""
     return RemoteError(result.host, display_command(result.argv),
                        reason or f"exited with status {result.returncode}",
-                       returncode=result.returncode, stderr_tail=tail(result.stderr))
+                       returncode=result.returncode, stderr_tail=error_tail(result.stderr))
+
+
+def error_tail(stderr: str, *, lines: int = 15, width: int = 1000) -> str:
+    """The last lines of stderr for an error message, each clipped to `width` characters."""
+    return "\n".join(line if len(line) <= width else line[:width] + " [clipped]"
+                     for line in tail(stderr, lines).splitlines())
 
 
 def _serialized(on_output: OutputSink | None,
@@ -173,11 +181,51 @@ def _serialized(on_output: OutputSink | None,
 
 
 def _pump(stream: IO[bytes], chunks: list[bytes], sink: Callable[[str], None] | None) -> None:
+    """Collect a pipe in large reads; when someone watches, hand them each whole line."""
+    read = getattr(stream, "read1", stream.read)
     with stream:
-        for line in iter(stream.readline, b""):
-            chunks.append(line)
-            if sink is not None:
-                sink(line.decode("utf-8", "replace").rstrip("\r\n"))
+        if sink is None:
+            for block in iter(lambda: read(_READ_SIZE), b""):
+                chunks.append(block)
+            return
+        splitter = _LineSplitter(sink)
+        for block in iter(lambda: read(_READ_SIZE), b""):
+            chunks.append(block)
+            splitter.feed(block)
+        splitter.finish()
+
+
+class _LineSplitter:
+    """Bytes in, display lines out. A line longer than `_MAX_SHOWN_LINE` is shown clipped:
+    megabyte lines (a base64 blob, a minified file) are no use on a console and would
+    make redaction slow."""
+
+    def __init__(self, sink: Callable[[str], None]) -> None:
+        self._sink = sink
+        self._pending = bytearray()
+        self._clipped = False  # the current line was already shown clipped
+
+    def feed(self, block: bytes) -> None:
+        *lines, rest = block.split(b"\n")
+        for line in lines:
+            self._pending += line
+            self._emit(final=True)
+        self._pending += rest
+        if len(self._pending) > _MAX_SHOWN_LINE:
+            self._emit(final=False)
+
+    def finish(self) -> None:
+        if self._pending:
+            self._emit(final=True)
+
+    def _emit(self, *, final: bool) -> None:
+        if not self._clipped:
+            text = bytes(self._pending[:_MAX_SHOWN_LINE]).decode("utf-8", "replace")
+            if len(self._pending) > _MAX_SHOWN_LINE:
+                text += " [line clipped]"
+            self._sink(text.rstrip("\r"))
+        self._pending.clear()
+        self._clipped = not final
 
 
 def _feed(stream: IO[bytes], data: bytes) -> None:

@@ -12,6 +12,7 @@ import shlex
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Mapping, Sequence
 
 from sidebyside.errors import InputError
@@ -149,6 +150,7 @@ class SshHost(ProcessHost):
         self.connect_timeout = connect_timeout
         self._control_dir = control_dir
         self._owns_control_dir = control_dir is None
+        self._control_lock = threading.Lock()
         # Fail on bad options now, not at the first command.
         self._argv(None, control_dir="/")
 
@@ -160,15 +162,16 @@ class SshHost(ProcessHost):
         """The control directory, created on first use. Raises InputError when it is too
         deep for a unix socket path."""
         # Private: anyone who can open the socket can run commands on the host as us.
-        if self._control_dir is None:
-            self._control_dir = tempfile.mkdtemp(prefix="sbs-ssh-")
-        else:
-            if len(os.path.join(self._control_dir, "0" * 40)) > _MAX_SOCKET_PATH:
-                raise InputError(f"{self.name}: ssh control directory {self._control_dir} is "
-                                 f"too long for a socket path (keep it under "
-                                 f"{_MAX_SOCKET_PATH - 41} characters)")
-            os.makedirs(self._control_dir, mode=0o700, exist_ok=True)
-        return self._control_dir
+        with self._control_lock:
+            if self._control_dir is None:
+                self._control_dir = tempfile.mkdtemp(prefix="sbs-ssh-")
+            else:
+                if len(os.path.join(self._control_dir, "0" * 40)) > _MAX_SOCKET_PATH:
+                    raise InputError(f"{self.name}: ssh control directory {self._control_dir} "
+                                     f"is too long for a socket path (keep it under "
+                                     f"{_MAX_SOCKET_PATH - 41} characters)")
+                os.makedirs(self._control_dir, mode=0o700, exist_ok=True)
+            return self._control_dir
 
     def _argv(self, remote_command: str | None, *, control_dir: str,
               control_command: str | None = None) -> list[str]:

@@ -95,3 +95,26 @@ def test_password_in_a_failing_command_is_redacted(secret: str) -> None:
 def test_missing_program_names_the_host_and_program() -> None:
     with pytest.raises(RemoteError, match=r"^ctl9: `sbs-no-such-program --x` could not start"):
         LocalHost("ctl9").run(["sbs-no-such-program", "--x"])
+
+
+def test_output_lines_are_split_across_reads_and_long_lines_clipped() -> None:
+    from sidebyside.remote.local import _MAX_SHOWN_LINE, _LineSplitter
+
+    shown: list[str] = []
+    splitter = _LineSplitter(shown.append)
+    for block in [b"ke", b"ystone\nglan", b"ce\r\n", b"x" * _MAX_SHOWN_LINE, b"y" * 10,
+                  b"\nnova"]:
+        splitter.feed(block)
+    splitter.finish()
+    assert shown[:2] == ["keystone", "glance"] and shown[3] == "nova"
+    assert shown[2] == "x" * _MAX_SHOWN_LINE + " [line clipped]"
+    assert len(shown) == 4
+
+
+def test_error_tail_keeps_the_last_lines_and_clips_wide_ones() -> None:
+    from sidebyside.remote.local import error_tail
+
+    text = "\n".join(f"line{i}" for i in range(30)) + "\n" + "z" * 5000
+    clipped = error_tail(text, lines=3, width=100).splitlines()
+    assert clipped[:2] == ["line28", "line29"]
+    assert clipped[2] == "z" * 100 + " [clipped]"

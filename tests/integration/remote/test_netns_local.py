@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pwd
 import signal
 import subprocess
 from pathlib import Path
@@ -57,3 +58,19 @@ def test_local_put_file_unknown_owner_leaves_nothing_behind(tmp_path: Path) -> N
     with pytest.raises(RemoteError, match="no-such-user-sbs"):
         LocalHost().put_file(str(target), b"x", owner="no-such-user-sbs")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_local_file_operations_go_through_sudo_when_not_root(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Pretend to be an unprivileged user so that the file calls take the sudo command path
+    # (sh/cat/test under `sudo -n`), the one a non-root operator uses.
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    host = LocalHost("local-sudo", sudo=True)
+    target = tmp_path / "nova.conf"
+    host.put_file(str(target), b"[DEFAULT]\n", mode=0o640, owner="nobody", group="root")
+    info = target.stat()
+    nobody = pwd.getpwnam("nobody").pw_uid
+    assert (oct(info.st_mode & 0o777), info.st_uid, info.st_gid) == ("0o640", nobody, 0)
+    assert host.read_file(str(target)) == b"[DEFAULT]\n"
+    assert host.exists(str(target)) and not host.exists(str(tmp_path / "nope"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nova.conf"]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import getpass
 import os
 import pwd
+import shutil
 import signal
 import stat
 import time
@@ -134,3 +136,28 @@ def test_exists_and_reading_a_missing_file(host: Host, tmp_path: Path) -> None:
     assert host.exists(str(tmp_path / "absent")) is False
     with pytest.raises(RemoteError, match="absent"):
         host.read_file(str(tmp_path / "absent"))
+
+
+@pytest.mark.parametrize("kind", ["local", "ssh", "netns"])
+def test_sudo_wraps_commands_and_keeps_the_environment(kind: str, request: pytest.FixtureRequest,
+                                                       tmp_path: Path) -> None:
+    if shutil.which("sudo") is None:
+        pytest.fail("sudo is required for this test (apt-get install sudo)")
+    host: Host
+    if kind == "local":
+        host = LocalHost("local-ctl", sudo=True)
+    elif kind == "netns":
+        host = NetnsHost("netns-ctl", request.getfixturevalue("netns"), sudo=True)
+    else:
+        host = ssh_host(request.getfixturevalue("sshd"), sudo=True)
+    try:
+        result = host.run(["sh", "-c", 'echo "$SUDO_USER:$SBS_MARK"; id -u'],
+                          env={"SBS_MARK": "kept"})
+        assert result.stdout.splitlines() == [f"{getpass.getuser()}:kept", "0"]
+        target = tmp_path / "through-sudo"
+        host.put_file(str(target), b"secret-free", mode=0o644)
+        assert host.read_file(str(target)) == b"secret-free" and host.exists(str(target))
+        assert stat.S_IMODE(target.stat().st_mode) == 0o644
+    finally:
+        if isinstance(host, SshHost):
+            host.close()
