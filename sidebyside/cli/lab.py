@@ -162,7 +162,9 @@ def service_status(service: Service, side: Side, state_dir: StateDir = DEFAULT_S
     result = LabServices.open(state_dir).status(_side(side), service)
     _print_service(result.to_dict(), as_json)
     if not result.running:
-        raise typer.Exit(NOT_RUNNING)
+        # SystemExit, not typer.Exit: click returns Exit's code silently when embedded
+        # with standalone_mode=False, and the inventory's status command needs it.
+        sys.exit(NOT_RUNNING)
 
 
 def _print_service(data: dict[str, object], as_json: bool) -> None:
@@ -180,7 +182,7 @@ def _print_service(data: dict[str, object], as_json: bool) -> None:
 def main() -> None:
     """`python -m sidebyside.cli.lab`: the same error handling as `sbs`."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except SbsError as exc:
         output.print_error(exc, "--json" in sys.argv)
         sys.exit(exc.exit_code)
@@ -193,6 +195,7 @@ def main() -> None:
             exc.show()
             sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
         raise
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

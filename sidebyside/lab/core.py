@@ -385,6 +385,8 @@ class Lab:
                 status: ServiceStatus = services.status(side, service)
                 row = status.to_dict()
                 row["component"] = f"{side}-{service}"
+                if status.database_only:  # it "runs" when its databases do
+                    row["running"] = pid is not None
                 rows.append(row)
         pid = processes.running_pid(layout.pid_file("haproxy"))
         rows.append({"component": "haproxy", "address": render.VIP,
