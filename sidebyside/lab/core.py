@@ -401,6 +401,8 @@ class Lab:
         the state directory too. Returns what was stopped. Raises StepFailed."""
         layout = self.layout
         stopped: list[str] = []
+        if not layout.state_dir.is_dir():
+            return stopped
         with _lab_lock(layout):
             state = load_state(layout)
             if state is not None:

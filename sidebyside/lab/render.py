@@ -7,7 +7,7 @@ the inventory and clouds.yaml are built as data and dumped as YAML.
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +50,6 @@ class LabSpec:
     via: tuple[str, ...] = ()
     services: tuple[str, ...] = ("keystone", "glance", "nova")
     environment: str = "lab"
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def side_release(self, side: str) -> str:
         return self.from_release if side == "old" else self.to_release

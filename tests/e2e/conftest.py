@@ -1,0 +1,65 @@
+"""The e2e tier: one real lab, brought up once per session with the real CLI.
+
+The lab listens on fixed addresses (127.0.0.10-12), so a lab already running on this
+machine (a developer's `.lab`) makes the session fail fast instead of colliding.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sidebyside.lab import processes
+from sidebyside.lab.layout import DB_PORT, SERVICE_PORT, SIDE_ADDRESS, VIP
+
+LAB_PORTS = [(VIP, SERVICE_PORT["keystone"]), (VIP, SERVICE_PORT["glance"]),
+             *[(SIDE_ADDRESS[side], port) for side in ("old", "new")
+               for port in (DB_PORT, SERVICE_PORT["keystone"], SERVICE_PORT["glance"])]]
+UP_TIMEOUT = 900
+
+
+@dataclass
+class RunningLab:
+    state_dir: Path
+    up_report: dict[str, Any]
+
+    def cli(self, *args: str, check: bool = True,
+            timeout: float = UP_TIMEOUT) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [sys.executable, "-m", "sidebyside.cli.lab", *args],
+            capture_output=True, text=True, timeout=timeout,
+            env={**os.environ, "SBS_LAB_DIR": str(self.state_dir)}, stdin=subprocess.DEVNULL)
+        if check and result.returncode != 0:
+            raise AssertionError(f"sbs lab {' '.join(args)} exited {result.returncode}:\n"
+                                 f"{result.stdout}\n{result.stderr}")
+        return result
+
+    def up(self) -> dict[str, Any]:
+        result = self.cli("up", "--json")
+        return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+def listening(ports: list[tuple[str, int]]) -> list[str]:
+    return [f"{host}:{port}" for host, port in ports if processes.port_open(host, port)]
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLab]:
+    busy = listening(LAB_PORTS)
+    if busy:
+        pytest.fail(f"lab addresses already in use ({', '.join(busy)}): another lab runs "
+                    f"on this machine; stop it with `sbs lab down`")
+    running = RunningLab(tmp_path_factory.mktemp("lab"), {})
+    try:
+        running.up_report = running.up()
+        yield running
+    finally:
+        running.cli("down", "--purge", check=False, timeout=300)
