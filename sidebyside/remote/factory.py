@@ -34,10 +34,27 @@ class HostSpec:
     root: str = "/"
 
 
-def connect(spec: HostSpec, *, control_dir: str | None = None) -> Host:
+def jump_target(jump: str, hosts: Mapping[str, HostSpec] | None = None) -> str:
+    """The `ssh -J` argument for a jump host.
+
+    When `jump` names another inventory host reached over ssh, that host's
+    `user@address:port` is used; otherwise `jump` goes to ssh as written, so an
+    alias from ~/.ssh/config or `user@host:port` works too.
+    """
+    spec = (hosts or {}).get(jump)
+    if spec is None or spec.transport != "ssh" or not spec.address:
+        return jump
+    address = f"[{spec.address}]" if ":" in spec.address else spec.address
+    target = f"{spec.user}@{address}" if spec.user else address
+    return f"{target}:{spec.port}" if spec.port else target
+
+
+def connect(spec: HostSpec, *, control_dir: str | None = None,
+            hosts: Mapping[str, HostSpec] | None = None) -> Host:
     """The Host for a spec. Nothing is contacted yet: the first command connects.
 
     `control_dir` is where ssh keeps its control socket (a private temp dir by default).
+    `hosts` (the inventory's other hosts) lets `jump` name an inventory host.
     Raises InputError when the spec lacks what its transport needs (address for ssh,
     netns for netns) or names an unknown transport.
     """
@@ -51,7 +68,9 @@ def connect(spec: HostSpec, *, control_dir: str | None = None) -> Host:
         if not spec.address:
             raise InputError(f"hosts.{spec.name}.address: required for transport ssh")
         return SshHost(spec.name, spec.address, user=spec.user, port=spec.port,
-                       identity=spec.identity, jump=spec.jump, options=spec.options,
+                       identity=spec.identity,
+                       jump=jump_target(spec.jump, hosts) if spec.jump else None,
+                       options=spec.options,
                        sudo=spec.sudo, control_dir=control_dir)
     raise InputError(f"hosts.{spec.name}.transport: unknown transport {spec.transport!r} "
                      "(local, ssh or netns)")

@@ -102,18 +102,23 @@ def ssh_argv(address: str, remote_command: str | None, *, control_dir: str,
              user: str | None = None, port: int | None = None, identity: str | None = None,
              jump: str | None = None, options: Mapping[str, str] | None = None,
              known_hosts: str | None = None, connect_timeout: int = DEFAULT_CONNECT_TIMEOUT,
-             control_command: str | None = None) -> list[str]:
+             config_file: str | None = None, control_command: str | None = None) -> list[str]:
     """The full local argv of one ssh call (pure; no process is started).
 
     `remote_command` is one shell-quoted string, run by the remote user's shell.
     `control_command` (e.g. "exit") talks to the control master instead.
+    `config_file` replaces ~/.ssh/config (`ssh -F`). The jump leg of `jump` (ProxyJump)
+    only sees that config file, not the `-o` options: configure the jump host there.
 
     Raises InputError for an address that would be read as an option, or bad options.
     """
     if not address or address.startswith("-"):
         raise InputError(f"ssh address {address!r} is not a host name or address")
-    argv = ["ssh", "-T", *ssh_options(control_dir=control_dir, known_hosts=known_hosts,
-                                      options=options, connect_timeout=connect_timeout)]
+    argv = ["ssh", "-T"]
+    if config_file:
+        argv += ["-F", os.path.expanduser(config_file)]
+    argv += ssh_options(control_dir=control_dir, known_hosts=known_hosts, options=options,
+                        connect_timeout=connect_timeout)
     if port:
         argv += ["-p", str(port)]
     if user:
@@ -138,7 +143,8 @@ class SshHost(ProcessHost):
                  jump: str | None = None, options: Mapping[str, str] | None = None,
                  sudo: bool = False, control_dir: str | None = None,
                  known_hosts: str | None = None,
-                 connect_timeout: int = DEFAULT_CONNECT_TIMEOUT) -> None:
+                 connect_timeout: int = DEFAULT_CONNECT_TIMEOUT,
+                 config_file: str | None = None) -> None:
         super().__init__(name, sudo=sudo)
         self.address = address
         self.user = user
@@ -148,6 +154,7 @@ class SshHost(ProcessHost):
         self.options = dict(options or {})
         self.known_hosts = known_hosts
         self.connect_timeout = connect_timeout
+        self.config_file = config_file
         self._control_dir = control_dir
         self._owns_control_dir = control_dir is None
         self._control_lock = threading.Lock()
@@ -178,7 +185,8 @@ class SshHost(ProcessHost):
         return ssh_argv(self.address, remote_command, control_dir=control_dir,
                         user=self.user, port=self.port, identity=self.identity,
                         jump=self.jump, options=self.options, known_hosts=self.known_hosts,
-                        connect_timeout=self.connect_timeout, control_command=control_command)
+                        connect_timeout=self.connect_timeout, config_file=self.config_file,
+                        control_command=control_command)
 
     def _spawn(self, argv: Sequence[str], *, env: dict[str, str] | None,
                sudo: bool) -> tuple[list[str], dict[str, str] | None]:
@@ -195,7 +203,8 @@ class SshHost(ProcessHost):
                                       env=env, on_output=on_output, sudo=sudo)
         if result.returncode == SSH_CONNECTION_FAILED:
             # A remote command exiting 255 looks the same; the stderr tail tells them apart.
-            error = command_failed(result, f"failed: cannot use ssh to {self.destination}: "
+            via = f" via jump host {self.jump}" if self.jump else ""
+            error = command_failed(result, f"failed: cannot use ssh to {self.destination}{via}: "
                                            f"{describe_ssh_failure(result.stderr)}")
             error.hint = ("check that `ssh` to this host works non-interactively "
                           "(BatchMode, key in known_hosts)")

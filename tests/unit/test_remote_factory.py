@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sidebyside.errors import InputError
-from sidebyside.remote.factory import HostSpec, connect, rooted
+from sidebyside.remote.factory import HostSpec, connect, jump_target, rooted
 from sidebyside.remote.local import LocalHost
 from sidebyside.remote.netns import NetnsHost
 from sidebyside.remote.ssh import SshHost
@@ -66,3 +66,14 @@ def test_rooted(root: str | None, path: str, expected: str) -> None:
 def test_rooted_needs_absolute_paths(root: str, path: str) -> None:
     with pytest.raises(InputError):
         rooted(root, path)
+
+
+def test_jump_naming_an_inventory_host_uses_its_address() -> None:
+    hosts = {"bastion": HostSpec(name="bastion", address="192.0.2.5", user="ops", port=2200),
+             "v6": HostSpec(name="v6", address="2001:db8::5")}
+    assert jump_target("bastion", hosts) == "ops@192.0.2.5:2200"
+    assert jump_target("v6", hosts) == "[2001:db8::5]"
+    assert jump_target("alias-from-ssh-config", hosts) == "alias-from-ssh-config"
+    spec = HostSpec(name="ctl", address="10.0.0.11", jump="bastion")
+    host = connect(spec, hosts=hosts)
+    assert isinstance(host, SshHost) and host.jump == "ops@192.0.2.5:2200"

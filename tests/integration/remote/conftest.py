@@ -60,6 +60,7 @@ def is_running(pid: int) -> bool:
 @dataclass(frozen=True)
 class Sshd:
     address: str
+    second_address: str  # the same sshd, to serve as a jump host (ssh refuses a jump loop)
     port: int
     user: str
     client_key: Path
@@ -78,14 +79,17 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
     for key in (host_key, other_host_key, client_key):
         generate_key(key)
     (work / "authorized_keys").write_text((work / "id.pub").read_text())
-    address, port = "127.0.0.1", free_port()
+    address, second_address, port = "127.0.0.1", "127.0.0.2", free_port()
     known_hosts, wrong_known_hosts = work / "known_hosts", work / "wrong_known_hosts"
-    known_hosts.write_text(f"[{address}]:{port} {(work / 'host_key.pub').read_text()}")
+    host_public_key = (work / "host_key.pub").read_text()
+    known_hosts.write_text(f"[{address}]:{port} {host_public_key}"
+                           f"[{second_address}]:{port} {host_public_key}")
     wrong_known_hosts.write_text(
         f"[{address}]:{port} {(work / 'other_host_key.pub').read_text()}")
     config = work / "sshd_config"
     config.write_text("\n".join([
         f"ListenAddress {address}:{port}",
+        f"ListenAddress {second_address}:{port}",
         f"HostKey {host_key}",
         f"PidFile {work / 'sshd.pid'}",
         f"AuthorizedKeysFile {work / 'authorized_keys'}",
@@ -108,9 +112,9 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
                                    stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_for_port(address, port, process, log_path)
-        yield Sshd(address=address, port=port, user=getpass.getuser(), client_key=client_key,
-                   known_hosts=known_hosts, wrong_known_hosts=wrong_known_hosts,
-                   pid=process.pid)
+        yield Sshd(address=address, second_address=second_address, port=port,
+                   user=getpass.getuser(), client_key=client_key, known_hosts=known_hosts,
+                   wrong_known_hosts=wrong_known_hosts, pid=process.pid)
     finally:
         process.send_signal(signal.SIGTERM)
         try:

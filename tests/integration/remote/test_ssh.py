@@ -104,3 +104,19 @@ def test_remote_command_exiting_255_is_reported_with_its_stderr(sshd: Sshd) -> N
 def test_repr_names_the_destination(sshd: Sshd) -> None:
     host = SshHost("c1", sshd.address, user="admin", port=2222)
     assert repr(host) == f"SshHost('c1', 'admin@{sshd.address}:2222')"
+
+
+def test_jump_host_is_used(sshd: Sshd, tmp_path: Path) -> None:
+    # The jump leg reads only the ssh config file, so trust and identity go there.
+    config = tmp_path / "ssh_config"
+    config.write_text("Host *\n"
+                      f"  UserKnownHostsFile {sshd.known_hosts}\n"
+                      f"  IdentityFile {sshd.client_key}\n"
+                      "  IdentitiesOnly yes\n  BatchMode yes\n  StrictHostKeyChecking yes\n")
+    through = f"{sshd.user}@{sshd.second_address}:{sshd.port}"
+    with ssh_host(sshd, jump=through, config_file=str(config)) as host:
+        assert host.run(["echo", "via jump"]).stdout == "via jump\n"
+    dead_jump = f"{sshd.user}@{sshd.second_address}:{free_port()}"
+    with ssh_host(sshd, jump=dead_jump, config_file=str(config)) as host:
+        with pytest.raises(RemoteError, match=f"via jump host {dead_jump}"):
+            host.run(["true"])
