@@ -10,6 +10,7 @@ that needs sudo to touch the file).
 
 from __future__ import annotations
 
+import abc
 import grp
 import logging
 import os
@@ -171,11 +172,18 @@ def _serialized(on_output: OutputSink | None,
     if on_output is None:
         return None
     lock = threading.Lock()
+    broken = threading.Event()
 
     def emit(line: str) -> None:
         with lock:
-            if not returned.is_set():
+            if returned.is_set() or broken.is_set():
+                return
+            try:
                 on_output(redact(line))
+            except Exception:
+                # The pipes must still be drained, or the command blocks on a full pipe.
+                broken.set()
+                log.exception("output callback failed; not showing the rest of the output")
 
     return emit
 
@@ -233,7 +241,7 @@ def _feed(stream: IO[bytes], data: bytes) -> None:
     try:
         with stream:
             stream.write(data)
-    except (BrokenPipeError, OSError):
+    except OSError:  # BrokenPipeError among others
         pass
 
 
@@ -258,6 +266,7 @@ chmod "$mode" "$tmp"
 if [ -n "$ownership" ]; then chown -- "$ownership" "$tmp"; fi
 mv -f -- "$tmp" "$target"
 trap - EXIT
+sync -- "$dir" 2>/dev/null || :
 """
 
 
@@ -279,10 +288,10 @@ class ProcessHost(Host):
         self.name = name
         self.sudo = sudo
 
+    @abc.abstractmethod
     def _spawn(self, argv: Sequence[str], *, env: dict[str, str] | None,
                sudo: bool) -> tuple[list[str], dict[str, str] | None]:
         """The local argv to execute and the environment to give it."""
-        raise NotImplementedError
 
     def run(self, argv: Sequence[str], *, timeout: float = 600.0, check: bool = True,
             input: bytes | None = None, env: dict[str, str] | None = None,

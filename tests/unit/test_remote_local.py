@@ -118,3 +118,15 @@ def test_error_tail_keeps_the_last_lines_and_clips_wide_ones() -> None:
     clipped = error_tail(text, lines=3, width=100).splitlines()
     assert clipped[:2] == ["line28", "line29"]
     assert clipped[2] == "z" * 100 + " [clipped]"
+
+
+def test_a_failing_output_callback_does_not_stall_the_command() -> None:
+    seen: list[str] = []
+
+    def fragile(line: str) -> None:
+        seen.append(line)
+        raise ValueError("console went away")
+
+    # 200k lines overflow any pipe buffer: the command finishes only if the pipe is drained.
+    result = LocalHost().run(["seq", "1", "200000"], on_output=fragile, timeout=20)
+    assert seen == ["1"] and result.stdout.splitlines()[-1] == "200000"
