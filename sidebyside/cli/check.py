@@ -1,0 +1,47 @@
+"""`sbs check`: the pre-flight report (exit code 3 when anything blocks)."""
+
+from __future__ import annotations
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from sidebyside.cli import output
+from sidebyside.cli.common import DEFAULT_INVENTORY, InventoryOpt, JsonOpt, StateDirOpt, environment
+from sidebyside.redact import redact
+from sidebyside.upgrade.preflight import PreflightReport, run_preflight
+
+_STYLE = {"ok": "green", "warning": "yellow", "blocker": "bold red"}
+
+
+def render_report(report: PreflightReport) -> Table:
+    table = Table(title=f"sbs check — {report.environment}: {report.old_release} -> "
+                        f"{report.new_release}", show_lines=False)
+    for column in ("Severity", "Check", "Subject", "Finding"):
+        table.add_column(column, overflow="fold")
+    for r in report.results:
+        finding = redact(r.message) + (f"\n[dim]{escape(redact(r.advice))}[/]"
+                                       if r.advice else "")
+        table.add_row(f"[{_STYLE[r.severity]}]{r.severity}[/]", escape(r.check),
+                      escape(redact(r.subject)), finding)
+    return table
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def check(inventory: InventoryOpt = DEFAULT_INVENTORY, state_dir: StateDirOpt = None,
+              as_json: JsonOpt = False) -> None:
+        """Pre-flight checks: hosts, databases, releases, disk, capacity, removed APIs."""
+        env = environment(inventory, state_dir, check_secrets=True)
+        report = run_preflight(env)
+        if as_json:
+            output.emit_json(report.to_dict())
+        else:
+            output.console.print(render_report(report))
+            output.console.print(f"{len(report.blockers)} blocker(s), "
+                                 f"{len(report.warnings)} warning(s) in "
+                                 f"{report.seconds:.1f}s")
+        if report.blockers:
+            if as_json:  # the report is the JSON document; only the exit code remains
+                raise typer.Exit(3)
+            report.raise_if_blocked()

@@ -1,0 +1,157 @@
+"""Executor actions of the service upgrade: preflight, upgrade_check,
+update_cell_mappings and db_sync, all on the new side (the pre-flight only reads).
+
+Each is built with the inventory and a host factory (`hosts(name) -> Host`); the
+plan step says which service, release and controller. Results (per-stage durations
+included) are returned for the journal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sidebyside.engine.executor import StepContext
+from sidebyside.errors import InputError
+from sidebyside.inventory import Inventory, ServiceControl
+from sidebyside.plan.model import Step
+from sidebyside.remote.base import Host
+from sidebyside.remote.factory import rooted
+from sidebyside.services.catalog import ServiceInfo, service
+from sidebyside.upgrade.cells import (
+    list_cells,
+    new_side_urls,
+    plan_cell_updates,
+    update_cell_mappings,
+    verify_cells,
+)
+from sidebyside.upgrade.commands import execute, render
+from sidebyside.upgrade.db_sync import read_check, run_db_sync
+from sidebyside.upgrade.preflight import run_preflight
+from sidebyside.upgrade.status import check_upgrade_status, require_no_failure
+
+HostFactory = Callable[[str], Host]
+
+
+class _NewSideAction:
+    def __init__(self, inventory: Inventory, hosts: HostFactory) -> None:
+        self.inventory = inventory
+        self.hosts = hosts
+
+    def _host_name(self, step: Step) -> str:
+        return step.hosts[0] if step.hosts else self.inventory.new.controllers[0]
+
+    def _etc(self, host_name: str) -> str:
+        return rooted(self.inventory.hosts[host_name].root, "/etc")
+
+    def _service(self, step: Step) -> tuple[ServiceInfo, ServiceControl]:
+        if not step.service:
+            raise InputError(f"step {step.id} names no service")
+        control = self.inventory.new.services.get(step.service)
+        if control is None:
+            raise InputError(f"new.services.{step.service}: not given in the inventory")
+        return service(step.service), control
+
+    def _release(self, step: Step) -> str:
+        return str(step.params.get("release") or self.inventory.release.to)
+
+
+class PreflightAction:
+    """`preflight`: every check; a blocker fails the step (PreflightError, exit 3)."""
+
+    def __init__(self, inventory: Inventory, hosts: HostFactory) -> None:
+        self.inventory = inventory
+        self.hosts = hosts
+
+    def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
+        report = run_preflight(self.inventory, hosts=self.hosts, log=ctx.log)
+        for r in report.results:
+            if r.severity != "ok":
+                ctx.log(f"{r.severity}: {r.check}: {r.subject}: {r.message}")
+        report.raise_if_blocked()
+        return report.to_dict()
+
+
+class UpgradeCheckAction(_NewSideAction):
+    """`upgrade_check`: `<service>-status upgrade check --json` with the target code."""
+
+    def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
+        info, control = self._service(step)
+        name = self._host_name(step)
+        report = check_upgrade_status(self.hosts(name), info,
+                                      control.bin_dir_for(self.inventory.release.to),
+                                      self._etc(name), ctx.log)
+        require_no_failure(report)
+        return report.to_dict()
+
+
+class CellMappingsAction(_NewSideAction):
+    """`update_cell_mappings`: every nova cell on the new database and broker, taken
+    from the new controller's nova.conf; no cell may name the old database after."""
+
+    def _context(self, step: Step) -> tuple[Host, ServiceInfo, str, str, str, str | None]:
+        info = service("nova")
+        control = self.inventory.new.services.get("nova")
+        if control is None:
+            raise InputError("new.services.nova: not given in the inventory")
+        name = self._host_name(step)
+        host = self.hosts(name)
+        etc = self._etc(name)
+        config = f"{etc}/{info.config_files[0]}"
+        database_url, transport_url = new_side_urls(
+            host.read_file(config).decode("utf-8", "replace"), f"{name}:{config}")
+        return host, info, control.bin_dir_for(self._release(step)), etc, database_url, \
+            transport_url
+
+    def _old_databases(self) -> list[tuple[str, int]]:
+        return [(self.inventory.old.database.host, self.inventory.old.database.port)]
+
+    def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
+        host, info, bin_dir, etc, database_url, transport_url = self._context(step)
+        result = update_cell_mappings(host, info, bin_dir, etc, database_url=database_url,
+                                      transport_url=transport_url,
+                                      old_databases=self._old_databases(), log=ctx.log)
+        return result.to_dict()
+
+    def verify(self, step: Step, ctx: StepContext) -> bool:
+        host, info, bin_dir, etc, database_url, transport_url = self._context(step)
+        cells = list_cells(host, info, bin_dir, etc, ctx.log)
+        if plan_cell_updates(cells, database_url=database_url, transport_url=transport_url):
+            return False
+        verify_cells(cells, database_url=database_url, transport_url=transport_url,
+                     old_databases=self._old_databases())
+        return True
+
+
+class DbSyncAction(_NewSideAction):
+    """`db_sync`: one service's databases to one release of the path."""
+
+    def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
+        info, control = self._service(step)
+        release = self._release(step)
+        name = self._host_name(step)
+        result = run_db_sync(self.hosts(name), info, release, control.bin_dir_for(release),
+                             self._etc(name), ctx.log)
+        return result.to_dict()
+
+    def verify(self, step: Step, ctx: StepContext) -> bool:
+        """Cheap only where the service has a check (keystone, glance): rc 0."""
+        info, control = self._service(step)
+        check = next((s for s in info.db_sync if s.dispatch), None)
+        if check is None:
+            return False
+        release = self._release(step)
+        name = self._host_name(step)
+        argv = render(check.run, {"bin": control.bin_dir_for(release).rstrip("/"),
+                                  "etc": self._etc(name)})
+        run = execute(self.hosts(name), argv, service=info.name, stage="verify",
+                      timeout=check.timeout, log=ctx.log)
+        return read_check(check, run.returncode, run.text).current
+
+
+def upgrade_actions(inventory: Inventory, hosts: HostFactory) -> dict[str, Any]:
+    """The four actions by name, for `sidebyside.actions.build_actions`."""
+    return {"preflight": PreflightAction(inventory, hosts),
+            "upgrade_check": UpgradeCheckAction(inventory, hosts),
+            "update_cell_mappings": CellMappingsAction(inventory, hosts),
+            "db_sync": DbSyncAction(inventory, hosts)}

@@ -1,0 +1,466 @@
+"""Pre-flight: everything that would make `prepare` fail half-way, found before it
+starts (`sbs check`, and the first step of prepare).
+
+Each check adds results with a severity: ok, warning (reported, does not block) or
+blocker (exit code 3). A check that cannot be carried out says so instead of
+crashing the others. Nothing here changes anything: commands on the old controller
+are read-only (`db_sync --check`, reading configs), database access is SELECTs.
+"""
+
+from __future__ import annotations
+
+import configparser
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sidebyside.errors import PreflightError, SbsError
+from sidebyside.inventory import Inventory
+from sidebyside.redact import redact
+from sidebyside.remote.base import Host
+from sidebyside.remote.factory import HostSpec, connect, rooted
+from sidebyside.services import releases as releases_mod
+from sidebyside.services.catalog import databases_of, service
+from sidebyside.upgrade import mysql_probe
+from sidebyside.upgrade.commands import LogSink, display, render
+from sidebyside.upgrade.db_sync import read_check
+from sidebyside.upgrade.release_notes import (
+    match_catalog,
+    match_options,
+    python_finding,
+    release_notes,
+)
+
+HostFactory = Callable[[str], Host]
+OK, WARNING, BLOCKER = "ok", "warning", "blocker"
+_RANK = {OK: 0, WARNING: 1, BLOCKER: 2}
+REACH_TIMEOUT = 20.0
+PROBE_TIMEOUT = 60.0
+CHECK_TIMEOUT = 300.0
+# A copy needs the data plus room for the migrations' temporary tables and logs.
+DISK_MARGIN = 1.5
+MEMORY_TOLERANCE = 0.95
+
+_PACKAGE_PROBE = (
+    "import importlib, importlib.metadata as m, json, sys\n"
+    "dist, module = sys.argv[1], sys.argv[2]\n"
+    "out = {'python': list(sys.version_info[:3])}\n"
+    "try:\n"
+    "    importlib.import_module(module)\n"
+    "    out['version'] = m.version(dist)\n"
+    "except Exception as exc:\n"
+    "    out['error'] = f'{type(exc).__name__}: {exc}'\n"
+    "print(json.dumps(out))\n")
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    check: str
+    severity: str
+    subject: str
+    message: str
+    advice: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return {"check": self.check, "severity": self.severity, "subject": self.subject,
+                "message": redact(self.message), "advice": redact(self.advice)}
+
+
+@dataclass
+class PreflightReport:
+    environment: str
+    old_release: str
+    new_release: str
+    results: list[CheckResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def add(self, check: str, severity: str, subject: str, message: str,
+            advice: str = "") -> None:
+        self.results.append(CheckResult(check, severity, subject, message, advice))
+
+    @property
+    def blockers(self) -> list[CheckResult]:
+        return [r for r in self.results if r.severity == BLOCKER]
+
+    @property
+    def warnings(self) -> list[CheckResult]:
+        return [r for r in self.results if r.severity == WARNING]
+
+    @property
+    def severity(self) -> str:
+        return max((r.severity for r in self.results), key=_RANK.__getitem__, default=OK)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"environment": self.environment,
+                "release": {"from": self.old_release, "to": self.new_release},
+                "severity": self.severity, "blockers": len(self.blockers),
+                "warnings": len(self.warnings), "seconds": round(self.seconds, 3),
+                "checks": [r.to_dict() for r in self.results]}
+
+    def raise_if_blocked(self) -> None:
+        """Raises PreflightError (exit code 3) listing every blocker."""
+        if self.blockers:
+            lines = [f"  {r.check}: {r.subject}: {r.message}" for r in self.blockers]
+            raise PreflightError(f"pre-flight found {len(self.blockers)} blocker(s):\n"
+                                 + redact("\n".join(lines)),
+                                 hint="fix them (see `sbs check`), then re-run")
+
+
+class _Preflight:
+    def __init__(self, inv: Inventory, hosts: HostFactory, log: LogSink) -> None:
+        self.inv = inv
+        self.hosts = hosts
+        self.log = log
+        self.report = PreflightReport(inv.environment, inv.release.from_, inv.release.to)
+        self.unreachable: set[str] = set()
+        self.db_ok: dict[str, bool] = {}
+
+    # -- helpers -------------------------------------------------------------------
+    def guarded(self, name: str, check: Callable[[], None], failure: str = WARNING) -> None:
+        self.log(f"pre-flight: {name}")
+        try:
+            check()
+        except SbsError as exc:
+            self.report.add(name, failure, "-", f"could not check: {exc.message}")
+
+    def _etc(self, host_name: str) -> str:
+        model = self.inv.hosts.get(host_name)
+        return rooted(model.root if model else "/", "/etc")
+
+    def _reachable(self, names: list[str]) -> list[str]:
+        return [n for n in names if n not in self.unreachable]
+
+    # -- checks --------------------------------------------------------------------
+    def release_path(self) -> None:
+        path = [self.inv.release.from_, *self.inv.release.path]
+        bad = releases_mod.unsupported_hops(path)
+        for a, b in bad:
+            via = releases_mod.suggest_via(a, b)
+            self.report.add("release", BLOCKER, f"{a} -> {b}",
+                            "not an upgrade upstream supports",
+                            f"set release.via: [{', '.join(repr(v) for v in via)}]")
+        if not bad:
+            hops = ", ".join(f"{a} -> {b}" + (" (SLURP skip-level)"
+                                              if releases_mod.successor(a) != b else "")
+                             for a, b in zip(path, path[1:], strict=False))
+            self.report.add("release", OK, " -> ".join(path), f"supported: {hops}")
+
+    def hosts_reachable(self) -> None:
+        names = list(dict.fromkeys(
+            [*self.inv.old.controllers, *self.inv.new.controllers,
+             *([n.host for n in self.inv.ha.haproxy.nodes] if self.inv.ha.haproxy else [])]))
+        for name in names:
+            try:
+                result = self.hosts(name).run(["true"], timeout=REACH_TIMEOUT, check=False)
+                if result.returncode == 0:
+                    self.report.add("host", OK, name, "reachable, runs commands")
+                    continue
+                message = f"`true` exited {result.returncode}"
+            except SbsError as exc:
+                message = exc.message
+            self.unreachable.add(name)
+            self.report.add("host", BLOCKER, name, f"unreachable: {message}")
+
+    def databases_reachable(self) -> None:
+        for side in ("old", "new"):
+            db = self.inv.side(side).database
+            try:
+                with mysql_probe.connection(db, f"{side}.database") as conn:
+                    facts = mysql_probe.server_facts(conn)
+                self.db_ok[side] = True
+                self.report.add("database", OK, f"{side} {db.host}:{db.port}",
+                                f"reachable, server {facts.version}")
+            except SbsError as exc:
+                self.db_ok[side] = False
+                self.report.add("database", BLOCKER, f"{side} {db.host}:{db.port}",
+                                exc.message)
+
+    def _new_database_host(self) -> Host | None:
+        address = self.inv.new.database.host
+        for name, model in self.inv.hosts.items():
+            if model.address == address and name not in self.unreachable:
+                return self.hosts(name)
+        if address in ("localhost", "::1") or address.startswith("127."):
+            return connect(HostSpec(name=f"new-database {address}", transport="local"))
+        return None
+
+    def disk(self) -> None:
+        if not (self.db_ok.get("old") and self.db_ok.get("new")):
+            return
+        names = databases_of(self.inv.ordered_services)
+        with mysql_probe.connection(self.inv.old.database, "old.database") as conn:
+            sizes = mysql_probe.database_sizes(conn, names)
+        with mysql_probe.connection(self.inv.new.database, "new.database") as conn:
+            datadir = mysql_probe.server_facts(conn).datadir
+        total = sum(sizes.values())
+        subject = f"new database {self.inv.new.database.host}:{datadir}"
+        host = self._new_database_host()
+        if host is None:
+            self.report.add("disk", WARNING, subject,
+                            f"databases total {_size(total)}; no inventory host has address "
+                            f"{self.inv.new.database.host}, so its free disk is unknown")
+            return
+        result = host.run(["df", "-Pk", datadir], timeout=PROBE_TIMEOUT, check=False)
+        free = _df_available(result.stdout)
+        if result.returncode != 0 or free is None:
+            self.report.add("disk", WARNING, subject, f"`df -Pk {datadir}` failed: "
+                            f"{result.stderr.strip()[-200:]}")
+            return
+        message = (f"{_size(free)} free for {_size(total)} of databases "
+                   f"({', '.join(f'{k} {_size(v)}' for k, v in sizes.items())})")
+        if free < total:
+            self.report.add("disk", BLOCKER, subject, message, "free disk on the new "
+                            "database server before copying")
+        elif free < total * DISK_MARGIN:
+            self.report.add("disk", WARNING, subject, message + f"; less than "
+                            f"{DISK_MARGIN:g}x the data (room for migrations)")
+        else:
+            self.report.add("disk", OK, subject, message)
+
+    def _capacity(self, name: str) -> tuple[int, int] | None:
+        result = self.hosts(name).run(
+            ["sh", "-c", "nproc; sed -n 's/^MemTotal: *\\([0-9]*\\) kB/\\1/p' /proc/meminfo"],
+            timeout=PROBE_TIMEOUT, check=False)
+        numbers = [int(w) for w in result.stdout.split() if w.isdigit()]
+        if result.returncode != 0 or len(numbers) < 2:
+            self.report.add("capacity", WARNING, name, "cannot read nproc / MemTotal")
+            return None
+        return numbers[0], numbers[1] * 1024
+
+    def capacity(self) -> None:
+        old = [c for c in (self._capacity(n) for n in self._reachable(self.inv.old.controllers))
+               if c]
+        if not old:
+            return
+        old_cpus = max(c[0] for c in old)
+        old_mem = max(c[1] for c in old)
+        for name in self._reachable(self.inv.new.controllers):
+            cap = self._capacity(name)
+            if cap is None:
+                continue
+            cpus, mem = cap
+            message = (f"{cpus} CPUs, {_size(mem)} memory (old: {old_cpus} CPUs, "
+                       f"{_size(old_mem)})")
+            if cpus < old_cpus or mem < old_mem * MEMORY_TOLERANCE:
+                self.report.add("capacity", WARNING, name, message,
+                                "a new release usually needs more than the old one, not less")
+            else:
+                self.report.add("capacity", OK, name, message)
+
+    def packages(self) -> None:
+        """The target (and via) releases' code imports on every new controller."""
+        target = self.inv.release.to
+        path = self.inv.release.path
+        probed: dict[tuple[str, str], dict[str, Any]] = {}
+        for host_name in self._reachable(self.inv.new.controllers):
+            host = self.hosts(host_name)
+            for svc in self.inv.ordered_services:
+                info = service(svc)
+                control = self.inv.new.services.get(svc)
+                if info.package is None or control is None:
+                    continue
+                wanted = path if info.db_sync else [target]
+                for rel in wanted:
+                    bin_dir = control.bin_dir_for(rel)
+                    subject = f"{host_name} {svc} {rel} ({bin_dir})"
+                    key = (host_name, bin_dir)
+                    argv = [f"{bin_dir.rstrip('/')}/python3", "-c", _PACKAGE_PROBE,
+                            info.package.distribution, info.package.module]
+                    result = host.run(argv, timeout=PROBE_TIMEOUT, check=False)
+                    data = _last_json(result.stdout)
+                    if data is None:
+                        self.report.add("package", BLOCKER, subject,
+                                        f"`{bin_dir}/python3` cannot run: "
+                                        f"{(result.stderr or result.stdout).strip()[-300:]}")
+                        continue
+                    if "error" in data:
+                        self.report.add("package", BLOCKER, subject,
+                                        f"{info.package.module} does not import: "
+                                        f"{data['error']}")
+                        continue
+                    version = str(data.get("version", "?"))
+                    major = info.package.majors.get(rel)
+                    if major is not None and not version.startswith(f"{major}."):
+                        self.report.add("package", BLOCKER, subject,
+                                        f"{info.package.distribution} {version} is installed; "
+                                        f"{rel} is {major}.x",
+                                        "install the right release, or set "
+                                        f"new.services.{svc}.release_bin_dirs.{rel!r}")
+                    else:
+                        self.report.add("package", OK, subject,
+                                        f"{info.package.distribution} {version}")
+                    if key not in probed:
+                        probed[key] = data
+                        py = data.get("python") or [0, 0]
+                        severity, message = python_finding(rel, (int(py[0]), int(py[1])))
+                        self.report.add("python", severity, f"{host_name} {bin_dir}", message)
+
+    def db_sync_state(self) -> None:
+        """The old databases are fully migrated for their own release: an expand
+        without its contract would be carried into the copy."""
+        old_ctl = self._reachable(self.inv.old.controllers[:1])
+        if not old_ctl:
+            return
+        host = self.hosts(old_ctl[0])
+        for svc in self.inv.ordered_services:
+            info = service(svc)
+            check = next((s for s in info.db_sync if s.dispatch), None)
+            control = self.inv.old.services.get(svc)
+            if check is None or control is None:
+                continue
+            argv = render(check.run, {"bin": control.bin_dir_for(self.inv.release.from_)
+                                      .rstrip("/"), "etc": self._etc(old_ctl[0])})
+            subject = f"{old_ctl[0]} {svc} ({self.inv.release.from_})"
+            try:
+                result = host.run(argv, timeout=CHECK_TIMEOUT, check=False)
+            except SbsError as exc:
+                self.report.add("db_sync", WARNING, subject, f"cannot run the check: "
+                                f"{exc.message}")
+                continue
+            outcome = read_check(check, result.returncode, result.stdout + result.stderr)
+            if outcome.current:
+                self.report.add("db_sync", OK, subject, f"`{check.name}`: up to date")
+            elif outcome.next_stage:
+                self.report.add("db_sync", BLOCKER, subject,
+                                f"the old database itself needs `{outcome.next_stage}` "
+                                f"(exit {result.returncode} of `{display(argv)}`)",
+                                "finish the old release's own db_sync first")
+            else:
+                tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
+                self.report.add("db_sync", WARNING, subject,
+                                f"`{display(argv)}` exited {result.returncode}: "
+                                + redact(" | ".join(tail)))
+
+    def catalog(self) -> None:
+        if "keystone" not in self.inv.services or not self.db_ok.get("old"):
+            return
+        with mysql_probe.connection(self.inv.old.database, "old.database") as conn:
+            if "keystone" not in mysql_probe.existing_databases(conn):
+                self.report.add("catalog", WARNING, "old keystone database",
+                                "not found on the old server")
+                return
+            entries = mysql_probe.keystone_catalog(conn)
+        findings = match_catalog(entries, self.inv.release.from_, self.inv.release.to)
+        for f in findings:
+            self.report.add("removed-api", f.severity, f.subject, f.message, f.advice)
+        if not findings:
+            self.report.add("removed-api", OK, f"keystone catalog ({len(entries)} entries)",
+                            "no API the target release removed")
+
+    def configs(self) -> None:
+        old_ctl = self._reachable(self.inv.old.controllers[:1])
+        if not old_ctl:
+            return
+        host = self.hosts(old_ctl[0])
+        etc = self._etc(old_ctl[0])
+        notes = release_notes()
+        files = list(dict.fromkeys((f.service, f.file) for f in notes.removed_options
+                                   if f.service in self.inv.services))
+        checked = 0
+        for svc, file in files:
+            path = f"{etc}/{file}"
+            if not host.exists(path):
+                continue
+            checked += 1
+            options = parse_ini_options(host.read_file(path).decode("utf-8", "replace"))
+            for f in match_options(svc, file, options, self.inv.release.from_,
+                                   self.inv.release.to, notes):
+                self.report.add("removed-option", f.severity, f"{old_ctl[0]} {f.subject}",
+                                f.message, f.advice)
+        if not any(r.check == "removed-option" for r in self.report.results):
+            self.report.add("removed-option", OK, f"{old_ctl[0]} ({checked} config files)",
+                            "no driver or plugin the target release removed")
+
+    def run(self) -> PreflightReport:
+        started = time.monotonic()
+        self.guarded("release", self.release_path, BLOCKER)
+        self.guarded("host", self.hosts_reachable, BLOCKER)
+        self.guarded("database", self.databases_reachable, BLOCKER)
+        self.guarded("disk", self.disk)
+        self.guarded("capacity", self.capacity)
+        self.guarded("package", self.packages, BLOCKER)
+        self.guarded("db_sync", self.db_sync_state)
+        self.guarded("removed-api", self.catalog)
+        self.guarded("removed-option", self.configs)
+        self.report.seconds = time.monotonic() - started
+        return self.report
+
+
+def parse_ini_options(text: str) -> dict[tuple[str, str], str]:
+    """`(section, option) -> value` of an oslo.config INI file (DEFAULT is an ordinary
+    section; a repeated key keeps its last value; options lower-case). Pure."""
+    parser = configparser.ConfigParser(strict=False, interpolation=None,
+                                       default_section="__sbs_none__")
+    parser.optionxform = str.lower  # type: ignore[assignment,method-assign]
+    try:
+        parser.read_string(text)
+    except configparser.Error:
+        return {}
+    return {(section, option): value or ""
+            for section in parser.sections()
+            for option, value in parser.items(section, raw=True)}
+
+
+def _df_available(stdout: str) -> int | None:
+    lines = stdout.strip().splitlines()
+    if len(lines) < 2:
+        return None
+    words = lines[-1].split()
+    try:
+        return int(words[3]) * 1024
+    except (IndexError, ValueError):
+        return None
+
+
+def _last_json(stdout: str) -> dict[str, Any] | None:
+    for line in reversed(stdout.strip().splitlines()):
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(data, dict):
+            return data
+    return None
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def run_preflight(env: Any, *, hosts: HostFactory | None = None,
+                  log: LogSink | None = None) -> PreflightReport:
+    """Every pre-flight check of `env` (an Environment, or an Inventory).
+
+    `hosts` maps an inventory host name to a Host (default: the inventory's own
+    transports). Returns the report; never raises for what it finds (call
+    `report.raise_if_blocked()` for exit code 3). Raises InputError only for a
+    broken catalog template.
+    """
+    inv: Inventory = getattr(env, "inventory", env)
+    return _Preflight(inv, hosts or inventory_hosts(inv), log or (lambda line: None)).run()
+
+
+def inventory_hosts(inv: Inventory) -> HostFactory:
+    """Host per inventory name through its own transport, one per name."""
+    made: dict[str, Host] = {}
+
+    def host(name: str) -> Host:
+        if name not in made:
+            model = inv.hosts.get(name)
+            if model is None:
+                raise PreflightError(f"host {name!r} is not defined under hosts")
+            made[name] = connect(HostSpec(
+                name=name, address=model.address, transport=model.transport,
+                user=model.ssh.user, port=model.ssh.port, identity=model.ssh.identity,
+                jump=model.ssh.jump, options=dict(model.ssh.options), netns=model.netns,
+                sudo=model.sudo, root=model.root))
+        return made[name]
+    return host
+
+
