@@ -178,6 +178,7 @@ class SshHost(ProcessHost):
                                      f"is too long for a socket path (keep it under "
                                      f"{_MAX_SOCKET_PATH - 41} characters)")
                 os.makedirs(self._control_dir, mode=0o700, exist_ok=True)
+                os.chmod(self._control_dir, 0o700)  # also when it existed before
             return self._control_dir
 
     def _argv(self, remote_command: str | None, *, control_dir: str,
