@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 # command -> Debian package providing it
 SYSTEM_TOOLS := haproxy:haproxy keepalived:keepalived sshd:openssh-server ssh:openssh-client \
 	mariadbd:mariadb-server mariadb:mariadb-client mariadb-dump:mariadb-client \
-	mydumper:mydumper myloader:mydumper ip:iproute2 socat:socat
+	mydumper:mydumper myloader:mydumper ip:iproute2 socat:socat sudo:sudo
 export PATH := $(PATH):/usr/sbin:/sbin
 
 .PHONY: setup system-packages broker venv test test-unit test-integration test-e2e \

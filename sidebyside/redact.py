@@ -17,7 +17,9 @@ _secrets: set[str] = set()
 
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     # scheme://user:password@host  (database URLs, transport_url)
-    (re.compile(r"(?P<pre>[a-zA-Z][\w+.-]*://[^:/@\s]*:)(?P<secret>[^@\s]+)(?P<post>@)"),
+    # (the lookbehind anchors the scheme's start: without it a long word backtracks
+    # quadratically)
+    (re.compile(r"(?P<pre>(?<![\w+.-])[a-zA-Z][\w+.-]*://[^:/@\s]*:)(?P<secret>[^@\s]+)(?P<post>@)"),
      r"\g<pre>" + MASK + r"\g<post>"),
     # further hosts of a multi-host URL: rabbit://u:p@h1:5672,u:p@h2:5672/
     (re.compile(r"(?P<pre>,[^:/@\s,]+:)(?P<secret>[^@\s,]+)(?P<post>@)"),
