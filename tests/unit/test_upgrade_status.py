@@ -1,0 +1,63 @@
+"""oslo.upgradecheck JSON parsing and judging (pure)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sidebyside.errors import PreflightError
+from sidebyside.upgrade.status import Code, parse_status_output, require_no_failure
+
+
+def _doc(*checks: tuple[str, int, str | None]) -> str:
+    return json.dumps({"name": "Keystone", "checks": [
+        {"check": name, "result": code, "details": details} for name, code, details in checks]})
+
+
+def test_success_document_parses_every_check() -> None:
+    text = _doc(("Check trust policies are not empty", 0, None),
+                ("Check default roles are immutable", 0, None))
+    report = parse_status_output("keystone", text, 0)
+    assert report.code is Code.SUCCESS
+    assert [i.name for i in report.items] == ["Check trust policies are not empty",
+                                              "Check default roles are immutable"]
+    assert report.failures == [] and report.warnings == []
+    require_no_failure(report)
+
+
+def test_log_lines_before_the_json_are_skipped() -> None:
+    text = "2026-01-01 WARNING oslo_policy something {not json\n" + _doc(("Cells v2", 1, "x"))
+    report = parse_status_output("nova", text, 1)
+    assert report.code is Code.WARNING
+    assert report.warnings[0].details == "x"
+    require_no_failure(report)  # warnings do not block
+
+
+def test_a_failure_blocks_with_its_details() -> None:
+    text = _doc(("Placement API", 2, "There is no placement-api endpoint"), ("Cells v2", 0, None))
+    report = parse_status_output("nova", text, 2)
+    assert report.code is Code.FAILURE
+    with pytest.raises(PreflightError) as err:
+        require_no_failure(report)
+    assert "Placement API" in err.value.message
+    assert "no placement-api endpoint" in err.value.message
+    assert err.value.exit_code == 3
+
+
+def test_worst_code_wins_over_an_optimistic_exit_code() -> None:
+    report = parse_status_output("glance", _doc(("a", 0, None), ("b", 2, "bad")), 0)
+    assert report.code is Code.FAILURE
+
+
+def test_crashed_checker_and_missing_json_are_errors() -> None:
+    with pytest.raises(ValueError, match="255"):
+        parse_status_output("keystone", "Traceback ...", 255)
+    with pytest.raises(ValueError, match="no upgrade-check JSON"):
+        parse_status_output("keystone", "+-----+\n| Upgrade Check Results |", 0)
+
+
+def test_secret_in_details_is_redacted() -> None:
+    text = _doc(("DB", 1, "connection mysql+pymysql://nova:s3cretpw@db/nova failed"))
+    report = parse_status_output("nova", text, 1)
+    assert "s3cretpw" not in report.items[0].details
