@@ -52,17 +52,23 @@ class CellMapping:
 
 @dataclass(frozen=True)
 class CellUpdate:
-    """What `update_cell` must change for one cell (None: leave as is)."""
+    """The URLs one cell must end up with; `changed` names what differs now.
+
+    Both URLs are always passed to `update_cell`: nova-manage fills an omitted one
+    from nova.conf ([DEFAULT] transport_url, [database] connection), which would
+    give cell0 the broker of cell1 (and then refuse cell1 as a duplicate).
+    """
 
     uuid: str
     name: str
-    database_url: str | None
-    transport_url: str | None
+    database_url: str
+    transport_url: str
+    changed: tuple[str, ...]
 
     def to_dict(self) -> dict[str, Any]:
         return {"uuid": self.uuid, "name": self.name,
-                "database_url": redact(self.database_url or "") or None,
-                "transport_url": redact(self.transport_url or "") or None}
+                "database_url": redact(self.database_url),
+                "transport_url": redact(self.transport_url), "changed": list(self.changed)}
 
 
 def _column_spans(border: str) -> list[tuple[int, int]]:
@@ -145,20 +151,22 @@ def plan_cell_updates(cells: Iterable[CellMapping], *, database_url: str,
     Each cell keeps its database name (nova_cell0, nova, ...) on the server of
     `database_url` (the new nova.conf's [database] connection). cell0 has no broker
     (`none:///`) and keeps it; the others take `transport_url` when given.
-    Returns only real changes: an empty list means already in place.
+    Returns the cells that need a change (with both final URLs): empty means in place.
     Raises ValueError for a cell URL that cannot be re-targeted.
     """
     updates = []
     for cell in cells:
         new_db = retarget_database_url(cell.database_url, database_url)
-        db_change = new_db if new_db != cell.database_url else None
         keeps_transport = cell.is_cell0 or cell.transport_url.startswith("none:")
-        new_transport = None
-        if transport_url and not keeps_transport and cell.transport_url != transport_url:
+        new_transport = cell.transport_url
+        if transport_url and not keeps_transport:
             new_transport = transport_url
-        if db_change or new_transport:
-            updates.append(CellUpdate(uuid=cell.uuid, name=cell.name,
-                                      database_url=db_change, transport_url=new_transport))
+        changed = tuple(name for name, before, after in (
+            ("database", cell.database_url, new_db),
+            ("transport", cell.transport_url, new_transport)) if before != after)
+        if changed:
+            updates.append(CellUpdate(uuid=cell.uuid, name=cell.name, database_url=new_db,
+                                      transport_url=new_transport, changed=changed))
     return updates
 
 
@@ -248,12 +256,8 @@ def update_cell_mappings(host: Host, service_info: ServiceInfo, bin_dir: str, et
     mapping = service_info.cell_mappings
     for update in updates:
         argv = render(mapping["update"], {**values, "cell_uuid": update.uuid})
-        if update.database_url:
-            argv += [mapping.get("database_option", "--database_connection"),
-                     update.database_url]
-        if update.transport_url:
-            argv += [mapping.get("transport_option", "--transport-url"),
-                     update.transport_url]
+        argv += [mapping.get("database_option", "--database_connection"), update.database_url,
+                 mapping.get("transport_option", "--transport-url"), update.transport_url]
         run = execute(host, argv, service=service_info.name,
                       stage=f"update_cell {update.name or update.uuid}",
                       timeout=UPDATE_TIMEOUT, log=log)

@@ -3,6 +3,10 @@
 The JSON document is `{"name": title, "checks": [{"check": name, "result": code,
 "details": text|null}]}` printed on one line; the exit code is the worst result:
 0 success, 1 warning, 2 failure (255 when the checker itself crashed).
+
+Some checkers ignore `--json`: placement-status (2023.1 .. 2026.1 at least) hands
+its own ConfigOpts to `upgradecheck.run`, while the JSON switch is read from the
+module's global CONF, so it always prints the table. The table is parsed then.
 """
 
 from __future__ import annotations
@@ -71,6 +75,41 @@ def _json_document(stdout: str) -> dict[str, Any] | None:
     return None
 
 
+_TABLE_RESULTS = {"success": Code.SUCCESS, "warning": Code.WARNING, "failure": Code.FAILURE}
+
+
+def _table_document(stdout: str) -> dict[str, Any] | None:
+    """The same document from oslo.upgradecheck's text table:
+    `| Check: name |`, `| Result: Success |`, `| Details: text |` (+ wrapped lines)."""
+    title = ""
+    checks: list[dict[str, Any]] = []
+    current: dict[str, Any] | None = None
+    field_name = ""
+    for line in stdout.splitlines():
+        text = line.strip()
+        if not (text.startswith("|") and text.endswith("|")):
+            continue
+        cell = text[1:-1].strip()
+        if cell.startswith("Check: "):
+            current = {"check": cell[len("Check: "):], "result": None, "details": ""}
+            checks.append(current)
+            field_name = "check"
+        elif cell.startswith("Result: ") and current is not None:
+            current["result"] = _TABLE_RESULTS.get(cell[len("Result: "):].lower(), 2)
+            field_name = "result"
+        elif cell.startswith("Details: ") and current is not None:
+            details = cell[len("Details: "):]
+            current["details"] = "" if details == "None" else details
+            field_name = "details"
+        elif current is not None and field_name == "details" and cell:
+            current["details"] = f"{current['details']} {cell}".strip()
+        elif current is None and cell:
+            title = cell
+    if not checks:
+        return None
+    return {"name": title, "checks": checks}
+
+
 def _code(value: Any) -> Code:
     try:
         number = int(value)
@@ -84,9 +123,9 @@ def parse_status_output(service: str, stdout: str, returncode: int) -> StatusRep
     exit code is not 0, 1 or 2 (the checker crashed)."""
     if returncode not in (0, 1, 2):
         raise ValueError(f"{service}-status exited {returncode}: the check itself failed")
-    data = _json_document(stdout)
+    data = _json_document(stdout) or _table_document(stdout)
     if data is None or not isinstance(data.get("checks"), list):
-        raise ValueError(f"{service}-status printed no upgrade-check JSON document")
+        raise ValueError(f"{service}-status printed no upgrade-check result (JSON or table)")
     items = tuple(
         CheckItem(name=str(entry.get("check", "?")), code=_code(entry.get("result")),
                   details=redact(str(entry.get("details") or "")))

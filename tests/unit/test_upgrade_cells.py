@@ -61,9 +61,13 @@ def test_plan_points_every_cell_at_the_new_server_keeping_database_names() -> No
     by_name = {u.name: u for u in updates}
     assert by_name["cell0"].database_url == \
         "mysql+pymysql://nova:newpw@127.0.0.12:13306/nova_cell0?charset=utf8"
-    assert by_name["cell0"].transport_url is None  # cell0 has no broker: none:/// stays
+    # cell0 has no broker: none:/// stays, and is passed explicitly (nova-manage would
+    # otherwise fill in nova.conf's transport_url)
+    assert by_name["cell0"].transport_url == "none:///"
+    assert by_name["cell0"].changed == ("database",)
     assert by_name["cell1"].database_url == new_db
     assert by_name["cell1"].transport_url == "rabbit://guest:guest@new-ctl1:5672/"
+    assert by_name["cell1"].changed == ("database", "transport")
 
 
 def test_plan_is_empty_once_in_place() -> None:

@@ -53,11 +53,37 @@ def test_worst_code_wins_over_an_optimistic_exit_code() -> None:
 def test_crashed_checker_and_missing_json_are_errors() -> None:
     with pytest.raises(ValueError, match="255"):
         parse_status_output("keystone", "Traceback ...", 255)
-    with pytest.raises(ValueError, match="no upgrade-check JSON"):
-        parse_status_output("keystone", "+-----+\n| Upgrade Check Results |", 0)
+    with pytest.raises(ValueError, match="no upgrade-check result"):
+        parse_status_output("keystone", "/etc/keystone/fernet-keys/ does not exist", 1)
 
 
 def test_secret_in_details_is_redacted() -> None:
     text = _doc(("DB", 1, "connection mysql+pymysql://nova:s3cretpw@db/nova failed"))
     report = parse_status_output("nova", text, 1)
     assert "s3cretpw" not in report.items[0].details
+
+
+PLACEMENT_TABLE = """\
++-------------------------------------------+
+| Upgrade Check Results                     |
++-------------------------------------------+
+| Check: Missing Root Provider IDs          |
+| Result: Success                           |
+| Details: None                             |
++-------------------------------------------+
+| Check: Incomplete Consumers               |
+| Result: Warning                           |
+| Details: There are 3 incomplete consumers |
+|   table records for existing allocations. |
++-------------------------------------------+
+"""
+
+
+def test_table_output_of_a_checker_that_ignores_json() -> None:
+    report = parse_status_output("placement", PLACEMENT_TABLE, 1)
+    assert report.title == "Upgrade Check Results"
+    assert [(i.name, i.code) for i in report.items] == [
+        ("Missing Root Provider IDs", Code.SUCCESS), ("Incomplete Consumers", Code.WARNING)]
+    assert report.items[0].details == ""
+    assert report.items[1].details == ("There are 3 incomplete consumers table records for "
+                                       "existing allocations.")
