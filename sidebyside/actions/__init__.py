@@ -1,7 +1,8 @@
 """Step actions: the glue from plan steps to effects (db copy, config, traffic, ...).
 
-`build_actions` is the one registry the runner uses; each module here implements
-a few actions over the effect packages and nothing else.
+`build_actions` is the one registry the runner uses. Each effect package exposes
+its own actions (`sidebyside.upgrade.actions`, ...); the few that only combine
+inventory facts with a Host live here.
 """
 
 from __future__ import annotations
@@ -9,11 +10,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from sidebyside.actions.hosts import Hosts
+from sidebyside.actions.service_control import ServiceAction
 from sidebyside.engine.executor import Action
 from sidebyside.engine.session import Environment
+from sidebyside.upgrade.actions import upgrade_actions
 
 
 def build_actions(env: Environment, options: Mapping[str, Any]) -> dict[str, Action]:
     """Every action the plans use, bound to this environment."""
-    registry: dict[str, Action] = {}
+    inv = env.inventory
+    hosts = Hosts(inv)
+    registry: dict[str, Action] = {
+        "start_service": ServiceAction(inv, hosts, "start"),
+        "stop_service": ServiceAction(inv, hosts, "stop"),
+    }
+    registry.update(upgrade_actions(inv, hosts))
     return registry
