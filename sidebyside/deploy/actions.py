@@ -1,0 +1,190 @@
+"""The `deploy` step: run the operator's own automation to install the new controllers.
+
+Idempotent from sbs's side: a successful deploy is recorded as a journal fact holding
+a fingerprint of what was run (playbook and inventory contents, limit, extra vars; or
+the command and its environment). A later run with the same fingerprint is skipped
+unless the operator asks for `--redeploy` (option "redeploy"); a changed playbook,
+inventory or release deploys again.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sidebyside.deploy import ansible as ansible_adapter
+from sidebyside.deploy.command import run_deploy_command
+from sidebyside.deploy.model import (
+    SBS_VAR_PREFIX,
+    command_environment,
+    fingerprint,
+    limit_for,
+    merge_extra_vars,
+    resolve_path,
+    sbs_vars,
+)
+from sidebyside.engine.executor import StepContext
+from sidebyside.errors import InputError, StepFailed
+from sidebyside.inventory import Inventory
+from sidebyside.plan.model import Step
+
+DEFAULT_TIMEOUT = 3600.0
+
+
+def deploy_fact_key(step_id: str) -> str:
+    return f"deploy:{step_id}"
+
+
+@dataclass(frozen=True)
+class _AnsiblePlan:
+    request: ansible_adapter.PlaybookRequest
+    fingerprint: str
+    overridden: list[str]
+
+
+@dataclass(frozen=True)
+class _CommandPlan:
+    command: str
+    env: dict[str, str]
+    cwd: str | None
+    timeout: float
+    fingerprint: str
+
+
+class DeployAction:
+    """Action `deploy`: `deploy.ansible` through ansible-runner, or `deploy.command`.
+
+    `state_dir` is the environment's state directory; ansible-runner's private
+    directory (artifacts of the last runs) is `<state_dir>/deploy/ansible/`.
+    """
+
+    def __init__(self, inventory: Inventory, state_dir: Path, *,
+                 timeout: float = DEFAULT_TIMEOUT, python: str | None = None) -> None:
+        self.inventory = inventory
+        self.state_dir = Path(state_dir)
+        self.timeout = timeout
+        self.python = python or sys.executable
+
+    @property
+    def private_dir(self) -> Path:
+        return self.state_dir / "deploy" / "ansible"
+
+    # ---- what would run --------------------------------------------------------------
+
+    def _timeout(self, step: Step) -> float:
+        return float(step.params.get("timeout", self.timeout))
+
+    def _plan(self, step: Step, run_id: int) -> _AnsiblePlan | _CommandPlan:
+        """What this step runs, and its fingerprint. Raises InputError."""
+        deploy = self.inventory.deploy
+        if deploy is None:
+            raise InputError("the inventory has no `deploy` section", hint="add deploy.ansible "
+                             "or deploy.command, or deploy the new controllers yourself")
+        provided = sbs_vars(self.inventory, python=self.python)
+        source = self.inventory.source
+        if deploy.ansible is not None:
+            playbook = resolve_path(deploy.ansible.playbook, source)
+            inventory = deploy.ansible.inventory
+            if "," not in inventory:  # an ansible host list ("h1,h2,") is not a path
+                inventory = resolve_path(inventory, source)
+            limit = limit_for(deploy.ansible.limit, self.inventory.new.controllers)
+            extra_vars, overridden = merge_extra_vars(provided, deploy.ansible.extra_vars)
+            request = ansible_adapter.PlaybookRequest(
+                playbook=playbook, inventory=inventory, limit=limit, extra_vars=extra_vars,
+                timeout=self._timeout(step), ident=f"{step.id}-run{run_id}-{int(time.time())}")
+            ansible_adapter.check_inputs(request)
+            parts = {"playbook": playbook,
+                     "playbook_sha256": ansible_adapter.file_digest(playbook),
+                     "inventory": inventory,
+                     "inventory_sha256": ansible_adapter.file_digest(inventory),
+                     "limit": limit, "extra_vars": extra_vars}
+            return _AnsiblePlan(request, fingerprint("ansible", parts), overridden)
+        assert deploy.command is not None
+        env = command_environment(provided)
+        cwd = None if source.startswith("<") else str(Path(source).resolve().parent)
+        return _CommandPlan(command=deploy.command, env=env, cwd=cwd,
+                            timeout=self._timeout(step),
+                            fingerprint=fingerprint("command", {"command": deploy.command,
+                                                                "env": env}))
+
+    # ---- the Action protocol ---------------------------------------------------------
+
+    def verify(self, step: Step, ctx: StepContext) -> bool:
+        """True when a deploy with exactly this playbook/inventory/limit/vars (or this
+        command) already succeeded. Raises InputError when the deploy is misconfigured."""
+        recorded = ctx.fact(deploy_fact_key(step.id))
+        if not isinstance(recorded, dict):
+            return False
+        return bool(recorded.get("fingerprint") == self._plan(step, ctx.run_id).fingerprint)
+
+    def run(self, step: Step, ctx: StepContext) -> dict[str, Any] | None:
+        """Deploy, or skip when already deployed identically (unless `redeploy`).
+
+        Raises InputError (missing playbook/inventory, no deploy section) or StepFailed
+        naming the failing task, host and message (ansible) or the exit status (command).
+        """
+        plan = self._plan(step, ctx.run_id)
+        recorded = ctx.fact(deploy_fact_key(step.id))
+        if isinstance(recorded, dict) and recorded.get("fingerprint") == plan.fingerprint:
+            if not ctx.options.get("redeploy"):
+                ctx.log(f"already deployed with the same {self._what(plan)} at "
+                        f"{recorded.get('finished', '?')}: skipped (--redeploy runs it again)")
+                return {"skipped": True, "reason": "already deployed",
+                        "fingerprint": plan.fingerprint}
+            ctx.log("deployed identically before; deploying again as --redeploy asks")
+        elif isinstance(recorded, dict):
+            ctx.log(f"the {self._what(plan)} changed since the last deploy: deploying again")
+        if isinstance(plan, _AnsiblePlan):
+            result = self._run_ansible(step, ctx, plan)
+        else:
+            result = self._run_command(step, ctx, plan)
+        ctx.set_fact(deploy_fact_key(step.id), {
+            "fingerprint": plan.fingerprint, "kind": result["kind"],
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "hosts": result.get("hosts", {})})
+        return result
+
+    @staticmethod
+    def _what(plan: _AnsiblePlan | _CommandPlan) -> str:
+        return ("playbook, inventory, limit and variables" if isinstance(plan, _AnsiblePlan)
+                else "command and variables")
+
+    def _run_ansible(self, step: Step, ctx: StepContext, plan: _AnsiblePlan) -> dict[str, Any]:
+        request = plan.request
+        ctx.log(f"ansible-playbook {request.playbook} -i {request.inventory} "
+                f"--limit {request.limit} (extra vars: "
+                f"{', '.join(sorted(request.extra_vars))})")
+        for name in plan.overridden:
+            if name.startswith(SBS_VAR_PREFIX):
+                ctx.log(f"note: deploy.ansible.extra_vars overrides sbs's {name}")
+        outcome = ansible_adapter.run_playbook(request, self.private_dir, ctx.log)
+        ctx.log(f"ansible-playbook {outcome.status} (rc={outcome.rc}) in "
+                f"{outcome.seconds:.1f} s; output: {outcome.artifact_dir / 'stdout'}")
+        if not outcome.ok:
+            raise StepFailed(step.id, outcome.digest.failure_message(outcome.status, outcome.rc),
+                             hint=f"ansible's full output is in {outcome.artifact_dir}/stdout; "
+                                  "fix the cause and re-run to resume")
+        return {"kind": "ansible", "status": outcome.status, "rc": outcome.rc,
+                "hosts": outcome.digest.summary(), "artifacts": str(outcome.artifact_dir),
+                "seconds": round(outcome.seconds, 1), "fingerprint": plan.fingerprint}
+
+    def _run_command(self, step: Step, ctx: StepContext, plan: _CommandPlan) -> dict[str, Any]:
+        ctx.log(f"deploy command (sh -c, timeout {plan.timeout:g} s): {plan.command}")
+        outcome = run_deploy_command(plan.command, env=plan.env, cwd=plan.cwd,
+                                     timeout=plan.timeout, on_log=ctx.log)
+        if not outcome.ok:
+            if outcome.returncode is None:
+                reason = (f"timed out after {plan.timeout:g} s"
+                          if outcome.error and "timed out" in outcome.error
+                          else f"could not run: {outcome.error}")
+            else:
+                reason = f"exited with status {outcome.returncode}"
+            last = " | ".join(outcome.output_tail[-3:])
+            raise StepFailed(step.id, f"deploy command {reason}"
+                                      + (f"; last output: {last}" if last else ""))
+        ctx.log(f"deploy command finished in {outcome.seconds:.1f} s")
+        return {"kind": "command", "rc": outcome.returncode,
+                "seconds": round(outcome.seconds, 1), "fingerprint": plan.fingerprint}

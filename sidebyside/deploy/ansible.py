@@ -1,0 +1,162 @@
+"""Run an operator's playbook with ansible-runner (adapter: the only module importing it).
+
+Each run gets `<private_dir>/artifacts/<ident>/` (ansible-runner's layout: stdout,
+job_events/). The extra vars travel in a 0600 file that is deleted when the run ends,
+never on the command line; the artifacts are redacted when the run ends and the
+environment ansible-runner records there is dropped (it would hold every variable of
+sbs's own environment, password variables included).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sidebyside.deploy.model import EventDigest
+from sidebyside.errors import InputError
+from sidebyside.redact import redact, redact_obj
+
+KEEP_ARTIFACTS = 10
+
+
+@dataclass(frozen=True)
+class PlaybookRequest:
+    playbook: str          # absolute path
+    inventory: str         # absolute path, or an ansible host list such as "h1,h2,"
+    limit: str
+    extra_vars: Mapping[str, Any]
+    timeout: float
+    ident: str
+
+
+@dataclass(frozen=True)
+class PlaybookOutcome:
+    status: str            # successful, failed, timeout, canceled
+    rc: int | None
+    digest: EventDigest
+    artifact_dir: Path
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "successful" and self.rc == 0 and not self.digest.failures
+
+
+def file_digest(path: str) -> str:
+    """sha256 of a file, or of every file under a directory (an inventory directory),
+    or of the text itself when it is not a path (an ansible host list)."""
+    digest = hashlib.sha256()
+    target = Path(path)
+    if target.is_file():
+        digest.update(target.read_bytes())
+    elif target.is_dir():
+        for child in sorted(p for p in target.rglob("*") if p.is_file()):
+            digest.update(str(child.relative_to(target)).encode() + b"\0")
+            digest.update(child.read_bytes())
+    else:
+        digest.update(b"text:" + path.encode())
+    return digest.hexdigest()
+
+
+def check_inputs(request: PlaybookRequest) -> None:
+    """Raises InputError naming the playbook or inventory that cannot be used."""
+    if not Path(request.playbook).is_file():
+        raise InputError(f"deploy.ansible.playbook: {request.playbook} is not a file")
+    if "," not in request.inventory and not Path(request.inventory).exists():
+        raise InputError(f"deploy.ansible.inventory: {request.inventory} does not exist")
+
+
+def _environment(private_dir: Path) -> dict[str, str]:
+    # ansible-playbook next to this interpreter first: sbs may run from a venv that is
+    # not on PATH.
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    return {
+        "PATH": path,
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORCE_COLOR": "0",
+        "ANSIBLE_RETRY_FILES_ENABLED": "0",
+        "ANSIBLE_LOCAL_TEMP": str(private_dir / "tmp"),
+    }
+
+
+def run_playbook(request: PlaybookRequest, private_dir: Path,
+                 on_log: Callable[[str], None]) -> PlaybookOutcome:
+    """Run the playbook; stream each event's log lines to `on_log` as they arrive.
+
+    Returns the outcome whatever ansible's result (the caller decides what fails).
+    Raises InputError when the playbook or inventory is missing or ansible-runner is
+    not installed.
+    """
+    check_inputs(request)
+    try:
+        import ansible_runner
+    except ImportError:
+        raise InputError("deploy.ansible needs ansible-runner and ansible-core "
+                         "(pip install ansible-runner ansible-core)") from None
+    private_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(private_dir, 0o700)
+    (private_dir / "tmp").mkdir(exist_ok=True, mode=0o700)
+    env_dir = private_dir / "env"
+    env_dir.mkdir(exist_ok=True, mode=0o700)
+    extravars_file = env_dir / "extravars"
+    fd = os.open(extravars_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(dict(request.extra_vars), handle, default=str)
+
+    digest = EventDigest()
+
+    def event_handler(event: dict[str, Any]) -> bool:
+        for line in digest.feed(event):
+            on_log(line)
+        # ansible-runner writes the event file from this very dict after we return.
+        redacted = redact_obj(event)
+        if isinstance(redacted, dict):
+            event.update(redacted)
+        return True
+
+    started = time.monotonic()
+    try:
+        runner = ansible_runner.run(
+            private_data_dir=str(private_dir),
+            project_dir=str(Path(request.playbook).parent),  # its ansible.cfg, its roles
+            playbook=request.playbook,
+            inventory=request.inventory,
+            limit=request.limit,
+            ident=request.ident,
+            envvars=_environment(private_dir),
+            event_handler=event_handler,
+            quiet=True,
+            suppress_env_files=True,
+            rotate_artifacts=KEEP_ARTIFACTS,
+            timeout=int(max(1, request.timeout)),
+        )
+    finally:
+        extravars_file.unlink(missing_ok=True)
+        shutil.rmtree(private_dir / "tmp", ignore_errors=True)
+    artifact_dir = Path(runner.config.artifact_dir)
+    _redact_artifacts(artifact_dir)
+    return PlaybookOutcome(status=str(runner.status), rc=runner.rc, digest=digest,
+                           artifact_dir=artifact_dir, seconds=time.monotonic() - started)
+
+
+def _redact_artifacts(artifact_dir: Path) -> None:
+    for name in ("stdout", "stderr"):
+        path = artifact_dir / name
+        if path.is_file():
+            path.write_text(redact(path.read_text(errors="replace")))
+    command = artifact_dir / "command"
+    if command.is_file():
+        try:
+            recorded = json.loads(command.read_text())
+        except ValueError:
+            recorded = {}
+        recorded.pop("env", None)
+        command.write_text(json.dumps(redact_obj(recorded)))
