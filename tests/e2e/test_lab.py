@@ -6,6 +6,7 @@ import hashlib
 import json
 import socket
 import subprocess
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -47,6 +48,11 @@ def test_a_token_is_issued_through_the_vip_by_the_old_keystone(lab: RunningLab) 
     conn = vip(lab)
     token = conn.authorize()
     assert token
+    # wsgiref logs a request after answering it: give the line a moment to land
+    deadline = time.monotonic() + 5
+    while log.read_text().count("POST /v3/auth/tokens") == before and \
+            time.monotonic() < deadline:
+        time.sleep(0.1)
     assert log.read_text().count("POST /v3/auth/tokens") > before
     states = {line.split()[3]: line.split() for line in
               haproxy(lab, "show servers state keystone_api").splitlines()[2:] if line}
@@ -135,6 +141,11 @@ def test_inventory_service_commands_stop_and_start_a_service(lab: RunningLab) ->
     assert subprocess.run(control.status, shell=True, timeout=60).returncode == 3
     subprocess.run(control.start, shell=True, check=True, timeout=120)
     assert subprocess.run(control.status, shell=True, timeout=60).returncode == 0
+    # HAProxy marked the server down meanwhile; its next health check brings it back.
+    deadline = time.monotonic() + 15
+    while processes.http_status("http://127.0.0.10:9292/versions") != 200 and \
+            time.monotonic() < deadline:
+        time.sleep(0.2)
     assert vip(lab).image.find_image(seed.IMAGE_NAME) is not None
 
 
