@@ -3,7 +3,9 @@ with the new release's real keystone-manage / glance-manage."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +14,9 @@ import pytest
 from sidebyside.errors import PreflightError
 from sidebyside.remote.local import LocalHost
 from sidebyside.services.catalog import service
-from sidebyside.upgrade import run_db_sync
+from sidebyside.upgrade import SyncResult, run_db_sync
 from sidebyside.upgrade.status import Code, check_upgrade_status, require_no_failure
-from tests.integration.upgrade.conftest import DbServer, run_tool, write_ini
+from tests.integration.upgrade.conftest import DbServer, Timings, run_tool, write_ini
 
 pytestmark = pytest.mark.integration
 
@@ -29,56 +31,73 @@ def _keystone_etc(root: Path, db: DbServer, database: str) -> Path:
     return etc
 
 
-def test_keystone_2025_1_to_2026_1(db_servers: tuple[DbServer, DbServer], venv: Any,
-                                   tmp_path: Path, timed: Callable[[str], Any]) -> None:
+@dataclass
+class UpgradedKeystone:
+    etc: Path
+    result: SyncResult
+    versions_before: set[str]
+    seconds: float
+
+
+@pytest.fixture(scope="module")
+def keystone_upgraded(db_servers: tuple[DbServer, DbServer], venv: Any,
+                      tmp_path_factory: pytest.TempPathFactory) -> UpgradedKeystone:
+    """A keystone database made by 2025.1's db_sync, then run_db_sync with 2026.1."""
     old_db, _ = db_servers
     old_db.create("ks_upgrade")
-    etc = _keystone_etc(tmp_path, old_db, "ks_upgrade")
+    root = tmp_path_factory.mktemp("keystone")
+    etc = _keystone_etc(root, old_db, "ks_upgrade")
     old, new = venv("keystone", "2025.1"), venv("keystone", "2026.1")
     conf = str(etc / "keystone" / "keystone.conf")
-    with timed("keystone 2025.1 db_sync (old release, empty database)"):
-        run_tool([str(old.bin / "keystone-manage"), "--config-file", conf, "db_sync"])
+    started = time.monotonic()
+    run_tool([str(old.bin / "keystone-manage"), "--config-file", conf, "db_sync"])
+    Timings.record("keystone 2025.1 db_sync (old release, empty database)",
+                   time.monotonic() - started)
     before = old_db.alembic_versions("ks_upgrade")
-    lines: list[str] = []
-    with timed("keystone run_db_sync 2025.1 -> 2026.1") as timer:
-        result = run_db_sync(LocalHost(), service("keystone"), "2026.1", str(new.bin),
-                             str(etc), lines.append)
+    started = time.monotonic()
+    result = run_db_sync(LocalHost(), service("keystone"), "2026.1", str(new.bin), str(etc),
+                         lambda line: None)
+    seconds = time.monotonic() - started
+    Timings.record("keystone run_db_sync 2025.1 -> 2026.1", seconds)
+    return UpgradedKeystone(etc=etc, result=result, versions_before=before, seconds=seconds)
+
+
+def test_keystone_2025_1_to_2026_1(db_servers: tuple[DbServer, DbServer], venv: Any,
+                                   keystone_upgraded: UpgradedKeystone) -> None:
+    old_db, _ = db_servers
+    result = keystone_upgraded.result
     # 2026.1 brings an expand migration: the check said 2 (expand), then 0
     stages = [(s.name, s.returncodes) for s in result.stages]
     assert stages[0] == ("check", [2])
     assert stages[1] == ("expand", [0])
     assert stages[-1] == ("check", [0])
-    assert old_db.alembic_versions("ks_upgrade") != before
-    assert result.seconds <= timer.seconds + 0.1
+    assert old_db.alembic_versions("ks_upgrade") != keystone_upgraded.versions_before
+    assert result.seconds <= keystone_upgraded.seconds + 0.1
     assert all(v > 0 for v in result.durations().values())
     # a second run finds it current and runs only the check
-    again = run_db_sync(LocalHost(), service("keystone"), "2026.1", str(new.bin), str(etc),
-                        lines.append)
+    again = run_db_sync(LocalHost(), service("keystone"), "2026.1",
+                        str(venv("keystone", "2026.1").bin), str(keystone_upgraded.etc),
+                        lambda line: None)
     assert [(s.name, s.returncodes) for s in again.stages] == [("check", [0])]
     print(f"keystone durations: {result.durations()}")
 
 
-def test_keystone_status_check_is_parsed_and_a_broken_setup_blocks(
-        db_servers: tuple[DbServer, DbServer], venv: Any, tmp_path: Path) -> None:
-    old_db, _ = db_servers
-    old_db.create("ks_status")
-    etc = _keystone_etc(tmp_path, old_db, "ks_status")
+def test_keystone_status_check_is_parsed_and_a_crashed_checker_blocks(
+        venv: Any, keystone_upgraded: UpgradedKeystone, tmp_path: Path) -> None:
     new = venv("keystone", "2026.1")
-    conf = str(etc / "keystone" / "keystone.conf")
-    run_tool([str(new.bin / "keystone-manage"), "--config-file", conf, "db_sync"])
-    # without key repositories keystone-status crashes: that must block, with the reason
-    with pytest.raises(PreflightError) as err:
-        check_upgrade_status(LocalHost(), service("keystone"), str(new.bin), str(etc),
-                             lambda line: None)
-    assert "fernet-keys" in err.value.message
-    for kind in ("fernet_setup", "credential_setup"):
-        run_tool([str(new.bin / "keystone-manage"), "--config-file", conf, kind,
-                  "--keystone-user", "root", "--keystone-group", "root"])
-    report = check_upgrade_status(LocalHost(), service("keystone"), str(new.bin), str(etc),
-                                  lambda line: None)
+    report = check_upgrade_status(LocalHost(), service("keystone"), str(new.bin),
+                                  str(keystone_upgraded.etc), lambda line: None)
     assert report.items, "keystone-status reported no checks"
+    assert report.title == "Upgrade Check Results"
     assert report.code in (Code.SUCCESS, Code.WARNING)
     require_no_failure(report)
+    # a checker that cannot even start (no config where the controller's /etc should
+    # have it) blocks, naming what it printed
+    with pytest.raises(PreflightError) as err:
+        check_upgrade_status(LocalHost(), service("keystone"), str(new.bin),
+                             str(tmp_path / "missing-etc"), lambda line: None)
+    assert "keystone.conf" in err.value.message
+    assert err.value.exit_code == 3
 
 
 def test_glance_2023_2_to_2024_1_expand_and_contract(
