@@ -197,3 +197,40 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.section("service upgrade timings")
         for what, seconds in Timings.rows:
             terminalreporter.write_line(f"{seconds:7.1f}s  {what}")
+
+
+def make_inventory(tmp: Path, old: DbServer, new: DbServer, *, release: tuple[str, str],
+                   services: dict[str, tuple[str, str]], environment: str = "upgrade-test"
+                   ) -> Any:
+    """An inventory of two local controllers (each with its own root under `tmp`) and
+    the two test servers. `services`: name -> (old bin dir, new bin dir)."""
+    from sidebyside.inventory import parse_inventory
+
+    def side(db: DbServer, which: int) -> dict[str, Any]:
+        return {
+            "controllers": [f"{('old', 'new')[which]}-ctl1"],
+            "database": {"host": db.host, "port": db.port, "user": "root",
+                         "password_file": str(db.password_file)},
+            "cloud": f"{('old', 'new')[which]}-cloud",
+            "services": {name: {"stop": "true", "start": "true", "bin_dir": bins[which]}
+                         for name, bins in services.items()},
+        }
+
+    data = {
+        "environment": environment,
+        "release": {"from": release[0], "to": release[1]},
+        "services": list(services),
+        "hosts": {
+            "old-ctl1": {"address": old.host, "transport": "local",
+                         "root": str(tmp / "old-ctl1")},
+            "new-ctl1": {"address": new.host, "transport": "local",
+                         "root": str(tmp / "new-ctl1")},
+            "lb1": {"address": "127.0.0.1", "transport": "local"},
+        },
+        "old": side(old, 0),
+        "new": side(new, 1),
+        "ha": {"haproxy": {"nodes": [{"host": "lb1"}], "backends": {
+            name: {"backend": f"{name}_api", "old": ["old-ctl1"], "new": ["new-ctl1"]}
+            for name in services if name != "horizon"}}},
+    }
+    return parse_inventory(data, str(tmp / "inventory.yaml"))

@@ -1,0 +1,112 @@
+"""Database-only upgrades of placement, neutron, cinder and heat, 2025.2 -> 2026.1.
+
+2025.2 -> 2026.1 (N -> N+1) is the cheapest real pair: the database is created by
+the old release's own tool, then upgraded by run_db_sync with the new release.
+Schema changes in that pair: heat 3 migrations, neutron 1 expand; placement and
+cinder have none (their stages still run and must succeed). heat goes through the
+executor, so the journal keeps the per-stage durations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sidebyside.engine.executor import Executor
+from sidebyside.engine.journal import Journal, StepStatus
+from sidebyside.plan.model import Changes, Plan, Step
+from sidebyside.remote.factory import rooted
+from sidebyside.remote.local import LocalHost
+from sidebyside.services.catalog import service
+from sidebyside.upgrade import run_db_sync
+from sidebyside.upgrade.actions import DbSyncAction
+from tests.integration.upgrade.conftest import (
+    DbServer,
+    make_inventory,
+    run_tool,
+    write_ini,
+)
+
+pytestmark = pytest.mark.integration
+
+OLD, NEW = "2025.2", "2026.1"
+
+# service -> (database, config file under /etc, section, the old release's own sync)
+SETUP: dict[str, tuple[str, str, str, list[str]]] = {
+    "placement": ("placement", "placement/placement.conf", "placement_database",
+                  ["placement-manage", "db", "sync"]),
+    "neutron": ("neutron", "neutron/neutron.conf", "database",
+                ["neutron-db-manage", "upgrade", "heads"]),
+    "cinder": ("cinder", "cinder/cinder.conf", "database", ["cinder-manage", "db", "sync"]),
+    "heat": ("heat", "heat/heat.conf", "database", ["heat-manage", "db_sync"]),
+}
+
+
+def _old_database(svc: str, db: DbServer, etc: Path, venv: Any) -> Path:
+    database, config, section, tool = SETUP[svc]
+    db.create(database)
+    conf = write_ini(etc / config, {section: {"connection": db.url(database)}})
+    old_bin = venv(svc, OLD).bin
+    run_tool([str(old_bin / tool[0]), "--config-file", str(conf), *tool[1:]])
+    return conf
+
+
+@pytest.mark.parametrize("svc", ["placement", "neutron", "cinder"])
+def test_database_only_upgrade(svc: str, db_servers: tuple[DbServer, DbServer], venv: Any,
+                               tmp_path: Path, timed: Callable[[str], Any]) -> None:
+    _, new_db = db_servers
+    etc = tmp_path / "etc"
+    with timed(f"{svc} {OLD} sync (old release, empty database)"):
+        _old_database(svc, new_db, etc, venv)
+    database = SETUP[svc][0]
+    before = new_db.alembic_versions(database)
+    with timed(f"{svc} run_db_sync {OLD} -> {NEW}"):
+        result = run_db_sync(LocalHost(), service(svc), NEW, str(venv(svc, NEW).bin),
+                             str(etc), lambda line: None)
+    assert [s.name for s in result.stages] == [c.name for c in service(svc).db_sync]
+    assert all(s.returncodes[-1] == 0 for s in result.stages)
+    after = new_db.alembic_versions(database)
+    if svc == "neutron":
+        assert after != before  # 2026.1's expand migration
+        assert result.stages[0].returncodes == [0]  # no contract pending beforehand
+    else:
+        assert after == before  # no schema change in this pair
+    print(f"{svc} durations: {result.durations()}")
+
+
+def test_heat_through_the_executor_journals_stage_durations(
+        db_servers: tuple[DbServer, DbServer], venv: Any, tmp_path: Path,
+        timed: Callable[[str], Any]) -> None:
+    old_db, new_db = db_servers
+    old_bin, new_bin = str(venv("heat", OLD).bin), str(venv("heat", NEW).bin)
+    inv = make_inventory(tmp_path, old_db, new_db, release=(OLD, NEW),
+                         services={"heat": (old_bin, new_bin)})
+    etc = Path(rooted(inv.hosts["new-ctl1"].root, "/etc"))
+    with timed(f"heat {OLD} db_sync (old release, empty database)"):
+        _old_database("heat", new_db, etc, venv)
+    before = new_db.alembic_versions("heat")
+    step = Step(id=f"prepare.db-sync.{NEW}.heat", action="db_sync", service="heat",
+                title="heat db", changes=Changes.NEW_SIDE, hosts=("new-ctl1",),
+                params={"release": NEW})
+    journal = Journal(tmp_path / "state")
+    hosts = {"new-ctl1": LocalHost("new-ctl1")}
+    action = DbSyncAction(inv, hosts.__getitem__)
+    try:
+        with timed(f"heat db_sync step {OLD} -> {NEW} (executor)"):
+            outcome = Executor(journal, {"db_sync": action}).execute(
+                Plan(command="prepare", environment=inv.environment, steps=(step,)))
+        record = journal.step(outcome.run_id, step.id)
+    finally:
+        journal.close()
+    assert record.status is StepStatus.DONE
+    assert record.result is not None
+    assert record.result["service"] == "heat" and record.result["release"] == NEW
+    assert set(record.result["durations"]) == {"db_sync"}
+    assert record.result["durations"]["db_sync"] > 0
+    assert record.result["stages"][0]["returncodes"] == [0]
+    assert "heat-manage" in record.result["stages"][0]["command"]
+    assert new_db.alembic_versions("heat") != before  # 2026.1's three migrations
+    print(f"heat durations: {record.result['durations']}")
