@@ -200,11 +200,14 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 
 def make_inventory(tmp: Path, old: DbServer, new: DbServer, *, release: tuple[str, str],
-                   services: dict[str, tuple[str, str]], environment: str = "upgrade-test"
-                   ) -> Any:
+                   services: dict[str, tuple[str, str]], environment: str = "upgrade-test",
+                   extra_hosts: dict[str, dict[str, Any]] | None = None) -> Any:
     """An inventory of two local controllers (each with its own root under `tmp`) and
-    the two test servers. `services`: name -> (old bin dir, new bin dir)."""
-    from sidebyside.inventory import parse_inventory
+    the two test servers, written to `tmp/inventory.yaml` and loaded from there.
+    `services`: name -> (old bin dir, new bin dir)."""
+    import yaml
+
+    from sidebyside.inventory import load_inventory
 
     def side(db: DbServer, which: int) -> dict[str, Any]:
         return {
@@ -226,6 +229,7 @@ def make_inventory(tmp: Path, old: DbServer, new: DbServer, *, release: tuple[st
             "new-ctl1": {"address": new.host, "transport": "local",
                          "root": str(tmp / "new-ctl1")},
             "lb1": {"address": "127.0.0.1", "transport": "local"},
+            **(extra_hosts or {}),
         },
         "old": side(old, 0),
         "new": side(new, 1),
@@ -233,4 +237,6 @@ def make_inventory(tmp: Path, old: DbServer, new: DbServer, *, release: tuple[st
             name: {"backend": f"{name}_api", "old": ["old-ctl1"], "new": ["new-ctl1"]}
             for name in services if name != "horizon"}}},
     }
-    return parse_inventory(data, str(tmp / "inventory.yaml"))
+    path = tmp / "inventory.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return load_inventory(path, check_secrets=True)
