@@ -37,6 +37,9 @@ class LabAnsibleHost:
     user: str = "root"
     identity: str | None = None
     known_hosts: str | None = None     # a known_hosts file checked strictly
+    # Replaces ansible's default ssh_args (which keep a control master alive for 60 s
+    # after the run); e.g. "-o ControlMaster=no" where no process may outlive the run.
+    ssh_args: str | None = None
 
     @property
     def ssh_common_args(self) -> str:

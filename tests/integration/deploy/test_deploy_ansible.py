@@ -1,0 +1,143 @@
+"""The lab's real playbook through ansible-runner: local connection, failure, idempotency."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from sidebyside.deploy import deploy_fact_key
+from sidebyside.engine.journal import StepStatus
+from sidebyside.errors import StepFailed
+from sidebyside.redact import forget_secrets, register_secret
+
+from .conftest import NEW, TARGET_RELEASE, DeployRig, ansible_rig, deploy_step
+
+pytestmark = pytest.mark.integration
+
+SITE_TOKEN = "site-T0ken-4-deploy"  # a secret among the operator's extra vars
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory: pytest.TempPathFactory) -> DeployRig:
+    """One real deploy of the lab playbook (keystone of the target release), through the
+    executor as `sbs prepare` runs it."""
+    register_secret(SITE_TOKEN)
+    rig = ansible_rig(tmp_path_factory.mktemp("deploy") / "site",
+                      extra_vars={"site_token": SITE_TOKEN})
+    outcome = rig.execute(deploy_step())
+    rig.run_id = outcome.run_id  # type: ignore[attr-defined]
+    yield rig
+    forget_secrets()
+
+
+def test_playbook_lays_out_the_packaged_config_tree(deployed: DeployRig) -> None:
+    root = deployed.root
+    assert mode(root / "etc" / "keystone") == 0o750
+    assert mode(root / "etc" / "keystone" / "fernet-keys") == 0o700
+    assert mode(root / "etc" / "keystone" / "credential-keys") == 0o700
+    assert mode(root / "var" / "lib" / "keystone") == 0o750
+    assert mode(root / "var" / "log" / "keystone") == 0o750
+    assert (root / "etc" / "sbs-deployed-release").read_text() == f"{TARGET_RELEASE}\n"
+
+
+def test_playbook_installs_the_target_release(deployed: DeployRig) -> None:
+    venv = deployed.root / "opt" / "openstack" / f"keystone-{TARGET_RELEASE}"
+    assert venv.is_symlink() and (venv / "bin" / "python").exists()
+    manage = deployed.root / "usr" / "bin" / "keystone-manage"
+    assert manage.is_symlink() and os.access(manage, os.X_OK)
+    assert Path(os.path.realpath(manage)).parent == Path(os.path.realpath(venv)) / "bin"
+
+
+def test_events_stream_into_the_journal(deployed: DeployRig) -> None:
+    record = deployed.journal.step(deployed.run_id, "prepare.deploy")  # type: ignore[attr-defined]
+    assert record.status == StepStatus.DONE
+    assert "TASK [Install the release venvs]" in record.output_tail
+    assert f"RECAP {NEW}: ok=" in record.output_tail
+    assert record.result is not None and record.result["kind"] == "ansible"
+    hosts = record.result["hosts"]
+    assert list(hosts) == [NEW] and hosts[NEW]["failed"] == 0 and hosts[NEW]["changed"] > 0
+    fact = deployed.journal.fact(deploy_fact_key("prepare.deploy"))
+    assert fact["fingerprint"] == record.result["fingerprint"]
+
+
+def test_no_secret_is_left_in_artifacts_or_journal(deployed: DeployRig) -> None:
+    private = deployed.state_dir / "deploy" / "ansible"
+    assert not (private / "env" / "extravars").exists()
+    assert mode(private) == 0o700
+    for path in [*private.rglob("*"), deployed.journal.path]:
+        if path.is_file():
+            assert SITE_TOKEN.encode() not in path.read_bytes(), path
+    command = (deployed.artifacts()[0] / "command").read_text()
+    assert "ansible-playbook" in command and '"env"' not in command
+    assert (deployed.artifacts()[0] / "stdout").read_text().count("TASK [") >= 5
+
+
+def test_rerun_is_skipped_and_redeploy_runs_again(deployed: DeployRig) -> None:
+    step = deploy_step()
+    before = deployed.artifacts()
+    again = deployed.execute(step)  # a new `sbs prepare`: the deploy step is skipped
+    record = deployed.journal.step(again.run_id, step.id)
+    assert record.result is not None and record.result["skipped"] is True
+    assert "already deployed with the same playbook" in record.output_tail
+    assert deployed.artifacts() == before
+    assert deployed.action().verify(step, deployed.context(step))
+
+    (deployed.root / "etc" / "sbs-deployed-release").unlink()
+    redeploy = deployed.execute(step, redeploy=True)
+    record = deployed.journal.step(redeploy.run_id, step.id)
+    assert record.result is not None and record.result.get("skipped") is None
+    assert record.result["status"] == "successful"
+    assert (deployed.root / "etc" / "sbs-deployed-release").read_text() == f"{TARGET_RELEASE}\n"
+    assert len(deployed.artifacts()) == len(before) + 1
+
+
+def test_a_changed_playbook_input_deploys_again(deployed: DeployRig, tmp_path: Path) -> None:
+    step = deploy_step()
+    action = deployed.action()
+    assert action.verify(step, deployed.context(step))
+    inventory_file = deployed.directory / "ansible-inventory.yml"
+    original = inventory_file.read_text()
+    try:
+        inventory_file.write_text(original + "# edited\n")
+        assert not action.verify(step, deployed.context(step))
+    finally:
+        inventory_file.write_text(original)
+    assert action.verify(step, deployed.context(step))
+
+
+def test_failing_task_is_named_with_host_and_message(tmp_path: Path) -> None:
+    # A release the lab has no lock for: the install task of the real playbook fails.
+    rig = ansible_rig(tmp_path / "site", extra_vars={"sbs_release_to": "2099.1",
+                                                       "sbs_releases": ["2099.1"]})
+    step = deploy_step()
+    with pytest.raises(StepFailed) as caught:
+        rig.action().run(step, rig.context(step))
+    message = caught.value.message
+    assert f"task 'Install the release venvs' failed on host {NEW}" in message
+    assert "2099.1" in message
+    assert "note: deploy.ansible.extra_vars overrides sbs's sbs_release_to" in rig.lines
+    assert f"  {NEW}: FAILED: " in "\n".join(rig.lines)
+    assert rig.journal.fact(deploy_fact_key(step.id)) is None
+    # The tree before the failing task is in place; the record of success is not.
+    assert (rig.root / "etc" / "keystone" / "fernet-keys").is_dir()
+    assert not (rig.root / "etc" / "sbs-deployed-release").exists()
+
+
+def test_missing_playbook_is_an_input_error(tmp_path: Path) -> None:
+    from sidebyside.errors import InputError
+    from sidebyside.inventory import parse_inventory
+
+    rig = ansible_rig(tmp_path / "site")
+    data = rig.inventory.model_dump(by_alias=True)
+    data["deploy"]["ansible"]["playbook"] = "missing.yml"
+    rig.inventory = parse_inventory(data, rig.inventory.source)
+    step = deploy_step()
+    with pytest.raises(InputError, match="deploy.ansible.playbook: .*missing.yml is not a file"):
+        rig.action().run(step, rig.context(step))
