@@ -1,1 +1,25 @@
-"""db"""
+"""Database copy, verification, backups and positions (see copy.py for the run's order).
+
+Public API:
+    DbEndpoint, endpoint_from_url, endpoint_from_inventory, parse_url, read_password
+    copy_databases(source, target, databases, *, workers, replace, state_dir, progress)
+    verify_databases(source, target, databases, *, state_dir=None)
+    copy_is_verified(state_dir, databases=None, *, target=None), require_verified(...)
+    backup(source, databases, dest_dir, *, extra_files), restore_test(backup_dir, ...)
+    record_position(endpoint, databases), changes_since(endpoint, position)
+"""
+
+from sidebyside.db.copy import copy_databases
+from sidebyside.db.endpoint import (
+    DbEndpoint,
+    endpoint_from_inventory,
+    endpoint_from_url,
+    parse_url,
+    read_password,
+)
+from sidebyside.db.report import CopyReport, ProgressEvent, VerifyReport
+from sidebyside.db.state import copy_is_verified, require_verified
+
+__all__ = ["CopyReport", "DbEndpoint", "ProgressEvent", "VerifyReport", "copy_databases",
+           "copy_is_verified", "endpoint_from_inventory", "endpoint_from_url", "parse_url",
+           "read_password", "require_verified"]

@@ -1,0 +1,123 @@
+"""Where a database server is and how to log in: URL parsing and password lookup.
+
+URL form: mysql://user@host:port (no password in URLs: it comes from a file, an
+environment variable or a ~/.my.cnf-style option file, and is registered as a secret).
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sidebyside.errors import InputError
+from sidebyside.redact import register_secret
+
+DEFAULT_PORT = 3306
+_URL = re.compile(r"^(?:mysql|mariadb)(?:\+\w+)?://(?:(?P<user>[^:@/]+)(?::(?P<pw>[^@/]*))?@)?"
+                  r"(?P<host>\[[^\]]+\]|[^:/?]+)(?::(?P<port>\d+))?/?$")
+
+
+@dataclass(frozen=True)
+class DbEndpoint:
+    host: str
+    port: int = DEFAULT_PORT
+    user: str = "root"
+    password: str = field(default="", repr=False)
+
+    def __post_init__(self) -> None:
+        register_secret(self.password)
+
+    @property
+    def url(self) -> str:
+        return f"mysql://{self.user}@{self.host}:{self.port}"
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def __str__(self) -> str:
+        return self.url
+
+
+def parse_url(url: str) -> tuple[str, int, str]:
+    """mysql://user@host:port -> (host, port, user). Raises InputError.
+
+    A password inside the URL is refused: it would end up in shell history and `ps`.
+    """
+    match = _URL.match(url.strip())
+    if not match:
+        raise InputError(f"database URL {url!r} is not of the form mysql://user@host:port")
+    if match.group("pw") is not None:
+        raise InputError(f"database URL for {match.group('host')}: put the password in a "
+                         f"file or environment variable, not in the URL")
+    host = match.group("host").strip("[]")
+    port = int(match.group("port") or DEFAULT_PORT)
+    if not 0 < port < 65536:
+        raise InputError(f"database URL {url!r}: port {port} is out of range")
+    return host, port, match.group("user") or "root"
+
+
+def read_password(*, password_file: str | Path | None = None, password_env: str | None = None,
+                  option_file: str | Path | None = None, what: str = "database") -> str:
+    """The password from exactly one source. Raises InputError naming the source."""
+    sources = [s for s in (password_file, password_env, option_file) if s]
+    if len(sources) > 1:
+        raise InputError(f"{what}: give one of password file, environment variable or "
+                         f"option file, not several")
+    password = ""
+    if password_file:
+        path = Path(password_file).expanduser()
+        try:
+            password = path.read_text().strip("\r\n")
+        except OSError as exc:
+            raise InputError(f"{what}: cannot read password file {path}: "
+                             f"{exc.strerror}") from None
+    elif password_env:
+        if password_env not in os.environ:
+            raise InputError(f"{what}: environment variable {password_env} is not set")
+        password = os.environ[password_env]
+    elif option_file:
+        password = _option_file_password(Path(option_file).expanduser(), what)
+    register_secret(password)
+    return password
+
+
+def _option_file_password(path: Path, what: str) -> str:
+    parser = configparser.ConfigParser(allow_no_value=True, strict=False,
+                                       interpolation=None)
+    try:
+        parser.read_string(path.read_text())
+    except OSError as exc:
+        raise InputError(f"{what}: cannot read option file {path}: {exc.strerror}") from None
+    except configparser.Error as exc:
+        raise InputError(f"{what}: option file {path} is not valid: {exc}") from None
+    for section in ("client", "mysql", "mariadb", "client-mariadb"):
+        if parser.has_option(section, "password"):
+            value = parser.get(section, "password") or ""
+            return value.strip().strip("'\"")
+    raise InputError(f"{what}: option file {path} has no password in [client]")
+
+
+def endpoint_from_url(url: str, **password_source: Any) -> DbEndpoint:
+    """Build an endpoint from a URL and one password source (see read_password)."""
+    host, port, user = parse_url(url)
+    password = read_password(what=f"{user}@{host}:{port}", **password_source)
+    return DbEndpoint(host=host, port=port, user=user, password=password)
+
+
+def endpoint_from_inventory(database: Any) -> DbEndpoint:
+    """From an inventory `database:` section (a mapping or an object with those fields)."""
+    def get(name: str) -> Any:
+        if isinstance(database, dict):
+            return database.get(name)
+        return getattr(database, name, None)
+
+    host, port, user = get("host"), int(get("port") or DEFAULT_PORT), get("user") or "root"
+    password = read_password(password_file=get("password_file"),
+                             password_env=get("password_env"),
+                             option_file=get("option_file"), what=f"{user}@{host}:{port}")
+    return DbEndpoint(host=str(host), port=port, user=str(user), password=password)

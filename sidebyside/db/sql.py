@@ -1,0 +1,276 @@
+"""Pure SQL building and planning for the database copy: no connections, no effects.
+
+Everything here is text in, text out, so it is unit-tested without a server:
+identifier quoting, the per-column expressions the *source server* uses to format rows
+for LOAD DATA, the checksum query, PK-range chunk planning, and the split of a
+`SHOW CREATE TABLE` into "create now" and "add after the data" parts.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+# Column families by how a value travels through the LOAD DATA text stream.
+_QUOTED_TYPES = {"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum",
+                 "set", "json", "binary", "varbinary", "tinyblob", "blob", "mediumblob",
+                 "longblob", "geometry", "point", "linestring", "polygon", "multipoint",
+                 "multilinestring", "multipolygon", "geometrycollection", "inet6", "uuid",
+                 "inet4"}
+_BINARY_TYPES = {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"}
+_INTEGER_TYPES = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint"}
+
+# The text format of the stream: the source server emits it, LOAD DATA reads it back.
+# Strings travel as QUOTE() output ('...' with \\ \' \0 \Z escaped; raw tabs and
+# newlines are safe inside the enclosure); an unenclosed NULL is SQL NULL; numbers
+# and dates travel bare.
+LOAD_FORMAT = ("CHARACTER SET binary FIELDS TERMINATED BY '\\t' OPTIONALLY ENCLOSED BY '\\'' "
+               "ESCAPED BY '\\\\' LINES TERMINATED BY '\\n'")
+
+
+def quote_ident(name: str) -> str:
+    """Quote a MySQL identifier with backticks (a backtick inside is doubled)."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def qualified(database: str, table: str) -> str:
+    return f"{quote_ident(database)}.{quote_ident(table)}"
+
+
+def quote_literal(value: str) -> str:
+    """A SQL string literal (for names in WHERE clauses built without driver params)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    data_type: str            # information_schema.COLUMNS.DATA_TYPE, lower case
+    generated: bool = False   # virtual/stored generated: never written, only compared
+
+    @property
+    def family(self) -> str:
+        t = self.data_type.lower()
+        if t in _QUOTED_TYPES:
+            return "binary" if t in _BINARY_TYPES else "quoted"
+        if t == "float":
+            return "float"
+        if t == "bit":
+            return "bit"
+        return "bare"
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A primary-key range [lower, upper) of one table; None = unbounded."""
+
+    index: int
+    lower: int | None = None
+    upper: int | None = None
+
+    def predicate(self, key_column: str | None) -> str:
+        if key_column is None or (self.lower is None and self.upper is None):
+            return "1=1"
+        parts = []
+        if self.lower is not None:
+            parts.append(f"{quote_ident(key_column)} >= {int(self.lower)}")
+        if self.upper is not None:
+            parts.append(f"{quote_ident(key_column)} < {int(self.upper)}")
+        return " AND ".join(parts)
+
+    def to_dict(self) -> dict[str, int | None]:
+        return {"index": self.index, "lower": self.lower, "upper": self.upper}
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    database: str
+    name: str
+    columns: tuple[Column, ...]
+    primary_key: tuple[str, ...] = ()
+    estimated_rows: int = 0
+    estimated_bytes: int = 0
+    range_column: str | None = None      # integer first PK column: chunkable by range
+    chunks: tuple[Chunk, ...] = field(default=(Chunk(0),))
+
+    @property
+    def key(self) -> str:
+        return f"{self.database}.{self.name}"
+
+    @property
+    def writable_columns(self) -> tuple[Column, ...]:
+        return tuple(c for c in self.columns if not c.generated)
+
+
+def range_column_of(columns: tuple[Column, ...], primary_key: tuple[str, ...]) -> str | None:
+    """The PK's first column when it is an integer: its ranges partition the table."""
+    if not primary_key:
+        return None
+    first = next((c for c in columns if c.name == primary_key[0]), None)
+    if first is None or first.data_type.lower() not in _INTEGER_TYPES:
+        return None
+    return first.name
+
+
+def plan_chunks(lowest: int | None, highest: int | None, estimated_rows: int,
+                rows_per_chunk: int, *, max_chunks: int = 256) -> tuple[Chunk, ...]:
+    """Split [lowest, highest] into about estimated_rows/rows_per_chunk equal ranges.
+
+    The first chunk is unbounded below and the last unbounded above, so the chunks
+    cover every row whatever the estimate or a concurrent insert said.
+    """
+    if lowest is None or highest is None or highest <= lowest or rows_per_chunk <= 0:
+        return (Chunk(0),)
+    wanted = min(max_chunks, max(1, math.ceil(estimated_rows / rows_per_chunk)),
+                 highest - lowest + 1)
+    if wanted <= 1:
+        return (Chunk(0),)
+    step = math.ceil((highest - lowest + 1) / wanted)
+    bounds = [lowest + step * i for i in range(1, wanted) if lowest + step * i <= highest]
+    edges: list[int | None] = [None, *bounds, None]
+    return tuple(Chunk(i, edges[i], edges[i + 1]) for i in range(len(edges) - 1))
+
+
+# ----------------------------------------------------------------- streaming
+def select_expression(column: Column) -> str:
+    """How the source server formats one column for the LOAD DATA stream."""
+    name = quote_ident(column.name)
+    family = column.family
+    if family == "binary":
+        return f"QUOTE({name})"
+    if family == "quoted":
+        # CAST to binary: QUOTE then works bytewise and the bytes leave unconverted
+        return f"QUOTE(CAST({name} AS BINARY))"
+    if family == "float":
+        # FLOAT prints with 6 digits; as DOUBLE it round-trips exactly
+        return f"CAST({name} AS DOUBLE)"
+    if family == "bit":
+        return f"{name}+0"
+    return name
+
+
+def select_chunk_sql(table: TableInfo, chunk: Chunk) -> str:
+    """The source query producing one chunk as LOAD DATA text (one row per line)."""
+    expressions = ", ".join(select_expression(c) for c in table.writable_columns)
+    order = ""
+    if table.primary_key:
+        order = " ORDER BY " + ", ".join(quote_ident(c) for c in table.primary_key)
+    return (f"SELECT {expressions} FROM {qualified(table.database, table.name)} "
+            f"WHERE {chunk.predicate(table.range_column)}{order}")
+
+
+def load_data_sql(table: TableInfo, infile: str) -> str:
+    """LOAD DATA LOCAL for the stream of `select_chunk_sql` (BIT goes through a variable)."""
+    targets: list[str] = []
+    assignments: list[str] = []
+    for index, column in enumerate(table.writable_columns):
+        if column.family == "bit":
+            variable = f"@sbs_bit{index}"
+            targets.append(variable)
+            assignments.append(f"{quote_ident(column.name)} = CAST({variable} AS UNSIGNED)")
+        else:
+            targets.append(quote_ident(column.name))
+    sql = (f"LOAD DATA LOCAL INFILE {quote_literal(infile)} INTO TABLE "
+           f"{qualified(table.database, table.name)} {LOAD_FORMAT} ({', '.join(targets)})")
+    if assignments:
+        sql += " SET " + ", ".join(assignments)
+    return sql
+
+
+def delete_chunk_sql(table: TableInfo, chunk: Chunk) -> str:
+    return (f"DELETE FROM {qualified(table.database, table.name)} "
+            f"WHERE {chunk.predicate(table.range_column)}")
+
+
+# ---------------------------------------------------------------- checksums
+def checksum_expression(column: Column) -> str:
+    name = quote_ident(column.name)
+    family = column.family
+    if family == "quoted":
+        return f"CAST({name} AS BINARY)"
+    if family == "float":
+        return f"CAST({name} AS DOUBLE)"
+    if family == "bit":
+        return f"{name}+0"
+    return name
+
+
+def checksum_sql(table: TableInfo, chunk: Chunk) -> str:
+    """Row count, BIT_XOR and SUM of CRC32 over every column, server-side, for one chunk.
+
+    In the spirit of pt-table-checksum: CONCAT_WS skips NULLs, so a string of ISNULL
+    flags is appended to tell NULL from ''. The SUM catches what XOR cancels (two
+    equal rows in a table without a primary key).
+    """
+    values = ", ".join(checksum_expression(c) for c in table.columns)
+    null_flags = ", ".join(f"ISNULL({quote_ident(c.name)})" for c in table.columns)
+    row_hash = f"CRC32(CONCAT_WS('#', {values}, CONCAT({null_flags})))"
+    return (f"SELECT COUNT(*), COALESCE(BIT_XOR({row_hash}), 0), "
+            f"COALESCE(SUM({row_hash}), 0) FROM {qualified(table.database, table.name)} "
+            f"WHERE {chunk.predicate(table.range_column)}")
+
+
+# ------------------------------------------------------------ schema splitting
+_DEFERRABLE = re.compile(r"^\s+(?:(?:UNIQUE |FULLTEXT |SPATIAL )?KEY |"
+                         r"CONSTRAINT `(?:[^`]|``)+` FOREIGN KEY )")
+_AUTO_INCREMENT_COLUMN = re.compile(r"^\s+`((?:[^`]|``)+)` .*\bAUTO_INCREMENT\b")
+_KEY_COLUMNS = re.compile(r"KEY (?:`(?:[^`]|``)+` )?\(`((?:[^`]|``)+)`")
+_TABLE_AUTO_INCREMENT = re.compile(r" AUTO_INCREMENT=\d+")
+
+
+@dataclass(frozen=True)
+class SplitTable:
+    create: str                     # CREATE TABLE with only what the load needs
+    deferred: tuple[str, ...]       # "ADD KEY ..." / "ADD CONSTRAINT ... FOREIGN KEY ..."
+
+
+def split_create_table(create: str) -> SplitTable:
+    """Move secondary indexes and foreign keys out of a SHOW CREATE TABLE statement.
+
+    They are added after the data in one ALTER TABLE (a sorted index build instead of
+    one B-tree insert per row). Kept in place: the primary key, CHECK constraints, and
+    any index whose first column is the AUTO_INCREMENT column (InnoDB needs it).
+    """
+    lines = create.split("\n")
+    auto_increment = None
+    for line in lines:
+        match = _AUTO_INCREMENT_COLUMN.match(line)
+        if match:
+            auto_increment = match.group(1)
+    kept: list[str] = []
+    deferred: list[str] = []
+    for line in lines:
+        if _DEFERRABLE.match(line):
+            key_columns = _KEY_COLUMNS.search(line)
+            is_foreign = "FOREIGN KEY" in line
+            if (not is_foreign and auto_increment is not None and key_columns
+                    and key_columns.group(1) == auto_increment):
+                kept.append(line)
+                continue
+            deferred.append("ADD " + line.strip().rstrip(","))
+        else:
+            kept.append(line)
+    # the definition before the closing ") ENGINE=..." must not end with a comma
+    for i in range(len(kept) - 1, 0, -1):
+        if kept[i].startswith(")"):
+            kept[i - 1] = kept[i - 1].rstrip().rstrip(",")
+            break
+    # foreign keys need their indexes first
+    deferred.sort(key=lambda clause: "FOREIGN KEY" in clause)
+    return SplitTable("\n".join(kept), tuple(deferred))
+
+
+def normalized_create(create: str) -> tuple[str, ...]:
+    """A SHOW CREATE TABLE reduced to what must be equal between source and target:
+    the definition lines as a sorted set, without the AUTO_INCREMENT counter (which
+    the target may legitimately have advanced) and without line-ending commas."""
+    lines = [_TABLE_AUTO_INCREMENT.sub("", line).rstrip().rstrip(",")
+             for line in create.split("\n")]
+    return tuple(sorted(line for line in lines if line))
+
+
+def deferred_name(clause: str) -> str:
+    """The index or constraint name of an "ADD ..." clause, for resume bookkeeping."""
+    match = re.search(r"(?:KEY|CONSTRAINT) `((?:[^`]|``)+)`", clause)
+    return match.group(1).replace("``", "`") if match else clause
