@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from sidebyside.errors import InputError, StepFailed
+from sidebyside.errors import InputError, PreflightError, StepFailed
 from sidebyside.lab import processes, render, seed
 from sidebyside.lab.layout import (
     DB_PORT,
@@ -178,12 +178,13 @@ class Lab:
 
     def _up(self, state: LabState, python: str, report: UpReport) -> None:
         spec, layout = state.spec, self.layout
+        servers = {side: mariadb_server(layout, side) for side in SIDES}
+        self._preflight(state, servers)
         for directory in (layout.run_dir, layout.log_dir):
             directory.mkdir(parents=True, exist_ok=True)
         passwords = ensure_secrets(layout)
         self._venvs(state, report)
         save_state(layout, state)
-        servers = {side: mariadb_server(layout, side) for side in SIDES}
         for side, server in servers.items():
             if not server.is_running():
                 self.progress(f"starting MariaDB of the {side} controller")
@@ -218,6 +219,32 @@ class Lab:
         for service in spec.served:
             if service in state.wanted.get("new", []):
                 self._start(services, "new", service, report)
+
+    def _preflight(self, state: LabState, servers: dict[str, Any]) -> None:
+        """Every address the lab will bind and does not hold yet must be free.
+
+        Raises PreflightError naming the busy addresses (another lab, or a stray service).
+        """
+        busy = []
+        for side, server in servers.items():
+            if not server.is_running() and processes.port_open(SIDE_ADDRESS[side], DB_PORT):
+                busy.append(f"{SIDE_ADDRESS[side]}:{DB_PORT} (MariaDB of {side})")
+        if not processes.running_pid(self.layout.pid_file("haproxy")):
+            busy += [f"{render.VIP}:{render.SERVICE_PORT[s]} (HAProxy)" for s in
+                     state.spec.services if processes.port_open(render.VIP,
+                                                                render.SERVICE_PORT[s])]
+        services = LabServices(self.layout, state)
+        for side in SIDES:
+            for service in state.spec.served:
+                status = services.status(side, service)
+                if status.pid is None and status.listening:
+                    busy.append(f"{status.address}:{status.port} ({side} {service})")
+        if busy:
+            raise PreflightError(
+                f"lab {self.layout.state_dir}: addresses already in use by processes this "
+                f"lab did not start: {', '.join(busy)}",
+                hint="another lab may be running: `sbs lab status --state-dir <its dir>`, "
+                     "then `sbs lab down` there")
 
     def _start(self, services: LabServices, side: str, service: str,
                report: UpReport) -> None:
