@@ -192,14 +192,16 @@ class EventDigest:
         if kind == "runner_item_on_failed":
             message = _res_message(res)
             item = res.get("item") if isinstance(res, dict) else None
-            self._item_failure[(host, task)] = (f"item {item!r}: {message}"
-                                                if item is not None else message)
+            # The first failing item is the one to show (later ones often fail alike).
+            self._item_failure.setdefault((host, task), f"item {item!r}: {message}"
+                                          if item is not None else message)
             return []
         if kind in ("runner_on_failed", "runner_on_unreachable"):
             unreachable = kind == "runner_on_unreachable"
             message = _res_message(res)
             item_message = self._item_failure.pop((host, task), None)
-            if item_message and ("One or more items failed" in message or not message):
+            if item_message and isinstance(res, dict) and "results" in res:
+                # A loop's own result only says "One or more items failed".
                 message = item_message
             failure = TaskFailure(task=task, host=host, message=message, unreachable=unreachable)
             counts = self._counts(host)

@@ -115,7 +115,7 @@ def test_digest_prefers_the_failing_item_over_ansibles_summary() -> None:
     digest.feed(event("runner_item_on_failed", host="h", task="Loop",
                       res={"item": "b", "msg": "b is broken"}))
     digest.feed(event("runner_on_failed", host="h", task="Loop",
-                      res={"msg": "One or more items failed"}))
+                      res={"msg": "One or more items failed", "results": []}))
     assert digest.failures[0].message == "item 'b': b is broken"
 
 
