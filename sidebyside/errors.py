@@ -66,6 +66,7 @@ class StepFailed(SbsError):
 
     def __init__(self, step_id: str, message: str, *, hint: str | None = None) -> None:
         self.step_id = step_id
+        self.detail = message
         super().__init__(f"step {step_id} failed: {message}",
                          hint=hint or "fix the cause and re-run the same command to resume")
 

@@ -221,8 +221,12 @@ class Executor:
             raise Aborted(f"interrupted during step {step.id}",
                           hint=f"re-run `sbs {plan.command}` to resume") from None
         except Exception as exc:
-            message = redact(exc.message if isinstance(exc, SbsError)
-                             else f"{type(exc).__name__}: {exc}")
+            if isinstance(exc, StepFailed):  # already names the step: keep its detail
+                message = redact(exc.detail)
+            elif isinstance(exc, SbsError):
+                message = redact(exc.message)
+            else:
+                message = redact(f"{type(exc).__name__}: {exc}")
             duration = time.monotonic() - started
             self.journal.transition(run_id, step.id, StepStatus.FAILED,
                                     output="\n".join(ctx.log_lines), error=message)

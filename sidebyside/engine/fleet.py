@@ -9,7 +9,7 @@ half-started).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
 from sidebyside.engine.executor import StepContext
@@ -19,8 +19,10 @@ from sidebyside.redact import redact
 DEFAULT_PARALLEL = 4
 
 
-def fleet_key(step_id: str, host: str) -> str:
-    return f"fleet:{step_id}:{host}"
+def fleet_key(run_id: int, step_id: str, host: str) -> str:
+    # Keyed by run too: a later run of the same step (a second cutover after a
+    # rollback, or --restart) must act on every host again.
+    return f"fleet:{run_id}:{step_id}:{host}"
 
 
 def run_on_hosts(ctx: StepContext, hosts: Sequence[str],
@@ -30,11 +32,11 @@ def run_on_hosts(ctx: StepContext, hosts: Sequence[str],
 
     Returns {host: result}. Raises StepFailed naming every failed host.
     """
-    todo = [h for h in hosts if ctx.fact(fleet_key(ctx.step.id, h)) is None]
+    todo = [h for h in hosts if ctx.fact(fleet_key(ctx.run_id, ctx.step.id, h)) is None]
     done_before = [h for h in hosts if h not in todo]
     for host in done_before:
         ctx.log(f"{host}: already done in an earlier attempt")
-    results: dict[str, Any] = {h: ctx.fact(fleet_key(ctx.step.id, h)) for h in done_before}
+    results: dict[str, Any] = {h: ctx.fact(fleet_key(ctx.run_id, ctx.step.id, h)) for h in done_before}
     failures: dict[str, str] = {}
 
     def one(host: str) -> tuple[str, dict[str, Any] | None, str | None]:
@@ -46,9 +48,13 @@ def run_on_hosts(ctx: StepContext, hosts: Sequence[str],
             return host, None, f"{type(exc).__name__}: {exc}"
 
     with ThreadPoolExecutor(max_workers=max(1, min(max_parallel, len(todo) or 1))) as pool:
-        for host, result, error in pool.map(one, todo):
+        futures = [pool.submit(one, host) for host in todo]
+        # Journal each host as soon as it finishes (in this thread: the journal's
+        # connection is not shared), so a crash never re-runs a host that was done.
+        for future in as_completed(futures):
+            host, result, error = future.result()
             if error is None:
-                ctx.set_fact(fleet_key(ctx.step.id, host), result)
+                ctx.set_fact(fleet_key(ctx.run_id, ctx.step.id, host), result)
                 results[host] = result
                 ctx.log(f"{host}: done")
             else:

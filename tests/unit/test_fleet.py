@@ -57,9 +57,9 @@ def test_one_host_failing_fails_the_step_naming_only_that_host(tmp_path: Path) -
     assert "ctl1" not in message and "ctl3" not in message
     # The other hosts still ran to the end and their results are journaled.
     assert sorted(work.calls) == list(HOSTS)
-    assert journal.fact(fleet_key(STEP.id, "ctl1")) == {"stopped": "ctl1"}
-    assert journal.fact(fleet_key(STEP.id, "ctl3")) == {"stopped": "ctl3"}
-    assert journal.fact(fleet_key(STEP.id, "ctl2")) is None
+    assert journal.fact(fleet_key(ctx.run_id, STEP.id, "ctl1")) == {"stopped": "ctl1"}
+    assert journal.fact(fleet_key(ctx.run_id, STEP.id, "ctl3")) == {"stopped": "ctl3"}
+    assert journal.fact(fleet_key(ctx.run_id, STEP.id, "ctl2")) is None
     assert "ctl2: FAILED: unit keystone would not stop on ctl2" in ctx.log_lines
 
 
@@ -166,8 +166,6 @@ def test_executor_resume_finishes_only_the_failed_host(tmp_path: Path) -> None:
     assert record.result == {h: {"stopped": h} for h in HOSTS}
 
 
-@pytest.mark.xfail(strict=True, reason="executor wraps the StepFailed raised by "
-                   "run_on_hosts in another StepFailed: 'step X failed: step X failed: ...'")
 def test_executor_names_the_step_once(tmp_path: Path) -> None:
     plan = Plan(command="cutover", environment="t", steps=(STEP,))
     with pytest.raises(StepFailed) as caught:
@@ -176,9 +174,6 @@ def test_executor_names_the_step_once(tmp_path: Path) -> None:
     assert caught.value.message.count(f"step {STEP.id} failed") == 1
 
 
-@pytest.mark.xfail(strict=True, reason="fleet facts are keyed by step and host only and "
-                   "facts outlive runs: a new run of the same step (a second cutover after "
-                   "a rollback, or --restart) skips every host")
 def test_a_new_run_of_the_same_step_acts_on_every_host_again(tmp_path: Path) -> None:
     journal = Journal(tmp_path)
     run_on_hosts(context(journal, start(journal)), HOSTS, Work())
@@ -191,9 +186,6 @@ def test_a_new_run_of_the_same_step_acts_on_every_host_again(tmp_path: Path) -> 
     assert sorted(work.calls) == list(HOSTS)
 
 
-@pytest.mark.xfail(strict=True, reason="run_on_hosts journals results in submission order "
-                   "(pool.map): a host that finished is not recorded while an earlier host "
-                   "is still working, so a crash then re-runs hosts that were done")
 def test_a_finished_host_is_journaled_while_others_still_work(tmp_path: Path) -> None:
     journal = Journal(tmp_path)
     ctx = context(journal, start(journal))
@@ -206,7 +198,7 @@ def test_a_finished_host_is_journaled_while_others_still_work(tmp_path: Path) ->
         try:
             deadline = time.monotonic() + 1.0
             while time.monotonic() < deadline:
-                if watcher.fact(fleet_key(STEP.id, "ctl2")) is not None:
+                if watcher.fact(fleet_key(ctx.run_id, STEP.id, "ctl2")) is not None:
                     return {"host": host}
                 time.sleep(0.02)
             raise SbsError("ctl2's result was not journaled while ctl1 was still working")
