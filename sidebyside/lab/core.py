@@ -161,7 +161,6 @@ class Lab:
                     f"{self.layout.state_dir} holds a lab of {_describe(state.spec)}, not "
                     f"{_describe(spec)}", hint="run `sbs lab down --purge` first, or use "
                     "another --state-dir")
-            save_state(self.layout, state)
             self._up(state, python, report)
         report.seconds = time.monotonic() - started
         return report
@@ -180,6 +179,7 @@ class Lab:
         spec, layout = state.spec, self.layout
         servers = {side: mariadb_server(layout, side) for side in SIDES}
         self._preflight(state, servers)
+        save_state(layout, state)
         for directory in (layout.run_dir, layout.log_dir):
             directory.mkdir(parents=True, exist_ok=True)
         passwords = ensure_secrets(layout)
@@ -263,8 +263,13 @@ class Lab:
                 report.venvs.append(venv)
                 state.venvs.setdefault(service, {})[release_name] = str(venv.path)
                 _symlink(layout.venv_link(service, release_name), venv.path)
-        # Each controller's <root>/usr/bin holds its release's tools, as packages do.
+        # Each controller's <root>/opt/openstack/<service>-<release> is one installed
+        # release; <root>/usr/bin holds its own release's tools, as packages do.
         for side in SIDES:
+            for service in spec.services:
+                for release_name in render.side_releases(spec, side):
+                    _symlink(layout.release_dir(side, service, release_name),
+                             Path(state.venvs[service][release_name]))
             release_name = spec.side_release(side)
             for service in spec.services:
                 venv_bin = Path(state.venvs[service][release_name]) / "bin"
@@ -327,9 +332,27 @@ class Lab:
             render.clouds(passwords["admin"], spec.served), sort_keys=False), mode=0o600)
         inventory = render.inventory(
             layout, spec, python=python,
-            db_password_files={side: Path(servers[side].password_file) for side in SIDES})
+            db_password_files={side: Path(servers[side].password_file) for side in SIDES},
+            deploy=self._deploy(python))
         _write(layout.inventory, "# The sbs inventory of the lab, written by `sbs lab up`.\n"
                + yaml.safe_dump(inventory, sort_keys=False), mode=0o644)
+
+    def _deploy(self, python: str) -> dict[str, Any] | None:
+        """`deploy.ansible` for the inventory: the lab's new-controller playbook, with
+        an ansible inventory reaching the new controller locally (None without it)."""
+        try:
+            from sidebyside.deploy.lab import LAB_PLAYBOOK, LabAnsibleHost, render_lab_inventory
+        except ImportError:
+            return None
+        if not LAB_PLAYBOOK.is_file():
+            return None
+        layout = self.layout
+        _write(layout.ansible_inventory, render_lab_inventory([LabAnsibleHost(
+            name=render.CONTROLLER["new"], address=SIDE_ADDRESS["new"],
+            root=str(layout.root("new")))]), mode=0o644)
+        return {"ansible": {"playbook": str(LAB_PLAYBOOK),
+                            "inventory": str(layout.ansible_inventory), "limit": "new",
+                            "extra_vars": {"sbs_python": python}}}
 
     def _haproxy(self, spec: LabSpec, report: UpReport) -> None:
         layout = self.layout

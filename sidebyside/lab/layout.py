@@ -76,6 +76,15 @@ class LabLayout:
         """`<root>/usr/bin`: links to the side's release venv, as a package installs them."""
         return self.root(side) / "usr" / "bin"
 
+    def release_dir(self, side: str, service: str, release: str) -> Path:
+        """`<root>/opt/openstack/<service>-<release>`: one release's install on a
+        controller (the venv), whose bin/ runs that release's db_sync."""
+        return self.root(side) / "opt" / "openstack" / f"{service}-{release}"
+
+    @property
+    def ansible_inventory(self) -> Path:
+        return self.state_dir / "ansible-inventory.yml"
+
     def venv_link(self, service: str, release: str) -> Path:
         """`<state>/venvs/<service>-<release>`: a stable name for a cached venv."""
         return self.state_dir / "venvs" / f"{service}-{release}"

@@ -138,8 +138,15 @@ def service_command(python: str, layout: LabLayout, action: str, side: str,
                        "--state-dir", str(layout.state_dir), "--side", side, service])
 
 
+def side_releases(spec: LabSpec, side: str) -> tuple[str, ...]:
+    """The releases installed on a side: the old one, or every release the new side's
+    databases pass through (fast-forward db_syncs) and the target."""
+    return (spec.from_release,) if side == "old" else (*spec.via, spec.to_release)
+
+
 def inventory(layout: LabLayout, spec: LabSpec, *, python: str,
-              db_password_files: dict[str, Path]) -> dict[str, Any]:
+              db_password_files: dict[str, Path],
+              deploy: dict[str, Any] | None = None) -> dict[str, Any]:
     """The lab's sbs inventory (see the inventory schema) as data; secrets by file only."""
     hosts: dict[str, Any] = {
         CONTROLLER[side]: {"address": SIDE_ADDRESS[side], "transport": "local",
@@ -153,8 +160,13 @@ def inventory(layout: LabLayout, spec: LabSpec, *, python: str,
                          "password_file": str(db_password_files[side])},
             "cloud": f"lab-{side}",
             "services": {service: {
-                action: service_command(python, layout, action, side, service)
-                for action in ("start", "stop", "status")} for service in spec.services},
+                **{action: service_command(python, layout, action, side, service)
+                   for action in ("start", "stop", "status")},
+                "bin_dir": str(layout.bin_dir(side)),
+                "release_bin_dirs": {
+                    release_name: str(layout.release_dir(side, service, release_name) / "bin")
+                    for release_name in side_releases(spec, side)},
+            } for service in spec.services},
         }
 
     release_block: dict[str, Any] = {"from": spec.from_release, "to": spec.to_release}
@@ -162,7 +174,7 @@ def inventory(layout: LabLayout, spec: LabSpec, *, python: str,
         release_block["via"] = list(spec.via)
     # Every service needs a backend in the inventory; database-only ones get one on the
     # VIP too, so that the lab looks like a cloud where they are served.
-    return {
+    data: dict[str, Any] = {
         "environment": spec.environment,
         "release": release_block,
         "services": list(spec.services),
@@ -184,6 +196,9 @@ def inventory(layout: LabLayout, spec: LabSpec, *, python: str,
                      f"{layout.root('old')}/": f"{layout.root('new')}/"},
         "window": {"max_downtime": "5m"},
     }
+    if deploy:
+        data["deploy"] = deploy
+    return data
 
 
 def clouds(admin_password: str, served: tuple[str, ...]) -> dict[str, Any]:

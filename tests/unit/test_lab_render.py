@@ -93,6 +93,25 @@ def test_inventory_is_valid_for_the_sbs_schema(via: tuple[str, ...]) -> None:
     assert start.split()[-5:] == ["--state-dir", "/srv/lab", "--side", "new", "keystone"]
     assert inv.host_map["/srv/lab/old/"] == "/srv/lab/new/"
     assert "password" not in str(data).replace("password_file", "")
+    # each intermediate release's db_sync runs with that release's code
+    new_keystone = inv.new.services["keystone"]
+    assert new_keystone.bin_dir_for("2026.1") == "/srv/lab/new/opt/openstack/keystone-2026.1/bin"
+    assert set(new_keystone.release_bin_dirs) == {*via, "2026.1"}
+    assert inv.old.services["glance"].release_bin_dirs == {
+        spec.from_release: f"/srv/lab/old/opt/openstack/glance-{spec.from_release}/bin"}
+    assert inv.old.services["glance"].bin_dir == "/srv/lab/old/usr/bin"
+
+
+def test_inventory_carries_the_deploy_block_when_given() -> None:
+    deploy = {"ansible": {"playbook": "/p/new-controller.yml", "inventory": "/srv/lab/a.yml",
+                          "limit": "new", "extra_vars": {"sbs_python": "/usr/bin/python3"}}}
+    data = render.inventory(LAYOUT, render.LabSpec(from_release="2025.1"),
+                            python="/usr/bin/python3",
+                            db_password_files={"old": Path("/o"), "new": Path("/n")},
+                            deploy=deploy)
+    inv = parse_inventory(data, "lab")
+    assert inv.deploy is not None and inv.deploy.ansible is not None
+    assert inv.deploy.ansible.limit == "new"
 
 
 def test_clouds_have_vip_old_and_new_and_direct_endpoints() -> None:
