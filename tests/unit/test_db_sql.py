@@ -1,0 +1,132 @@
+"""Pure SQL building and chunk planning of the database copy."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sidebyside.db.sql import (
+    Chunk,
+    Column,
+    TableInfo,
+    checksum_sql,
+    deferred_name,
+    load_data_sql,
+    normalized_create,
+    plan_chunks,
+    quote_ident,
+    range_column_of,
+    select_chunk_sql,
+    split_create_table,
+)
+
+COLUMNS = (Column("id", "bigint"), Column("name", "varchar"), Column("data", "longblob"),
+           Column("ratio", "float"), Column("flags", "bit"), Column("g", "int", generated=True))
+TABLE = TableInfo("nova", "instances", COLUMNS, ("id",), 10, 100, "id",
+                  (Chunk(0, None, 100), Chunk(1, 100, None)))
+
+
+def test_quote_ident_doubles_backticks() -> None:
+    assert quote_ident("plain") == "`plain`"
+    assert quote_ident("we`ird") == "`we``ird`"
+
+
+def test_range_column_only_for_integer_first_pk_column() -> None:
+    assert range_column_of(COLUMNS, ("id",)) == "id"
+    assert range_column_of(COLUMNS, ("name", "id")) is None
+    assert range_column_of(COLUMNS, ()) is None
+
+
+def test_select_formats_each_family_and_skips_generated_columns() -> None:
+    sql = select_chunk_sql(TABLE, TABLE.chunks[1])
+    assert sql == ("SELECT `id`, QUOTE(CAST(`name` AS BINARY)), QUOTE(`data`), "
+                   "CAST(`ratio` AS DOUBLE), `flags`+0 FROM `nova`.`instances` "
+                   "WHERE `id` >= 100 ORDER BY `id`")
+    assert "`g`" not in sql
+
+
+def test_load_data_names_columns_and_routes_bit_through_a_variable() -> None:
+    sql = load_data_sql(TABLE, "/dev/fd/7")
+    assert sql.startswith("LOAD DATA LOCAL INFILE '/dev/fd/7' INTO TABLE `nova`.`instances` "
+                          "CHARACTER SET binary")
+    assert "(`id`, `name`, `data`, `ratio`, @sbs_bit4) SET `flags` = CAST(@sbs_bit4 AS UNSIGNED)" \
+        in sql
+    assert "OPTIONALLY ENCLOSED BY '\\''" in sql and "ESCAPED BY '\\\\'" in sql
+
+
+def test_checksum_covers_every_column_with_null_markers() -> None:
+    sql = checksum_sql(TABLE, TABLE.chunks[0])
+    assert "ISNULL(`g`)" in sql and "ISNULL(`data`)" in sql
+    assert "CONCAT_WS('#', `id`, CAST(`name` AS BINARY), `data`, CAST(`ratio` AS DOUBLE)" in sql
+    assert sql.count("CRC32(") == 2 and "BIT_XOR(" in sql and "SUM(" in sql
+    assert sql.endswith("WHERE `id` < 100")
+    whole = TableInfo("d", "nopk", (Column("a", "int"),))
+    assert checksum_sql(whole, whole.chunks[0]).endswith("WHERE 1=1")
+
+
+def test_plan_chunks_small_or_unknown_is_one_unbounded_chunk() -> None:
+    assert plan_chunks(None, None, 10**6, 1000) == (Chunk(0),)
+    assert plan_chunks(1, 100, 50, 1000) == (Chunk(0),)
+    assert plan_chunks(5, 5, 10**6, 1000) == (Chunk(0),)
+
+
+@given(low=st.integers(-10**12, 10**12), span=st.integers(1, 10**9),
+       rows=st.integers(0, 10**8), per_chunk=st.integers(1, 10**7))
+def test_plan_chunks_partition_every_integer(low: int, span: int, rows: int,
+                                             per_chunk: int) -> None:
+    chunks = plan_chunks(low, low + span, rows, per_chunk, max_chunks=64)
+    assert 1 <= len(chunks) <= 64
+    assert chunks[0].lower is None and chunks[-1].upper is None
+    for before, after in zip(chunks, chunks[1:], strict=False):
+        assert before.upper is not None and before.upper == after.lower
+    for inner in chunks[1:-1]:
+        assert inner.lower is not None and inner.upper is not None
+        assert inner.lower < inner.upper
+    if len(chunks) > 1:  # the bounds lie inside the range, so no chunk is surely empty
+        assert low < chunks[0].upper <= low + span  # type: ignore[operator]
+    assert [c.index for c in chunks] == list(range(len(chunks)))
+
+
+CREATE = """CREATE TABLE `instances` (
+  `id` int(11) NOT NULL AUTO_INCREMENT,
+  `uuid` varchar(36) NOT NULL,
+  `host` varchar(255) DEFAULT NULL,
+  `parent_id` int(11) DEFAULT NULL,
+  PRIMARY KEY (`id`),
+  UNIQUE KEY `uniq_uuid` (`uuid`),
+  KEY `idx_host` (`host`(20)),
+  KEY `fk_parent` (`parent_id`),
+  CONSTRAINT `fk_parent` FOREIGN KEY (`parent_id`) REFERENCES `instances` (`id`),
+  CONSTRAINT `chk_uuid` CHECK (`uuid` <> '')
+) ENGINE=InnoDB AUTO_INCREMENT=42 DEFAULT CHARSET=utf8mb4"""
+
+
+def test_split_create_defers_secondary_indexes_and_foreign_keys() -> None:
+    split = split_create_table(CREATE)
+    assert "KEY `uniq_uuid`" not in split.create and "FOREIGN KEY" not in split.create
+    assert "PRIMARY KEY (`id`)" in split.create and "CHECK (`uuid` <> '')" in split.create
+    assert "CHECK (`uuid` <> '')\n) ENGINE" in split.create  # no dangling comma
+    assert split.deferred == ("ADD UNIQUE KEY `uniq_uuid` (`uuid`)",
+                              "ADD KEY `idx_host` (`host`(20))",
+                              "ADD KEY `fk_parent` (`parent_id`)",
+                              "ADD CONSTRAINT `fk_parent` FOREIGN KEY (`parent_id`) "
+                              "REFERENCES `instances` (`id`)")
+    assert [deferred_name(c) for c in split.deferred] == ["uniq_uuid", "idx_host", "fk_parent",
+                                                          "fk_parent"]
+
+
+def test_split_create_keeps_the_index_an_auto_increment_column_needs() -> None:
+    create = ("CREATE TABLE `t` (\n  `a` int NOT NULL,\n  `b` int NOT NULL AUTO_INCREMENT,\n"
+              "  PRIMARY KEY (`a`,`b`),\n  KEY `b` (`b`),\n  KEY `other` (`a`)\n) ENGINE=InnoDB")
+    split = split_create_table(create)
+    assert split.deferred == ("ADD KEY `other` (`a`)",)
+    assert split.create.endswith("KEY `b` (`b`)\n) ENGINE=InnoDB")
+
+
+def test_normalized_create_ignores_counter_order_and_commas() -> None:
+    reordered = CREATE.replace("AUTO_INCREMENT=42", "AUTO_INCREMENT=99").replace(
+        "  KEY `idx_host` (`host`(20)),\n  KEY `fk_parent` (`parent_id`),",
+        "  KEY `fk_parent` (`parent_id`),\n  KEY `idx_host` (`host`(20)),")
+    assert normalized_create(reordered) == normalized_create(CREATE)
+    assert normalized_create(CREATE.replace("varchar(255)", "varchar(254)")) != \
+        normalized_create(CREATE)
