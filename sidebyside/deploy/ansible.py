@@ -13,7 +13,9 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,6 +27,9 @@ from sidebyside.errors import InputError
 from sidebyside.redact import redact, redact_obj
 
 KEEP_ARTIFACTS = 10
+# How often the timeout is checked, and how long a stopped run may take to end.
+CHECK_SECONDS = 0.5
+STOP_WAIT_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -89,7 +94,10 @@ def _environment(private_dir: Path) -> dict[str, str]:
 
 def run_playbook(request: PlaybookRequest, private_dir: Path,
                  on_log: Callable[[str], None]) -> PlaybookOutcome:
-    """Run the playbook; stream each event's log lines to `on_log` as they arrive.
+    """Run the playbook; stream each event's log lines to `on_log` as they arrive
+    (from ansible-runner's thread). Past `request.timeout` it is stopped (status
+    "timeout"); a KeyboardInterrupt stops it too and is re-raised once ansible-playbook
+    and everything it started are gone.
 
     Returns the outcome whatever ansible's result (the caller decides what fails).
     Raises InputError when the playbook or inventory is missing or ansible-runner is
@@ -123,8 +131,12 @@ def run_playbook(request: PlaybookRequest, private_dir: Path,
         return True
 
     started = time.monotonic()
+    stop_requested = threading.Event()
+    marker = f"@{extravars_file}"  # on ansible-playbook's command line, unique to this run
+    runner = None
+    timed_out = False
     try:
-        runner = ansible_runner.run(
+        thread, runner = ansible_runner.run_async(
             private_data_dir=str(private_dir),
             project_dir=str(Path(request.playbook).parent),  # its ansible.cfg, its roles
             playbook=request.playbook,
@@ -133,18 +145,78 @@ def run_playbook(request: PlaybookRequest, private_dir: Path,
             ident=request.ident,
             envvars=_environment(private_dir),
             event_handler=event_handler,
+            cancel_callback=stop_requested.is_set,
+            settings={"pexpect_timeout": CHECK_SECONDS},
             quiet=True,
             suppress_env_files=True,
             rotate_artifacts=KEEP_ARTIFACTS,
-            timeout=int(max(1, request.timeout)),
         )
+        try:
+            while thread.is_alive():
+                thread.join(CHECK_SECONDS)
+                if thread.is_alive() and time.monotonic() - started > request.timeout:
+                    timed_out = True
+                    _stop(marker, stop_requested, thread)
+        except BaseException:
+            # Ctrl-C (or any error here): ansible-playbook runs in its own pty session,
+            # so the terminal's signal never reached it; stop it before going on.
+            _stop(marker, stop_requested, thread)
+            raise
     finally:
         extravars_file.unlink(missing_ok=True)
         shutil.rmtree(private_dir / "tmp", ignore_errors=True)
-    artifact_dir = Path(runner.config.artifact_dir)
-    _redact_artifacts(artifact_dir)
-    return PlaybookOutcome(status=str(runner.status), rc=runner.rc, digest=digest,
-                           artifact_dir=artifact_dir, seconds=time.monotonic() - started)
+        if runner is not None:
+            _redact_artifacts(Path(runner.config.artifact_dir))
+    return PlaybookOutcome(status="timeout" if timed_out else str(runner.status),
+                           rc=runner.rc, digest=digest,
+                           artifact_dir=Path(runner.config.artifact_dir),
+                           seconds=time.monotonic() - started)
+
+
+def _stop(marker: str, stop_requested: threading.Event, thread: threading.Thread) -> None:
+    """Kill ansible-playbook and everything under it, then let ansible-runner finish.
+
+    ansible-runner's own cancel/timeout kills only ansible-playbook's process group,
+    but ansible's task workers call setsid: the modules they run (and what those
+    started) would live on. So every descendant is killed by PID, parents first.
+    """
+    for _ in range(2):  # a second pass for what was being forked during the first
+        for pid in _process_tree(marker):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    stop_requested.set()
+    thread.join(STOP_WAIT_SECONDS)
+
+
+def _process_tree(marker: str) -> list[int]:
+    """Our child processes whose command line holds `marker`, then all their
+    descendants (parents before children), read from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(parent, []).append(int(entry))
+    roots = []
+    for pid in children.get(os.getpid(), []):
+        try:
+            if marker.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                roots.append(pid)
+        except OSError:
+            continue
+    tree: list[int] = []
+    queue = list(roots)
+    while queue:
+        pid = queue.pop(0)
+        tree.append(pid)
+        queue.extend(children.get(pid, []))
+    return tree
 
 
 def _redact_artifacts(artifact_dir: Path) -> None:

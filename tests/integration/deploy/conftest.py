@@ -88,14 +88,15 @@ class DeployRig:
 
 
 def ansible_rig(directory: Path, *, hosts: list[LabAnsibleHost] | None = None,
-                extra_vars: dict[str, Any] | None = None) -> DeployRig:
-    """A rig deploying with the lab's real playbook to `<directory>/new`."""
+                extra_vars: dict[str, Any] | None = None,
+                playbook: Path = LAB_PLAYBOOK) -> DeployRig:
+    """A rig deploying with the lab's real playbook (or another) to `<directory>/new`."""
     directory.mkdir(parents=True, exist_ok=True)
     root = directory / "new"
     ansible_inventory = directory / "ansible-inventory.yml"
     ansible_inventory.write_text(render_lab_inventory(
         hosts or [LabAnsibleHost(NEW, "127.0.0.12", str(root))]))
-    deploy = {"ansible": {"playbook": str(LAB_PLAYBOOK), "inventory": ansible_inventory.name,
+    deploy = {"ansible": {"playbook": str(playbook), "inventory": ansible_inventory.name,
                           "limit": "new", "extra_vars": extra_vars or {}}}
     return DeployRig(directory, sbs_inventory(directory, deploy, root=root), root)
 

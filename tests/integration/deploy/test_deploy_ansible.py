@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import _thread
 import os
 import stat
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +15,7 @@ from sidebyside.deploy import deploy_fact_key
 from sidebyside.engine.journal import StepStatus
 from sidebyside.errors import StepFailed
 from sidebyside.redact import forget_secrets, register_secret
+from tests.integration.remote.conftest import is_running
 
 from .conftest import NEW, TARGET_RELEASE, DeployRig, ansible_rig, deploy_step
 
@@ -141,3 +145,59 @@ def test_missing_playbook_is_an_input_error(tmp_path: Path) -> None:
     step = deploy_step()
     with pytest.raises(InputError, match="deploy.ansible.playbook: .*missing.yml is not a file"):
         rig.action().run(step, rig.context(step))
+
+
+SLOW_PLAYBOOK = """
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: Converge slowly
+      ansible.builtin.shell: "echo $$ > {{ pid_file }}; exec sleep 60"
+"""
+
+
+def slow_rig(tmp_path: Path) -> tuple[DeployRig, Path]:
+    playbook = tmp_path / "slow.yml"
+    playbook.write_text(SLOW_PLAYBOOK)
+    pid_file = tmp_path / "sleep.pid"
+    return ansible_rig(tmp_path / "site", playbook=playbook,
+                       extra_vars={"pid_file": str(pid_file)}), pid_file
+
+
+def wait_for_pid(pid_file: Path, seconds: float = 30) -> int:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if pid_file.is_file() and pid_file.read_text().strip():
+            return int(pid_file.read_text())
+        time.sleep(0.05)
+    raise AssertionError("the playbook's task never started")
+
+
+def test_timeout_stops_ansible_and_fails_the_step(tmp_path: Path) -> None:
+    rig, pid_file = slow_rig(tmp_path)
+    step = deploy_step(timeout=4)
+    started = time.monotonic()
+    with pytest.raises(StepFailed, match="ansible-playbook timed out"):
+        rig.action().run(step, rig.context(step))
+    assert time.monotonic() - started < 20
+    assert not is_running(int(pid_file.read_text()))
+
+
+def test_ctrl_c_stops_ansible_before_returning(tmp_path: Path) -> None:
+    rig, pid_file = slow_rig(tmp_path)
+    step = deploy_step()
+
+    def interrupt_once_the_task_runs() -> None:
+        wait_for_pid(pid_file)
+        _thread.interrupt_main()  # what a second Ctrl-C does to the executor
+
+    watcher = threading.Thread(target=interrupt_once_the_task_runs, daemon=True)
+    watcher.start()
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        rig.action().run(step, rig.context(step))
+    watcher.join(5)
+    assert time.monotonic() - started < 30
+    assert not is_running(int(pid_file.read_text()))
+    assert not (rig.state_dir / "deploy" / "ansible" / "env" / "extravars").exists()
+    assert rig.journal.fact(deploy_fact_key(step.id)) is None
