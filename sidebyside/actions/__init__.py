@@ -10,6 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from sidebyside.actions.data import (
+    BackupAction,
+    CopyAction,
+    RecordPositionAction,
+    ReportNewWritesAction,
+    RequireVerifiedCopy,
+    VerifyOldUntouchedAction,
+)
 from sidebyside.actions.hosts import Hosts
 from sidebyside.actions.service_control import ServiceAction
 from sidebyside.engine.executor import Action
@@ -26,4 +34,15 @@ def build_actions(env: Environment, options: Mapping[str, Any]) -> dict[str, Act
         "stop_service": ServiceAction(inv, hosts, "stop"),
     }
     registry.update(upgrade_actions(inv, hosts))
+    # Nothing may upgrade a copy that did not verify.
+    registry["db_sync"] = RequireVerifiedCopy(registry["db_sync"], env.state_dir)
+    registry["update_cell_mappings"] = RequireVerifiedCopy(registry["update_cell_mappings"],
+                                                           env.state_dir)
+    registry.update({
+        "backup": BackupAction(inv, env.state_dir),
+        "copy_databases": CopyAction(inv, env.state_dir),
+        "record_position": RecordPositionAction(inv, env.state_dir),
+        "report_new_writes": ReportNewWritesAction(inv, env.state_dir),
+        "verify_old_untouched": VerifyOldUntouchedAction(inv, env.state_dir),
+    })
     return registry

@@ -1,0 +1,219 @@
+"""Database steps: backup, copy, the cutover position, and rollback's data checks.
+
+The old database is only ever read here: every call against it goes through the
+db package's read-only sessions.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sidebyside import db
+from sidebyside.db.backup import backup, check_manifest, restore_test
+from sidebyside.db.position import changes_since, record_position
+from sidebyside.db.report import ProgressEvent
+from sidebyside.engine.executor import StepContext
+from sidebyside.errors import DataLossRefused, VerificationError
+from sidebyside.inventory import Inventory
+from sidebyside.plan.model import Step
+
+POSITION_NEW = "cutover.position.new"
+POSITION_OLD = "cutover.position.old"
+
+
+def copy_state_dir(state_dir: Path, step: Step, run_id: int) -> Path:
+    """One copy state per phase and run: a resumed step resumes its own copy."""
+    phase = step.id.split(".", 1)[0]
+    return state_dir / "copies" / f"{phase}-run{run_id}"
+
+
+class _DataAction:
+    def __init__(self, inventory: Inventory, state_dir: Path) -> None:
+        self.inventory = inventory
+        self.state_dir = state_dir
+
+    def old(self) -> db.DbEndpoint:
+        return db.endpoint_from_inventory(self.inventory.old.database)
+
+    def new(self) -> db.DbEndpoint:
+        return db.endpoint_from_inventory(self.inventory.new.database)
+
+
+def progress_logger(ctx: StepContext) -> Callable[[ProgressEvent], None]:
+    """Copy progress as journal lines: one per table done and per phase."""
+    started = time.monotonic()
+
+    def on_event(event: ProgressEvent) -> None:
+        if event.kind == "plan":
+            ctx.log(f"copying {event.total_rows} rows, {event.total_bytes / 1e6:.1f} MB")
+        elif event.kind == "phase":
+            ctx.log(f"phase: {event.message}")
+        elif event.kind == "table-done":
+            ctx.log(f"{event.table}: {event.rows} rows copied "
+                    f"({time.monotonic() - started:.1f}s)")
+    return on_event
+
+
+class BackupAction(_DataAction):
+    """`backup`: compressed dumps + sha256 manifest, then a restore test."""
+
+    def _dest(self, ctx: StepContext) -> Path:
+        return self.state_dir / "backups" / f"run{ctx.run_id}"
+
+    def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
+        dest = self._dest(ctx)
+        if dest.exists():  # a half-written backup from a killed attempt: start afresh
+            for path in sorted(dest.rglob("*"), reverse=True):
+                path.unlink() if path.is_file() else path.rmdir()
+        manifest = backup(self.old(), list(step.params["databases"]), dest,
+                          state_dir=self.state_dir / "backups")
+        ctx.log(f"backup written to {dest}")
+        check_manifest(dest)
+        result: dict[str, Any] = {"path": str(dest), "files": len(manifest.get("files", []))}
+        if self.state_dir and step.params.get("restore_test", True):
+            report = restore_test(dest, scratch_dir=self.state_dir / "restore-test")
+            ctx.log(f"restore test: {report.get('tables')} tables, {report.get('rows')} rows "
+                    "equal to the manifest")
+            result["restore_test"] = report
+        return result
+
+    def verify(self, step: Step, ctx: StepContext) -> bool:
+        dest = self._dest(ctx)
+        if not (dest / "manifest.json").exists():
+            return False
+        try:
+            check_manifest(dest)
+        except VerificationError:
+            return False
+        return True
+
+
+class CopyAction(_DataAction):
+    """`copy_databases`: consistent, verified copy old -> new (resumes on re-run)."""
+
+    def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
+        report = db.copy_databases(
+            self.old(), self.new(), list(step.params["databases"]),
+            replace=bool(step.params.get("replace")),
+            state_dir=copy_state_dir(self.state_dir, step, ctx.run_id),
+            progress=progress_logger(ctx))
+        summary = report.to_dict()
+        ctx.log(f"copied and verified {report.rows} rows, {report.bytes / 1e6:.1f} MB")
+        return summary
+
+    def verify(self, step: Step, ctx: StepContext) -> bool:
+        return db.copy_is_verified(copy_state_dir(self.state_dir, step, ctx.run_id),
+                                   list(step.params["databases"]))
+
+
+class RequireVerifiedCopy:
+    """Wraps an action that writes the copied databases (db_sync): it refuses to run
+    unless this phase's copy is recorded as verified."""
+
+    def __init__(self, inner: Any, state_dir: Path) -> None:
+        self.inner = inner
+        self.state_dir = state_dir
+
+    def _check(self, step: Step, ctx: StepContext) -> None:
+        copy_step = "prepare.copy-databases" if step.id.startswith("prepare.") \
+            else "cutover.final-copy"
+        probe = Step(id=copy_step, action="copy_databases", title="", changes=step.changes)
+        db.require_verified(copy_state_dir(self.state_dir, probe, ctx.run_id))
+
+    def run(self, step: Step, ctx: StepContext) -> Any:
+        self._check(step, ctx)
+        return self.inner.run(step, ctx)
+
+    def verify(self, step: Step, ctx: StepContext) -> bool:
+        verify = getattr(self.inner, "verify", None)
+        return bool(verify and verify(step, ctx))
+
+
+class RecordPositionAction(_DataAction):
+    """`record_position`: where the new databases stand just before traffic moves,
+    and the old databases' checksums (rollback proves them unchanged)."""
+
+    def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
+        databases = list(step.params["databases"])
+        new_position = record_position(self.new(), databases)
+        old_position = record_position(self.old(), databases)
+        ctx.set_fact(POSITION_NEW, new_position)
+        ctx.set_fact(POSITION_OLD, old_position)
+        ctx.log(f"new side: {len(new_position['tables'])} tables, binlog "
+                f"{new_position.get('binlog_file')}:{new_position.get('binlog_pos')}")
+        return {"tables": len(new_position["tables"]),
+                "binlog_file": new_position.get("binlog_file"),
+                "binlog_pos": new_position.get("binlog_pos"), "gtid": new_position.get("gtid")}
+
+
+def describe_changes(changes: dict[str, Any]) -> list[str]:
+    lines = []
+    for table, entry in sorted(changes.get("tables", {}).items()):
+        status = entry.get("status", "changed")
+        if status in ("created", "dropped"):
+            lines.append(f"{table}: table {status}")
+            continue
+        parts = []
+        if "rows_then" in entry and "rows_now" in entry:
+            parts.append(f"rows {entry['rows_then']} -> {entry['rows_now']}")
+        if entry.get("rows_added_after_max_pk"):
+            parts.append(f"{entry['rows_added_after_max_pk']} new rows")
+        if entry.get("content_changed"):
+            parts.append("content changed")
+        lines.append(f"{table}: {', '.join(parts) or status}")
+    return lines
+
+
+class ReportNewWritesAction(_DataAction):
+    """`report_new_writes`: what the new side took since cutover; export it; refuse
+    to drop it unless the operator accepted the loss."""
+
+    def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
+        position = ctx.fact(POSITION_NEW)
+        if position is None:
+            ctx.log("no cutover position recorded: the new side never took traffic")
+            return {"changed": False, "tables": {}}
+        changes = changes_since(self.new(), position)
+        if not changes["changed"]:
+            ctx.log("the new side took no writes since cutover")
+            return {"changed": False, "tables": {}}
+        lines = describe_changes(changes)
+        for line in lines:
+            ctx.log(f"written on the new side since cutover: {line}")
+        changed_dbs = sorted({t.split(".", 1)[0] for t in changes["tables"]})
+        exports = self.state_dir / "rollback-exports"
+        exports.mkdir(parents=True, exist_ok=True)
+        export = Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=exports))
+        backup(self.new(), changed_dbs, export, state_dir=self.state_dir / "rollback-exports")
+        ctx.log(f"exported {', '.join(changed_dbs)} from the new side to {export}")
+        if not ctx.options.get("accept_data_loss"):
+            raise DataLossRefused(
+                "the new side took writes since cutover that rollback would drop:\n"
+                + "\n".join(lines) + f"\nthey are exported to {export}",
+                hint="replay them on the old side after rollback, or re-run with "
+                     "--accept-data-loss")
+        return {"changed": True, "tables": changes["tables"], "export": str(export)}
+
+
+class VerifyOldUntouchedAction(_DataAction):
+    """`verify_old_untouched`: the old databases are exactly as at cutover."""
+
+    def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
+        position = ctx.fact(POSITION_OLD)
+        if position is None:
+            ctx.log("no cutover position recorded: the old side was never stopped by sbs")
+            return {"checked": False}
+        changes = changes_since(self.old(), position)
+        if changes["changed"]:
+            raise VerificationError(
+                "the old databases changed since cutover, though sbs never writes them: "
+                + "; ".join(describe_changes(changes)),
+                hint="something else wrote the old database: investigate before starting "
+                     "the old services")
+        ctx.log(f"old databases unchanged since cutover ({len(position['tables'])} tables, "
+                "checksums equal)")
+        return {"checked": True, "tables": len(position["tables"])}
