@@ -38,6 +38,10 @@ def deploy_fact_key(step_id: str) -> str:
     return f"deploy:{step_id}"
 
 
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
 @dataclass(frozen=True)
 class _AnsiblePlan:
     request: ansible_adapter.PlaybookRequest
@@ -137,13 +141,17 @@ class DeployAction:
             ctx.log("deployed identically before; deploying again as --redeploy asks")
         elif isinstance(recorded, dict):
             ctx.log(f"the {self._what(plan)} changed since the last deploy: deploying again")
+        # Forget the earlier success first: a deploy that fails half-way leaves the hosts
+        # in neither state, so even the earlier inputs must run again next time.
+        ctx.set_fact(deploy_fact_key(step.id), {"fingerprint": None, "state": "running",
+                                                "started": _now()})
         if isinstance(plan, _AnsiblePlan):
             result = self._run_ansible(step, ctx, plan)
         else:
             result = self._run_command(step, ctx, plan)
         ctx.set_fact(deploy_fact_key(step.id), {
             "fingerprint": plan.fingerprint, "kind": result["kind"],
-            "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "state": "done", "finished": _now(),
             "hosts": result.get("hosts", {})})
         return result
 

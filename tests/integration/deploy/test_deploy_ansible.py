@@ -128,7 +128,7 @@ def test_failing_task_is_named_with_host_and_message(tmp_path: Path) -> None:
     assert "2099.1" in message
     assert "note: deploy.ansible.extra_vars overrides sbs's sbs_release_to" in rig.lines
     assert f"  {NEW}: FAILED: " in "\n".join(rig.lines)
-    assert rig.journal.fact(deploy_fact_key(step.id)) is None
+    assert rig.journal.fact(deploy_fact_key(step.id))["fingerprint"] is None
     # The tree before the failing task is in place; the record of success is not.
     assert (rig.root / "etc" / "keystone" / "fernet-keys").is_dir()
     assert not (rig.root / "etc" / "sbs-deployed-release").exists()
@@ -200,4 +200,4 @@ def test_ctrl_c_stops_ansible_before_returning(tmp_path: Path) -> None:
     assert time.monotonic() - started < 30
     assert not is_running(int(pid_file.read_text()))
     assert not (rig.state_dir / "deploy" / "ansible" / "env" / "extravars").exists()
-    assert rig.journal.fact(deploy_fact_key(step.id)) is None
+    assert rig.journal.fact(deploy_fact_key(step.id))["fingerprint"] is None

@@ -43,7 +43,7 @@ def test_non_zero_exit_fails_the_step_with_status_and_output(tmp_path: Path) -> 
         rig.action().run(step, rig.context(step))
     assert "deploy command exited with status 3" in caught.value.message
     assert "chef: resource failed" in caught.value.message
-    assert rig.journal.fact(deploy_fact_key(step.id)) is None
+    assert rig.journal.fact(deploy_fact_key(step.id))["fingerprint"] is None
 
 
 def test_timeout_kills_the_command(tmp_path: Path) -> None:
@@ -79,3 +79,19 @@ def _running(pid: int) -> bool:
     except (FileNotFoundError, IndexError):
         return False
     return state != "Z" and os.path.exists(f"/proc/{pid}")
+
+
+def test_a_failed_deploy_forgets_the_earlier_success(tmp_path: Path) -> None:
+    marker = tmp_path / "runs"
+    good = f"echo run >> {marker}"
+    step = deploy_step()
+    first = command_rig(tmp_path / "site", good)
+    first.action().run(step, first.context(step))
+    broken = command_rig(tmp_path / "site", "echo half-done; exit 1")  # same state dir
+    with pytest.raises(StepFailed):
+        broken.action().run(step, broken.context(step))
+    # Back to the command that once succeeded: the hosts may be half-changed, so it runs.
+    again = command_rig(tmp_path / "site", good)
+    result = again.action().run(step, again.context(step))
+    assert result is not None and not result.get("skipped")
+    assert marker.read_text() == "run\nrun\n"
