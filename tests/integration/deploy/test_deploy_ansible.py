@@ -201,3 +201,27 @@ def test_ctrl_c_stops_ansible_before_returning(tmp_path: Path) -> None:
     assert not is_running(int(pid_file.read_text()))
     assert not (rig.state_dir / "deploy" / "ansible" / "env" / "extravars").exists()
     assert rig.journal.fact(deploy_fact_key(step.id))["fingerprint"] is None
+
+
+def test_a_limit_matching_no_host_fails_with_ansibles_reason(tmp_path: Path) -> None:
+    from sidebyside.inventory import parse_inventory
+
+    rig = ansible_rig(tmp_path / "site")
+    data = rig.inventory.model_dump(by_alias=True)
+    data["deploy"]["ansible"]["limit"] = "nosuchgroup"
+    rig.inventory = parse_inventory(data, rig.inventory.source)
+    step = deploy_step()
+    with pytest.raises(StepFailed, match="no hosts to target"):
+        rig.action().run(step, rig.context(step))
+    assert not rig.root.exists()
+
+
+def test_a_broken_playbook_fails_with_where_it_is_broken(tmp_path: Path) -> None:
+    playbook = tmp_path / "broken.yml"
+    playbook.write_text("- hosts: all\n  tasks:\n    - name: x\n      no.such.module: {}\n")
+    rig = ansible_rig(tmp_path / "site", playbook=playbook)
+    step = deploy_step()
+    with pytest.raises(StepFailed) as caught:
+        rig.action().run(step, rig.context(step))
+    assert "no.such.module" in caught.value.message
+    assert f"{playbook}:3" in caught.value.message
