@@ -20,7 +20,7 @@ def render_report(report: PreflightReport) -> Table:
     for column in ("Severity", "Check", "Subject", "Finding"):
         table.add_column(column, overflow="fold")
     for r in report.results:
-        finding = redact(r.message) + (f"\n[dim]{escape(redact(r.advice))}[/]"
+        finding = escape(redact(r.message)) + (f"\n[dim]{escape(redact(r.advice))}[/]"
                                        if r.advice else "")
         table.add_row(f"[{_STYLE[r.severity]}]{r.severity}[/]", escape(r.check),
                       escape(redact(r.subject)), finding)

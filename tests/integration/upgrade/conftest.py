@@ -176,8 +176,9 @@ class Timings:
         print(f"\n[timing] {what}: {seconds:.1f}s")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def timed() -> Callable[[str], Any]:
+    """`with timed("what"):` records how long the block took (session-wide table)."""
     class _Timer:
         def __init__(self, what: str) -> None:
             self.what = what

@@ -3,7 +3,6 @@ with the new release's real keystone-manage / glance-manage."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ from sidebyside.remote.local import LocalHost
 from sidebyside.services.catalog import service
 from sidebyside.upgrade import SyncResult, run_db_sync
 from sidebyside.upgrade.status import Code, check_upgrade_status, require_no_failure
-from tests.integration.upgrade.conftest import DbServer, Timings, run_tool, write_ini
+from tests.integration.upgrade.conftest import DbServer, run_tool, write_ini
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +40,8 @@ class UpgradedKeystone:
 
 @pytest.fixture(scope="module")
 def keystone_upgraded(db_servers: tuple[DbServer, DbServer], venv: Any,
-                      tmp_path_factory: pytest.TempPathFactory) -> UpgradedKeystone:
+                      tmp_path_factory: pytest.TempPathFactory,
+                      timed: Callable[[str], Any]) -> UpgradedKeystone:
     """A keystone database made by 2025.1's db_sync, then run_db_sync with 2026.1."""
     old_db, _ = db_servers
     old_db.create("ks_upgrade")
@@ -49,17 +49,14 @@ def keystone_upgraded(db_servers: tuple[DbServer, DbServer], venv: Any,
     etc = _keystone_etc(root, old_db, "ks_upgrade")
     old, new = venv("keystone", "2025.1"), venv("keystone", "2026.1")
     conf = str(etc / "keystone" / "keystone.conf")
-    started = time.monotonic()
-    run_tool([str(old.bin / "keystone-manage"), "--config-file", conf, "db_sync"])
-    Timings.record("keystone 2025.1 db_sync (old release, empty database)",
-                   time.monotonic() - started)
+    with timed("keystone 2025.1 db_sync (old release, empty database)"):
+        run_tool([str(old.bin / "keystone-manage"), "--config-file", conf, "db_sync"])
     before = old_db.alembic_versions("ks_upgrade")
-    started = time.monotonic()
-    result = run_db_sync(LocalHost(), service("keystone"), "2026.1", str(new.bin), str(etc),
-                         lambda line: None)
-    seconds = time.monotonic() - started
-    Timings.record("keystone run_db_sync 2025.1 -> 2026.1", seconds)
-    return UpgradedKeystone(etc=etc, result=result, versions_before=before, seconds=seconds)
+    with timed("keystone run_db_sync 2025.1 -> 2026.1") as timer:
+        result = run_db_sync(LocalHost(), service("keystone"), "2026.1", str(new.bin),
+                             str(etc), lambda line: None)
+    return UpgradedKeystone(etc=etc, result=result, versions_before=before,
+                            seconds=timer.seconds)
 
 
 def test_keystone_2025_1_to_2026_1(db_servers: tuple[DbServer, DbServer], venv: Any,

@@ -26,9 +26,12 @@ from tests.integration.upgrade.conftest import DbServer, make_inventory, run_too
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def old_cloud(db_servers: tuple[DbServer, DbServer], venv: Any, tmp_path: Path) -> Any:
+@pytest.fixture(scope="module")
+def old_cloud(db_servers: tuple[DbServer, DbServer], venv: Any,
+              tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Read-only for the tests: the pre-flight changes nothing."""
     old_db, new_db = db_servers
+    tmp_path = tmp_path_factory.mktemp("preflight")
     inv = make_inventory(
         tmp_path, old_db, new_db, release=("2024.1", "2025.1"),
         services={"keystone": (str(venv("keystone", "2024.1").bin),
