@@ -8,6 +8,7 @@ Thin commands over `sidebyside.lab.core`. Also runnable as
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -38,8 +39,11 @@ DEFAULT_STATE_DIR = Path(".lab")
 NOT_RUNNING = 3
 
 
+_STARTED = time.monotonic()
+
+
 def _progress(message: str) -> None:
-    output.err_console.print(f"[dim]lab:[/] {message}")
+    output.err_console.print(f"[dim]lab {time.monotonic() - _STARTED:5.1f}s:[/] {message}")
 
 
 def _services(value: str) -> tuple[str, ...]:

@@ -16,8 +16,10 @@ import os
 import secrets
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -145,6 +147,7 @@ class Lab:
         self.layout = LabLayout(state_dir.resolve())
         self.cache_root = cache_root
         self.progress = progress or (lambda message: log.info("%s", message))
+        self._state_lock = threading.Lock()
 
     # ---- up -------------------------------------------------------------------------
 
@@ -171,9 +174,10 @@ class Lab:
             return
         self.progress(name)
         action()
-        state.mark(name)
-        save_state(self.layout, state)
-        report.steps.append(name)
+        with self._state_lock:  # steps of two threads record into the one lab.json
+            state.mark(name)
+            save_state(self.layout, state)
+            report.steps.append(name)
 
     def _up(self, state: LabState, python: str, report: UpReport) -> None:
         spec, layout = state.spec, self.layout
@@ -185,13 +189,10 @@ class Lab:
         passwords = ensure_secrets(layout)
         self._venvs(state, report)
         save_state(layout, state)
-        for side, server in servers.items():
-            if not server.is_running():
-                self.progress(f"starting MariaDB of the {side} controller")
-                server.start(detach=True)
-                report.started.append(f"{side}-mariadb")
-            processes.write_pid(layout.pid_file(f"{side}-mariadb"), int(server.pid))
-            register_secret(server.root_password)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            for future in [pool.submit(self._mariadb, side, server, report)
+                           for side, server in servers.items()]:
+                future.result()
         for side in SIDES:
             self._step(state, f"{side}-databases",
                        partial(self._databases, servers[side], side, spec, passwords), report)
@@ -201,24 +202,42 @@ class Lab:
                    lambda: self._clouds_and_inventory(state, servers, python, passwords),
                    report)
         self._haproxy(spec, report)
-        if "keystone" in spec.services:
-            self._step(state, "old-keystone-setup", lambda: self._keystone(state, passwords),
-                       report)
         services = LabServices(layout, state)
         wanted_old = [s for s in spec.services if s in state.wanted.get("old", [])]
-        if "keystone" in wanted_old:
-            self._start(services, "old", "keystone", report)
-        if "glance" in spec.services:
-            self._step(state, "old-glance-setup", lambda: self._glance(state, passwords),
-                       report)
-            if "glance" in wanted_old:
-                self._start(services, "old", "glance", report)
-        if "nova" in spec.services:
-            self._step(state, "old-nova-setup", lambda: self._nova(state, passwords), report)
+        # The database-only set-up (glance's and nova's schemas, nova's cells) needs no
+        # keystone: it runs beside keystone's set-up, which is the long pole.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            background = pool.submit(self._database_steps, state, report)
+            if "keystone" in spec.services:
+                self._step(state, "old-keystone-setup",
+                           lambda: self._keystone(state, passwords), report)
+            if "keystone" in wanted_old:
+                self._start(services, "old", "keystone", report)
+            if "glance" in spec.services:
+                self._step(state, "old-glance-register",
+                           lambda: self._glance_register(passwords), report)
+            background.result()
+        if "glance" in wanted_old:
+            self._start(services, "old", "glance", report)
         self._step(state, "old-seed", lambda: self._seed(state, passwords), report)
         for service in spec.served:
             if service in state.wanted.get("new", []):
                 self._start(services, "new", service, report)
+
+    def _mariadb(self, side: str, server: Any, report: UpReport) -> None:
+        if not server.is_running():
+            self.progress(f"starting MariaDB of the {side} controller")
+            server.start(detach=True)
+            report.started.append(f"{side}-mariadb")
+        processes.write_pid(self.layout.pid_file(f"{side}-mariadb"), int(server.pid))
+        register_secret(server.root_password)
+
+    def _database_steps(self, state: LabState, report: UpReport) -> None:
+        passwords = ensure_secrets(self.layout)
+        if "glance" in state.spec.services:
+            self._step(state, "old-glance-db", lambda: self._glance_db(state), report)
+        if "nova" in state.spec.services:
+            self._step(state, "old-nova-setup", lambda: self._nova(state, passwords), report)
 
     def _preflight(self, state: LabState, servers: dict[str, Any]) -> None:
         """Every address the lab will bind and does not hold yet must be free.
@@ -384,9 +403,11 @@ class Lab:
                   "--bootstrap-public-url", vip_url],
                  env={"OS_BOOTSTRAP_PASSWORD": passwords["admin"]}, what="keystone-bootstrap")
 
-    def _glance(self, state: LabState, passwords: dict[str, str]) -> None:
+    def _glance_register(self, passwords: dict[str, str]) -> None:
         conn = seed.connect(self.layout.clouds_yaml, "lab-old")
         seed.register_glance(conn, passwords["glance-service"])
+
+    def _glance_db(self, state: LabState) -> None:
         venv_bin = Path(state.venvs["glance"][state.spec.from_release]) / "bin"
         conf = self.layout.etc("old", "glance") / "glance-api.conf"
         run_tool([str(venv_bin / "glance-manage"), "--config-file", str(conf), "db_sync"],
