@@ -12,14 +12,22 @@ from sidebyside.traffic.haproxy import (
     parse_stat_csv,
 )
 
-STATE = """1
-# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port
-3 b 1 old 127.0.0.77 0 1 1 1 1 8 2 0 14 0 0 0 - 18081 - 0 0 - - 0
-3 b 2 new 127.0.0.77 2 4 1 1 0 1 0 2 6 0 0 0 - 18082 - 0 0 - - 0
-3 b 3 dr 127.0.0.77 2 8 50 1 9 1 0 4 0 0 0 0 - 18083 - 0 0 - - 0
-3 b 4 cfgoff 127.0.0.77 0 5 1 1 9 1 0 4 0 0 0 0 - 18084 - 0 0 - - 0
-
-"""
+STATE = "\n".join([
+    "1",
+    "# " + " ".join([
+        "be_id", "be_name", "srv_id", "srv_name", "srv_addr", "srv_op_state",
+        "srv_admin_state", "srv_uweight", "srv_iweight", "srv_time_since_last_change",
+        "srv_check_status", "srv_check_result", "srv_check_health", "srv_check_state",
+        "srv_agent_state", "bk_f_forced_id", "srv_f_forced_id", "srv_fqdn", "srv_port",
+        "srvrecord", "srv_use_ssl", "srv_check_port", "srv_check_addr", "srv_agent_addr",
+        "srv_agent_port"]),
+    "3 b 1 old 127.0.0.77 0 1 1 1 1 8 2 0 14 0 0 0 - 18081 - 0 0 - - 0",
+    "3 b 2 new 127.0.0.77 2 4 1 1 0 1 0 2 6 0 0 0 - 18082 - 0 0 - - 0",
+    "3 b 3 dr 127.0.0.77 2 8 50 1 9 1 0 4 0 0 0 0 - 18083 - 0 0 - - 0",
+    "3 b 4 cfgoff 127.0.0.77 0 5 1 1 9 1 0 4 0 0 0 0 - 18084 - 0 0 - - 0",
+    "",
+    "",
+])
 
 STAT = (
     "# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,"
@@ -56,7 +64,8 @@ def test_servers_state_admin_labels() -> None:
     assert states["dr"].user_weight == 50 and states["old"].port == 18081
 
 
-@pytest.mark.parametrize("text", ["", "2\n# be_id\n", "1\n3 b 1 old\n", "1\n# be_id be_name\nx y\n"])
+@pytest.mark.parametrize("text", ["", "2\n# be_id\n", "1\n3 b 1 old\n",
+                                  "1\n# be_id be_name\nx y\n"])
 def test_servers_state_rejects_other_formats(text: str) -> None:
     with pytest.raises(ValueError):
         parse_servers_state(text)
