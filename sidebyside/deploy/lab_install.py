@@ -1,15 +1,17 @@
-"""Install one service release on a lab controller: the lab playbook's one custom step.
+"""Install service releases on a lab controller: the lab playbook's one custom step.
 
-    python -m sidebyside.deploy.lab_install --service keystone --release 2026.1 \\
-        --root /path/to/new [--link-tools] [--cache-root DIR]
+    python -m sidebyside.deploy.lab_install --services keystone,glance \\
+        --releases 2025.1,2026.1 --tools-release 2026.1 --root /path/to/new \\
+        [--cache-root DIR]
 
-Builds (or reuses) the release's venv with the lab's own builder
-(`sidebyside.lab.venvs.ensure_venv`, from the committed locks), links it as
+For every service and release: builds (or reuses) the venv with the lab's own builder
+(`sidebyside.lab.venvs.ensure_venv`, from the committed locks) and links it as
 `<root>/opt/openstack/<service>-<release>` (that release's bin directory, e.g. for an
-intermediate release's db_sync), and with --link-tools links its `<service>-*` tools
-into `<root>/usr/bin` as a package would. Prints one JSON line:
-`{"changed": bool, "venv": path, "links": [...]}` (what ansible reports as changed).
-Exit status 2 for bad input (no lock for that release), 4 when the build fails.
+intermediate release's db_sync); the `<service>-*` tools of --tools-release are linked
+into `<root>/usr/bin` as a package would. One process for all of them: ansible pays
+its per-task cost once. Prints one JSON line: `{"changed": bool, "installed": [...]}`
+(what ansible reports as changed). Exit status 2 for bad input (no lock for that
+release), 4 when a build fails.
 """
 
 from __future__ import annotations
@@ -53,24 +55,34 @@ def install(service: str, release: str, root: Path, *, link_tools: bool,
             "seconds": round(venv.seconds, 1), "links": [str(p) for p in links]}
 
 
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
 def main(argv: list[str] | None = None) -> int:
     from sidebyside.lab.lockfiles import default_cache_root
 
     parser = argparse.ArgumentParser(prog="python -m sidebyside.deploy.lab_install")
-    parser.add_argument("--service", required=True)
-    parser.add_argument("--release", required=True)
+    parser.add_argument("--services", required=True, type=_names)
+    parser.add_argument("--releases", required=True, type=_names)
+    parser.add_argument("--tools-release", default=None,
+                        help="whose tools go to <root>/usr/bin (default: the last release)")
     parser.add_argument("--root", required=True, type=Path)
-    parser.add_argument("--link-tools", action="store_true")
     parser.add_argument("--cache-root", type=Path, default=None)
     args = parser.parse_args(argv)
+    tools_release = args.tools_release or args.releases[-1]
+    installed = []
     try:
-        report = install(args.service, args.release, args.root.resolve(),
-                         link_tools=args.link_tools,
-                         cache_root=args.cache_root or default_cache_root())
+        for service in args.services:
+            for release in args.releases:
+                installed.append(install(service, release, args.root.resolve(),
+                                         link_tools=release == tools_release,
+                                         cache_root=args.cache_root or default_cache_root()))
     except SbsError as exc:
         print(f"lab_install: {exc.message}", file=sys.stderr)
         return exc.exit_code
-    print(json.dumps(report))
+    print(json.dumps({"changed": any(item["changed"] for item in installed),
+                      "installed": installed}))
     return 0
 
 
