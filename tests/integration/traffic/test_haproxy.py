@@ -187,3 +187,23 @@ def test_without_saved_state_a_reload_reverts(haproxy: HaproxyUnderTest) -> None
     haproxy.reload()
     assert node.servers(BACKEND, ["old"])["old"].admin == "ready"
     assert get(haproxy.frontend_url) == (200, "old")
+
+
+def test_bench_script_writes_records(haproxy: HaproxyUnderTest, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[3] / "scripts" / "bench_cutover_load.py"
+    out = tmp_path / "load.json"
+    finished = subprocess.run(
+        [sys.executable, str(script), "--url", haproxy.frontend_url, "--rate", "40",
+         "--max-requests", "20", "--max-seconds", "10", "--out", str(out)],
+        capture_output=True, text=True, timeout=60)
+    assert finished.returncode == 0, finished.stderr
+    data = json.loads(out.read_text())
+    assert data["summary"]["requests"] == 20 and data["summary"]["failed"] == 0
+    assert data["summary"]["stopped_by"] == "max_requests"
+    assert {r["body"] for r in data["records"]} == {"old"}
+    assert all(r["status"] == 200 and r["duration"] > 0 for r in data["records"])
