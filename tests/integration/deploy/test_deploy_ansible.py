@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from sidebyside.deploy import deploy_fact_key
+from sidebyside.deploy.lab import LabAnsibleHost
 from sidebyside.engine.journal import StepStatus
 from sidebyside.errors import StepFailed
 from sidebyside.redact import forget_secrets, register_secret
@@ -225,3 +226,25 @@ def test_a_broken_playbook_fails_with_where_it_is_broken(tmp_path: Path) -> None
         rig.action().run(step, rig.context(step))
     assert "no.such.module" in caught.value.message
     assert f"{playbook}:3" in caught.value.message
+
+
+def test_three_controllers_deploy_in_parallel_and_a_broken_one_is_named(
+        tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where new-ctl2's root should be\n")
+    hosts = [LabAnsibleHost("new-ctl1", "127.0.0.12", str(site / "new1")),
+             LabAnsibleHost("new-ctl2", "127.0.0.13", str(blocker / "new2")),
+             LabAnsibleHost("new-ctl3", "127.0.0.14", str(site / "new3"))]
+    rig = ansible_rig(site, hosts=hosts, extra_vars={"sbs_lab_install_venvs": False})
+    step = deploy_step()
+    with pytest.raises(StepFailed) as caught:
+        rig.action().run(step, rig.context(step))
+    message = caught.value.message
+    assert "task 'Base directories' failed on host new-ctl2" in message
+    assert "new-ctl1" not in message and "new-ctl3" not in message
+    for root in (site / "new1", site / "new3"):
+        assert (root / "etc" / "sbs-deployed-release").read_text() == f"{TARGET_RELEASE}\n"
+    recap = [line for line in rig.lines if line.startswith("RECAP ")]
+    assert len(recap) == 3 and any("new-ctl2: ok=" in line and "failed=1" in line
+                                   for line in recap)
