@@ -186,24 +186,16 @@ def _is_url_like(value: str) -> bool:
     return "://" in value
 
 
-class _Translator:
-    def __init__(self, document: Document, *, path: str, service: str,
-                 new: ReleaseMetadata, old: ReleaseMetadata | None,
-                 rules: Sequence[Rule], host_map: HostMap | None) -> None:
-        self.doc = document
-        self.path = path
-        self.service = service
-        self.new = new
-        self.old = old
-        self.rules = rules
-        self.host_map = host_map or HostMap()
-        self.tracks: list[_Track] = []
+class Masker:
+    """Decides which values are secret and how they may be shown."""
 
-    # ---- secrets -------------------------------------------------------------
+    def __init__(self, *metadata: ReleaseMetadata | None) -> None:
+        self.metadata = [m for m in metadata if m is not None]
+
     def is_secret(self, section: str, key: str) -> bool:
-        for metadata in (self.new, self.old):
-            if metadata is None:
-                continue
+        """Secret in either release's metadata, a secret auth plugin option, or a key
+        shaped like a secret (password, token, *_key ...)."""
+        for metadata in self.metadata:
             found = metadata.lookup(section, key)
             if found is not None and found.option.secret:
                 return True
@@ -219,6 +211,28 @@ class _Translator:
                 return _mask_url_passwords(value)
             return MASK if value else value
         return redact(value)
+
+
+class _Translator:
+    def __init__(self, document: Document, *, path: str, service: str,
+                 new: ReleaseMetadata, old: ReleaseMetadata | None,
+                 rules: Sequence[Rule], host_map: HostMap | None) -> None:
+        self.doc = document
+        self.path = path
+        self.service = service
+        self.new = new
+        self.old = old
+        self.rules = rules
+        self.host_map = host_map or HostMap()
+        self.masker = Masker(new, old)
+        self.tracks: list[_Track] = []
+
+    # ---- secrets -------------------------------------------------------------
+    def is_secret(self, section: str, key: str) -> bool:
+        return self.masker.is_secret(section, key)
+
+    def display(self, section: str, key: str, value: str) -> str:
+        return self.masker.display(section, key, value)
 
     def register_secrets(self) -> None:
         for section, entry in self.doc.iter_entries():

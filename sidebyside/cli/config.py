@@ -1,0 +1,217 @@
+"""`sbs config`: translate, diff, validate service configuration offline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sidebyside.cli import output
+from sidebyside.config.ini import Document
+from sidebyside.config.metadata import (
+    ReleaseMetadata,
+    generate_metadata,
+    load_metadata,
+    service_spec,
+)
+from sidebyside.config.rules import load_rules, release_key
+from sidebyside.config.translate import (
+    HostMap,
+    Masker,
+    TranslationReport,
+    translate_document,
+)
+from sidebyside.config.validate import require_valid, validate_config
+from sidebyside.errors import InputError
+from sidebyside.redact import redact
+
+app = typer.Typer(no_args_is_help=True, add_completion=False)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+ServiceOpt = Annotated[str, typer.Option("--service", "-s", help="keystone, glance, nova ...")]
+
+
+def _metadata(path: Path | None, venv: Path | None, service: str, release: str,
+              what: str) -> ReleaseMetadata | None:
+    if path is not None:
+        return load_metadata(str(path), service=service, release=release)
+    if venv is not None:
+        from sidebyside.remote.local import LocalHost
+
+        metadata, _ = generate_metadata(LocalHost(), str(venv / "bin"), service, release)
+        return metadata
+    if what == "new":
+        raise InputError("the new release's option metadata is needed",
+                         hint="pass --metadata FILE (oslo-config-generator --format yaml "
+                              "output) or --venv DIR of the new release")
+    return None
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+@app.command()
+def translate(
+    files: Annotated[list[Path], typer.Argument(help="Config files of the old release.")],
+    service: ServiceOpt,
+    from_release: Annotated[str, typer.Option("--from-release", help="e.g. 2024.1")],
+    to_release: Annotated[str, typer.Option("--to-release", help="e.g. 2025.1")],
+    metadata: Annotated[Path | None, typer.Option(
+        "--metadata", help="New release's metadata (oslo-config-generator --format yaml).")
+    ] = None,
+    old_metadata: Annotated[Path | None, typer.Option(
+        "--old-metadata", help="Old release's metadata: its defaults tell custom settings.")
+    ] = None,
+    venv: Annotated[Path | None, typer.Option(
+        "--venv", help="Generate the new metadata with this venv's oslo-config-generator.")
+    ] = None,
+    old_venv: Annotated[Path | None, typer.Option(
+        "--old-venv", help="Generate the old metadata with this venv's generator.")] = None,
+    host_map: Annotated[list[str] | None, typer.Option(
+        "--host-map", help="old=new host name or address to rewrite (repeatable).")] = None,
+    database: Annotated[str | None, typer.Option(
+        "--database", help="host[:port] of the new database server for SQL URLs.")] = None,
+    output_dir: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Write translated files and report.json here.")] = None,
+    all_settings: Annotated[bool, typer.Option(
+        "--all", help="List settings equal to the default too.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Translate config files to a new release; report where every setting went."""
+    if release_key(from_release) >= release_key(to_release):
+        raise InputError(f"--from-release {from_release} is not older than "
+                         f"--to-release {to_release}")
+    service_spec(service)  # raises InputError for an unknown service
+    new = _metadata(metadata, venv, service, to_release, "new")
+    assert new is not None
+    old = _metadata(old_metadata, old_venv, service, from_release, "old")
+    rules = load_rules(from_release, to_release, service)
+    mapping = HostMap.parse(host_map or [], database)
+    names = [f.name for f in files]
+    if output_dir is not None and len(set(names)) != len(names):
+        raise InputError("two input files share a name; translate them separately")
+    translated = []
+    for path in files:
+        document = Document.parse(_read(path), path=str(path), strict=True)
+        translated.append(translate_document(document, path=str(path), service=service,
+                                             new=new, old=old, rules=rules,
+                                             host_map=mapping))
+    report = TranslationReport(service, from_release, to_release, translated,
+                               metadata_used={"new": str(metadata or venv),
+                                              "old": str(old_metadata or old_venv or "")})
+    if output_dir is not None:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        for path, result in zip(files, translated, strict=True):
+            target = output_dir / path.name
+            target.write_bytes(result.document.to_bytes())
+            mode = path.stat().st_mode & 0o7777
+            target.chmod(mode)
+        (output_dir / "report.json").write_text(
+            redact(json.dumps(report.to_dict(), indent=2)) + "\n")
+    if as_json:
+        output.emit_json(report.to_dict())
+    else:
+        output.console.print(report.to_text(all_settings=all_settings), markup=False, soft_wrap=True,
+                             end="")
+        if output_dir is not None:
+            output.console.print(f"written to {output_dir}/", markup=False, soft_wrap=True)
+
+
+@app.command()
+def diff(
+    old_file: Annotated[Path, typer.Argument(help="A config file.")],
+    new_file: Annotated[Path, typer.Argument(help="The file to compare it with.")],
+    metadata: Annotated[Path | None, typer.Option(
+        "--metadata", help="Metadata telling which options are secret.")] = None,
+    service: Annotated[str, typer.Option("--service", "-s")] = "unknown",
+    as_json: JsonOpt = False,
+) -> None:
+    """Settings added, removed or changed between two config files (secrets masked)."""
+    meta = load_metadata(str(metadata), service=service, release="?") if metadata else None
+    changes = setting_diff(Document.parse(_read(old_file), path=str(old_file)),
+                           Document.parse(_read(new_file), path=str(new_file)), meta)
+    if as_json:
+        output.emit_json({"old": str(old_file), "new": str(new_file), "changes": changes})
+        return
+    if not changes:
+        output.console.print("no setting differs", markup=False, soft_wrap=True)
+    for change in changes:
+        output.console.print(
+            f"{change['change']:8} [{change['section']}] {change['key']}: "
+            f"{change['old']!s} -> {change['new']!s}", markup=False, soft_wrap=True)
+
+
+def setting_diff(old: Document, new: Document,
+                 metadata: ReleaseMetadata | None = None) -> list[dict[str, object]]:
+    """Per (section, key): added / removed / changed values, masked. Pure."""
+    def shown(doc: Document, section: str, key: str) -> list[str] | None:
+        values = doc.get(section, key)
+        if not values:
+            return None
+        return [masker.display(section, key, v) for v in values]
+
+    masker = Masker(metadata)
+    keys: list[tuple[str, str]] = []
+    for doc in (old, new):
+        for block, entry in doc.iter_entries():
+            if block.name is not None and (block.name, entry.key) not in keys:
+                keys.append((block.name, entry.key))
+    changes: list[dict[str, object]] = []
+    for name, key in keys:
+        before, after = old.get(name, key), new.get(name, key)
+        if before == after:
+            continue
+        kind = "added" if not before else "removed" if not after else "changed"
+        changes.append({"change": kind, "section": name, "key": key,
+                        "old": shown(old, name, key), "new": shown(new, name, key)})
+    return changes
+
+
+@app.command()
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="Config files to validate.")],
+    venv: Annotated[Path, typer.Option("--venv", help="A venv with oslo.config "
+                                       "(oslo-config-validator) of the new release.")],
+    metadata: Annotated[Path, typer.Option("--metadata", help="The release's metadata.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Run oslo-config-validator against the release's metadata; exit 9 on errors."""
+    from sidebyside.remote.local import LocalHost
+
+    host = LocalHost()
+    results = [validate_config(host, str(venv / "bin"), str(f), str(metadata))
+               for f in files]
+    if as_json:
+        output.emit_json([r.to_dict() for r in results])
+    else:
+        for r in results:
+            state = "ok" if r.ok else "FAILED"
+            output.console.print(f"{r.config_file}: {state} ({len(r.errors)} errors, "
+                                 f"{len(r.warnings)} warnings)", markup=False, soft_wrap=True)
+            for line in r.errors:
+                output.console.print(f"  error: {line}", markup=False, soft_wrap=True)
+            for line in r.warnings:
+                output.console.print(f"  warning: {line}", markup=False, soft_wrap=True)
+    require_valid(results)
+
+
+@app.command()
+def metadata(
+    service: ServiceOpt,
+    venv: Annotated[Path, typer.Option("--venv", help="The release's venv.")],
+    output_file: Annotated[Path, typer.Option("--output", "-o")],
+    release: Annotated[str, typer.Option("--release")] = "?",
+) -> None:
+    """Generate a release's option metadata with its own oslo-config-generator."""
+    from sidebyside.remote.local import LocalHost
+
+    parsed, text = generate_metadata(LocalHost(), str(venv / "bin"), service, release)
+    output_file.write_text(text)
+    output.console.print(f"{output_file}: {len(parsed.options)} options", markup=False, soft_wrap=True)
+
