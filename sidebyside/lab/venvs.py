@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from sidebyside.errors import StepFailed
+from sidebyside.errors import InputError, StepFailed
 from sidebyside.lab.lockfiles import PYTHON_VERSION, read_lock, venv_dir
 
 log = logging.getLogger(__name__)
@@ -49,9 +49,20 @@ def _python_for_uv() -> str:
 
 
 def _uv_command() -> list[str]:
-    """uv on PATH, else the one installed into this python (`make setup` does that)."""
+    """uv on PATH, else the binary of the `uv` package installed into this python.
+
+    Raises InputError when neither exists.
+    """
     found = shutil.which("uv")
-    return [found] if found else [sys.executable, "-m", "uv"]
+    if found:
+        return [found]
+    try:
+        import uv  # type: ignore[import-not-found]
+
+        return [str(uv.find_uv_bin())]
+    except (ImportError, FileNotFoundError):
+        raise InputError("uv is not installed (pip install uv; `make setup` does it): the "
+                         "lab builds its service venvs with it") from None
 
 
 def is_complete(path: Path) -> bool:
