@@ -49,6 +49,10 @@ def _metadata(path: Path | None, venv: Path | None, service: str, release: str,
     return None
 
 
+def _say(text: str, end: str = "\n") -> None:
+    output.console.print(text, markup=False, soft_wrap=True, end=end)
+
+
 def _read(path: Path) -> bytes:
     try:
         return path.read_bytes()
@@ -117,10 +121,9 @@ def translate(
     if as_json:
         output.emit_json(report.to_dict())
     else:
-        output.console.print(report.to_text(all_settings=all_settings), markup=False, soft_wrap=True,
-                             end="")
+        _say(report.to_text(all_settings=all_settings), end="")
         if output_dir is not None:
-            output.console.print(f"written to {output_dir}/", markup=False, soft_wrap=True)
+            _say(f"written to {output_dir}/")
 
 
 @app.command()
@@ -140,11 +143,11 @@ def diff(
         output.emit_json({"old": str(old_file), "new": str(new_file), "changes": changes})
         return
     if not changes:
-        output.console.print("no setting differs", markup=False, soft_wrap=True)
+        _say("no setting differs")
     for change in changes:
-        output.console.print(
+        _say(
             f"{change['change']:8} [{change['section']}] {change['key']}: "
-            f"{change['old']!s} -> {change['new']!s}", markup=False, soft_wrap=True)
+            f"{change['old']!s} -> {change['new']!s}")
 
 
 def setting_diff(old: Document, new: Document,
@@ -195,9 +198,9 @@ def validate(
             output.console.print(f"{r.config_file}: {state} ({len(r.errors)} errors, "
                                  f"{len(r.warnings)} warnings)", markup=False, soft_wrap=True)
             for line in r.errors:
-                output.console.print(f"  error: {line}", markup=False, soft_wrap=True)
+                _say(f"  error: {line}")
             for line in r.warnings:
-                output.console.print(f"  warning: {line}", markup=False, soft_wrap=True)
+                _say(f"  warning: {line}")
     require_valid(results)
 
 
@@ -213,5 +216,5 @@ def metadata(
 
     parsed, text = generate_metadata(LocalHost(), str(venv / "bin"), service, release)
     output_file.write_text(text)
-    output.console.print(f"{output_file}: {len(parsed.options)} options", markup=False, soft_wrap=True)
+    _say(f"{output_file}: {len(parsed.options)} options")
 
