@@ -195,8 +195,8 @@ def validate(
     else:
         for r in results:
             state = "ok" if r.ok else "FAILED"
-            output.console.print(f"{r.config_file}: {state} ({len(r.errors)} errors, "
-                                 f"{len(r.warnings)} warnings)", markup=False, soft_wrap=True)
+            _say(f"{r.config_file}: {state} ({len(r.errors)} errors, "
+                 f"{len(r.warnings)} warnings)")
             for line in r.errors:
                 _say(f"  error: {line}")
             for line in r.warnings:
