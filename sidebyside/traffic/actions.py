@@ -1,0 +1,159 @@
+"""The traffic steps of the cutover and rollback plans, bound to an inventory.
+
+  drain           old servers of a service -> drain, wait for their sessions, then
+                  for the service's RabbitMQ queues (when `old.broker` is given)
+  undrain         undo of drain: old servers -> ready
+  switch_traffic  params.to = new|old: the switch of one service's backend
+  switch_back     undo of switch_traffic: the other way
+  move_vip        params.to = new|old (params.method = track_file|stop)
+
+Options read from the run (`ctx.options`): drain_timeout, queue_timeout, vip_timeout
+(seconds). For `sidebyside.actions.build_actions`: `registry.update(traffic_actions(...))`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sidebyside.engine.executor import StepContext
+from sidebyside.errors import InputError
+from sidebyside.inventory import Inventory, resolve_password
+from sidebyside.plan.model import Step
+from sidebyside.remote.base import Host
+from sidebyside.traffic.broker import queue_source, queues_empty
+from sidebyside.traffic.fleet import HaproxyFleet
+from sidebyside.traffic.keepalived import KeepalivedControl
+from sidebyside.traffic.probe import DirectHttpCheck
+from sidebyside.traffic.switch import Side, SwitchSettings, TrafficSwitch, routes_from_inventory
+from sidebyside.traffic.waiting import wait_until
+
+HostFactory = Callable[[str], Host]
+PathPlacer = Callable[[str, str], str]
+
+# What a direct check GETs on each service (any answer below 500 passes).
+CHECK_PATHS = {"keystone": "/v3", "glance": "/versions", "placement": "/", "nova": "/",
+               "neutron": "/", "cinder": "/", "heat": "/", "horizon": "/"}
+
+
+def _side(step: Step, key: str = "to") -> Side:
+    value = step.params.get(key)
+    if value not in ("old", "new"):
+        raise InputError(f"step {step.id}: params.{key} must be old or new, not {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def _service(step: Step) -> str:
+    if not step.service:
+        raise InputError(f"step {step.id}: no service")
+    return step.service
+
+
+class _Traffic:
+    def __init__(self, inventory: Inventory, hosts: HostFactory,
+                 path: PathPlacer | None = None) -> None:
+        self.inventory = inventory
+        self.hosts = hosts
+        self.path = path
+
+    def switch(self, ctx: StepContext) -> TrafficSwitch | None:
+        model = self.inventory.ha.haproxy
+        if model is None:
+            return None
+        fleet = HaproxyFleet.from_inventory(model, self.hosts, path=self.path)
+        first_node = fleet.nodes[0].host
+        return TrafficSwitch(
+            fleet=fleet, routes=routes_from_inventory(model),
+            check_server=DirectHttpCheck(via=first_node, paths=CHECK_PATHS),
+            wait=wait_until, log=ctx.log,
+            settings=SwitchSettings(
+                drain_timeout=float(ctx.options.get("drain_timeout", 300.0))))
+
+    def has_backend(self, service: str) -> bool:
+        model = self.inventory.ha.haproxy
+        return model is not None and service in model.backends
+
+
+class DrainAction(_Traffic):
+    def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
+        """Raises TrafficNotSettled (sessions or queues at the timeout),
+        HaproxyCommandRejected, HaproxyUnreachable, UnreachableError (broker)."""
+        service = _service(step)
+        result: dict[str, Any] = {"service": service}
+        switch = self.switch(ctx)
+        if switch is not None and self.has_backend(service):
+            result["haproxy"] = switch.drain_old(service)
+        broker = self.inventory.old.broker
+        if broker is not None:
+            source = queue_source(broker, host=self.hosts,
+                                  password=lambda: resolve_password(broker, "old.broker"))
+            queues = queues_empty(source, service,
+                                  timeout=float(ctx.options.get("queue_timeout", 120.0)),
+                                  log=ctx.log)
+            result["queues"] = {q.name: q.messages for q in queues}
+        return result
+
+
+class UndrainAction(_Traffic):
+    def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
+        """Raises HaproxyCommandRejected, HaproxyUnreachable."""
+        service = _service(step)
+        switch = self.switch(ctx)
+        if switch is None or not self.has_backend(service):
+            return {"service": service, "skipped": "no HAProxy backend"}
+        return switch.undrain_old(service)
+
+
+class SwitchTrafficAction(_Traffic):
+    def __init__(self, inventory: Inventory, hosts: HostFactory,
+                 path: PathPlacer | None = None, *, reverse: bool = False) -> None:
+        super().__init__(inventory, hosts, path)
+        self.reverse = reverse
+
+    def _target(self, step: Step) -> Side:
+        side = _side(step)
+        if self.reverse:
+            return "old" if side == "new" else "new"
+        return side
+
+    def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
+        """Raises ServerCheckFailed, TrafficNotSettled, HaproxyCommandRejected,
+        HaproxyUnreachable."""
+        switch = self.switch(ctx)
+        if switch is None:
+            raise InputError(f"step {step.id}: the inventory has no ha.haproxy")
+        return switch.switch_to(_service(step), self._target(step))
+
+    def verify(self, step: Step, ctx: StepContext) -> bool:
+        switch = self.switch(ctx)
+        return switch is not None and switch.serving(_service(step)) == self._target(step)
+
+
+class MoveVipAction(_Traffic):
+    def control(self, ctx: StepContext) -> KeepalivedControl:
+        model = self.inventory.ha.keepalived
+        if model is None:
+            raise InputError("the inventory has no ha.keepalived")
+        return KeepalivedControl.from_inventory(
+            model, self.hosts, wait=wait_until, path=self.path, log=ctx.log,
+            timeout=float(ctx.options.get("vip_timeout", 30.0)))
+
+    def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
+        """Raises InputError, RemoteError, TrafficNotSettled."""
+        method = step.params.get("method", "track_file")
+        if method not in ("track_file", "stop"):
+            raise InputError(f"step {step.id}: params.method must be track_file or stop")
+        return self.control(ctx).move_vip(_side(step), method=method)
+
+    def verify(self, step: Step, ctx: StepContext) -> bool:
+        return self.control(ctx).holder_side() == _side(step)
+
+
+def traffic_actions(inventory: Inventory, hosts: HostFactory,
+                    path: PathPlacer | None = None) -> dict[str, Any]:
+    """The traffic actions by name; `path` is `Hosts.path` (root prefixes)."""
+    return {"drain": DrainAction(inventory, hosts, path),
+            "undrain": UndrainAction(inventory, hosts, path),
+            "switch_traffic": SwitchTrafficAction(inventory, hosts, path),
+            "switch_back": SwitchTrafficAction(inventory, hosts, path, reverse=True),
+            "move_vip": MoveVipAction(inventory, hosts, path)}

@@ -1,0 +1,70 @@
+"""The plan's traffic steps (drain, switch_traffic, switch_back, undrain) bound to an
+inventory whose HAProxy node is the real one of the fixture."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from sidebyside.actions.hosts import Hosts
+from sidebyside.inventory import parse_inventory
+from sidebyside.plan.model import Changes, Step
+from sidebyside.traffic.actions import traffic_actions
+from sidebyside.traffic.haproxy import parse_servers_state
+from tests.integration.traffic.conftest import BACKEND, HaproxyUnderTest
+
+pytestmark = pytest.mark.integration
+
+
+def inventory(haproxy: HaproxyUnderTest) -> Any:
+    def side(name: str, address: str) -> dict[str, Any]:
+        return {"controllers": [name], "database": {"host": address, "port": 3306},
+                "cloud": name, "services": {"keystone": {"units": ["apache2"]}}}
+
+    return parse_inventory({
+        "environment": "traffic-test", "release": {"from": "2025.1", "to": "2026.1"},
+        "services": ["keystone"],
+        "hosts": {"lb1": {"address": "127.0.0.81", "transport": "local"},
+                  "old": {"address": "127.0.0.82", "transport": "local"},
+                  "new": {"address": "127.0.0.83", "transport": "local"}},
+        "old": side("old", "127.0.0.82"), "new": side("new", "127.0.0.83"),
+        "ha": {"haproxy": {"nodes": [{"host": "lb1", "socket": haproxy.socket}],
+                           "state_file": haproxy.state_file,
+                           "backends": {"keystone": {"backend": BACKEND, "old": ["old"],
+                                                     "new": ["new"]}}}},
+    })
+
+
+def step(action: str, **params: Any) -> Step:
+    return Step(id=f"t.{action}", action=action, title=action, changes=Changes.TRAFFIC,
+                service="keystone", params=params)
+
+
+def test_traffic_steps_through_the_inventory(haproxy: HaproxyUnderTest) -> None:
+    inv = inventory(haproxy)
+    hosts = Hosts(inv)
+    actions = traffic_actions(inv, hosts, hosts.path)
+    lines: list[str] = []
+    ctx: Any = SimpleNamespace(log=lines.append, options={"drain_timeout": 5})
+    node = haproxy.node()
+
+    assert actions["switch_traffic"].verify(step("switch_traffic", to="new"), ctx) is False
+    drained = actions["drain"].run(step("drain"), ctx)
+    assert drained["haproxy"]["drained"] == ["old"]
+    assert node.servers(BACKEND, ["old"])["old"].admin == "drain"
+    actions["undrain"].run(step("undrain"), ctx)
+    assert node.servers(BACKEND, ["old"])["old"].admin == "ready"
+
+    switched = actions["switch_traffic"].run(step("switch_traffic", to="new"), ctx)
+    assert switched["serving"] == "new" and switched["persisted_on"] == ["lb1"]
+    assert actions["switch_traffic"].verify(step("switch_traffic", to="new"), ctx) is True
+    saved = {s.server: s.admin for s in parse_servers_state(open(haproxy.state_file).read())}
+    assert saved == {"old": "maint", "new": "ready"}
+
+    # the undo of a switch to new is a switch to old
+    actions["switch_back"].run(step("switch_back", to="new"), ctx)
+    assert {s.server: s.admin for s in node.servers_state(BACKEND)} == {"old": "ready",
+                                                                       "new": "maint"}
+    assert any("checked directly: GET http://127.0.0.83" in line for line in lines)
