@@ -20,16 +20,20 @@ from typing import Any
 
 import pytest
 
-from sidebyside.errors import VerificationError
+from sidebyside.engine.executor import Executor, StepContext
+from sidebyside.engine.journal import Journal, StepStatus
+from sidebyside.plan.builder import build_plan
+from sidebyside.plan.model import Plan
+from sidebyside.remote.factory import rooted
 from sidebyside.remote.local import LocalHost
-from sidebyside.services.catalog import service
-from sidebyside.upgrade import run_db_sync
-from sidebyside.upgrade.cells import (
-    new_side_urls,
-    update_cell_mappings,
-    verify_cells,
+from sidebyside.upgrade.actions import CellMappingsAction, DbSyncAction
+from tests.integration.upgrade.conftest import (
+    DbServer,
+    copy_databases,
+    make_inventory,
+    run_tool,
+    write_ini,
 )
-from tests.integration.upgrade.conftest import DbServer, copy_databases, run_tool, write_ini
 
 pytestmark = pytest.mark.integration
 
@@ -91,6 +95,7 @@ def side_by_side(db_servers: tuple[DbServer, DbServer], old_nova_dump: OldNova,
     for name in DATABASES:
         new_db.execute(f"DROP DATABASE IF EXISTS `{name}`")
     copy_databases(old_db, new_db, DATABASES)
+    # where make_inventory(tmp_path) puts the new controller's /etc
     yield _nova_etc(tmp_path / "new-ctl1", new_db, NEW_BROKER)
 
 
@@ -116,42 +121,50 @@ def test_without_the_cell_step_the_new_release_migrates_the_old_cell0(
 
 def test_cell_mappings_first_keep_the_old_databases_untouched(
         db_servers: tuple[DbServer, DbServer], venv: Any, side_by_side: Path,
-        timed: Callable[[str], Any]) -> None:
+        tmp_path: Path, timed: Callable[[str], Any]) -> None:
+    """The plan's own steps (cell mappings, then db_sync) through the executor."""
     old_db, new_db = db_servers
     before = _checksums(old_db)
     old_versions = {name: old_db.alembic_versions(name) for name in ("nova", "nova_cell0")}
-    new_bin = str(venv("nova", NEW_RELEASE).bin)
-    nova = service("nova")
-    host = LocalHost()
-    conf = side_by_side / "nova" / "nova.conf"
-    database_url, transport_url = new_side_urls(conf.read_text(), str(conf))
-    old_endpoint = [(old_db.host, old_db.port)]
-
-    with timed("nova update_cell_mappings (list, 2 x update_cell, list)"):
-        cells = update_cell_mappings(host, nova, new_bin, str(side_by_side),
-                                     database_url=database_url, transport_url=transport_url,
-                                     old_databases=old_endpoint, log=lambda line: None)
-    # the copy named the old servers (what the guard refuses); now none does
-    with pytest.raises(VerificationError, match="old database"):
-        verify_cells(list(cells.before), database_url=database_url,
-                     transport_url=transport_url, old_databases=old_endpoint)
-    by_name = {c.name: c for c in cells.after}
-    assert by_name["cell0"].database_url.startswith(
-        f"mysql+pymysql://root:{new_db.server.root_password}@{new_db.host}:{new_db.port}/"
-        "nova_cell0")
-    assert by_name["cell0"].transport_url == "none:///"
-    assert f"@{new_db.host}:{new_db.port}/nova?" in by_name["cell1"].database_url
-    assert by_name["cell1"].transport_url == NEW_BROKER
-
-    with timed(f"nova run_db_sync {OLD_RELEASE} -> {NEW_RELEASE}"):
-        result = run_db_sync(host, nova, NEW_RELEASE, new_bin, str(side_by_side),
-                             lambda line: None)
-    assert [s.name for s in result.stages] == ["api_db_sync", "db_sync",
-                                               "online_data_migrations"]
-    assert result.stages[-1].returncodes[-1] == 0
+    inv = make_inventory(tmp_path, old_db, new_db, release=(OLD_RELEASE, NEW_RELEASE),
+                         services={"nova": (str(venv("nova", OLD_RELEASE).bin),
+                                            str(venv("nova", NEW_RELEASE).bin))})
+    assert Path(rooted(inv.hosts["new-ctl1"].root, "/etc")) == side_by_side
+    plan = build_plan(inv, "prepare")
+    steps = tuple(s for s in plan.steps if s.action in ("update_cell_mappings", "db_sync"))
+    assert [s.action for s in steps] == ["update_cell_mappings", "db_sync"]
+    host = LocalHost("new-ctl1")
+    cell_action = CellMappingsAction(inv, lambda name: host)
+    journal = Journal(tmp_path / "state")
+    try:
+        with timed(f"nova cell mappings + db_sync {OLD_RELEASE} -> {NEW_RELEASE} (executor)"):
+            outcome = Executor(journal, {"update_cell_mappings": cell_action,
+                                         "db_sync": DbSyncAction(inv, lambda name: host)}
+                               ).execute(Plan("prepare", inv.environment, steps))
+        cells, sync = (journal.step(outcome.run_id, s.id) for s in steps)
+        # on resume, the cell step knows it is already in place
+        ctx = StepContext(run_id=outcome.run_id, step=steps[0], journal=journal, options={})
+        assert cell_action.verify(steps[0], ctx) is True
+    finally:
+        journal.close()
+    assert cells.status is StepStatus.DONE and sync.status is StepStatus.DONE
+    assert cells.result is not None and sync.result is not None
+    # the copy named the old server; every cell was moved, cell0 kept its none:/// broker
+    assert {c["name"] for c in cells.result["before"]
+            if f"@{old_db.host}:{old_db.port}/" in c["database_url"]} == {"cell0", "cell1"}
+    after = {c["name"]: c for c in cells.result["after"]}
+    assert after["cell0"]["transport_url"] == "none:///"
+    assert after["cell0"]["database_url"].endswith(
+        f"@{new_db.host}:{new_db.port}/nova_cell0?charset=utf8mb4")
+    assert f"@{new_db.host}:{new_db.port}/nova?" in after["cell1"]["database_url"]
+    assert after["cell1"]["transport_url"].endswith("@new-ctl1.example:5672/")
+    assert [s["name"] for s in sync.result["stages"]] == [
+        "api_db_sync", "db_sync", "online_data_migrations"]
+    assert sync.result["stages"][-1]["returncodes"][-1] == 0
     # the new cell databases moved on; the old ones did not move at all
     for name in ("nova", "nova_cell0"):
         assert new_db.alembic_versions(name) != old_versions[name]
         assert old_db.alembic_versions(name) == old_versions[name]
     assert _checksums(old_db) == before
-    print(f"nova durations: {result.durations()}; cell mappings {cells.seconds:.1f}s")
+    print(f"nova durations: {sync.result['durations']}; cell mappings "
+          f"{cells.result['seconds']}s")
