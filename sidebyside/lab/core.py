@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import getpass
 import grp
+import json
 import logging
 import os
 import secrets
@@ -29,7 +30,7 @@ from typing import Any
 import yaml
 
 from sidebyside.errors import InputError, PreflightError, StepFailed
-from sidebyside.lab import processes, render, seed
+from sidebyside.lab import processes, render
 from sidebyside.lab.layout import (
     DB_PORT,
     SERVED_SERVICES,
@@ -404,6 +405,8 @@ class Lab:
                  env={"OS_BOOTSTRAP_PASSWORD": passwords["admin"]}, what="keystone-bootstrap")
 
     def _glance_register(self, passwords: dict[str, str]) -> None:
+        from sidebyside.lab import seed  # openstacksdk takes seconds to import
+
         conn = seed.connect(self.layout.clouds_yaml, "lab-old")
         seed.register_glance(conn, passwords["glance-service"])
 
@@ -431,11 +434,13 @@ class Lab:
         run_tool([*manage, "db", "sync"], what="nova-db-sync")
 
     def _seed(self, state: LabState, passwords: dict[str, str]) -> None:
+        from sidebyside.lab import seed
+
         conn = seed.connect(self.layout.clouds_yaml, "lab-old")
         facts = seed.seed(conn, user_passwords={u: passwords[u] for u in seed.USERS},
                           with_image="glance" in state.spec.services)
         _write(self.layout.state_dir / "seed.json",
-               __import__("json").dumps(facts, indent=2) + "\n", mode=0o644)
+               json.dumps(facts, indent=2) + "\n", mode=0o644)
 
     # ---- status and down ------------------------------------------------------------
 

@@ -1,0 +1,39 @@
+"""Argument checks of `sbs lab` (no lab is started)."""
+
+from __future__ import annotations
+
+import pytest
+
+from sidebyside.cli import lab as lab_cli
+from sidebyside.errors import InputError
+
+
+def test_services_are_put_in_upgrade_order() -> None:
+    assert lab_cli._services("nova, glance,keystone") == ("keystone", "glance", "nova")
+
+
+@pytest.mark.parametrize("value, message", [
+    ("keystone,neutronx", "neutronx"),
+    ("glance", "keystone is required"),
+    ("", "none given"),
+])
+def test_bad_services_are_input_errors(value: str, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        lab_cli._services(value)
+
+
+def test_releases_must_be_locked_and_increase() -> None:
+    assert lab_cli._releases("2024.1", "2026.1", ["2025.1"]) == ("2025.1",)
+    with pytest.raises(InputError, match="2024.2"):
+        lab_cli._releases("2024.1", "2026.1", ["2024.2"])
+    with pytest.raises(InputError, match="strictly increase"):
+        lab_cli._releases("2026.1", "2025.1", [])
+
+
+def test_service_status_of_a_missing_lab_is_an_input_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    result = CliRunner().invoke(lab_cli.app, ["service", "status", "--side", "old",
+                                              "--state-dir", str(tmp_path), "keystone"])
+    assert isinstance(result.exception, InputError)
+    assert "no lab here" in result.exception.message
