@@ -10,7 +10,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -153,28 +153,47 @@ def stop_processes(processes: list[subprocess.Popen[bytes]]) -> None:
             process.wait(timeout=5)
 
 
+HaproxyFactory = Callable[[str], HaproxyUnderTest]
+
+
 @pytest.fixture
-def haproxy(tmp_path: Path, backend_servers: dict[str, NamedServer]) -> Iterator[HaproxyUnderTest]:
+def haproxy_factory(tmp_path: Path,
+                    backend_servers: dict[str, NamedServer]) -> Iterator[HaproxyFactory]:
+    """Starts HAProxy processes named `name`, each with its own directory, admin socket,
+    state file and frontend port, in front of the same two backend servers."""
     if shutil.which("haproxy") is None:
         pytest.skip("haproxy is not installed (apt-get install haproxy)")
-    directory = tmp_path / "haproxy"
-    directory.mkdir()
-    admin_socket = str(directory / "admin.sock")
-    state_file = str(directory / "server-state")
-    port = free_port(FRONT_ADDRESS)
-    cfg = directory / "haproxy.cfg"
-    cfg.write_text(render_haproxy_cfg(
-        [Frontend("svc_vip", f"{FRONT_ADDRESS}:{port}", BACKEND)],
-        [Backend(BACKEND, [Server(side, SERVER_ADDRESS[side], backend_servers[side].port,
-                                  side=side) for side in ("old", "new")],
-                 check_path="/", check_interval="500ms")],
-        HaproxyGlobals(admin_socket=admin_socket, state_file=state_file,
-                       timeouts=Timeouts(connect="2s", client="30s", server="30s",
-                                         check="2s"))))
-    under_test = HaproxyUnderTest(directory, cfg, admin_socket, state_file,
-                                  f"http://{FRONT_ADDRESS}:{port}", [])
-    under_test.processes.append(start_haproxy(cfg, admin_socket))
+    started: list[HaproxyUnderTest] = []
+
+    def start(name: str) -> HaproxyUnderTest:
+        directory = tmp_path / f"haproxy-{name}"
+        directory.mkdir()
+        admin_socket = str(directory / "admin.sock")
+        state_file = str(directory / "server-state")
+        port = free_port(FRONT_ADDRESS)
+        cfg = directory / "haproxy.cfg"
+        cfg.write_text(render_haproxy_cfg(
+            [Frontend("svc_vip", f"{FRONT_ADDRESS}:{port}", BACKEND)],
+            [Backend(BACKEND, [Server(side, SERVER_ADDRESS[side],
+                                      backend_servers[side].port, side=side)
+                               for side in ("old", "new")],
+                     check_path="/", check_interval="500ms")],
+            HaproxyGlobals(admin_socket=admin_socket, state_file=state_file,
+                           timeouts=Timeouts(connect="2s", client="30s", server="30s",
+                                             check="2s"))))
+        under_test = HaproxyUnderTest(directory, cfg, admin_socket, state_file,
+                                      f"http://{FRONT_ADDRESS}:{port}", [])
+        started.append(under_test)
+        under_test.processes.append(start_haproxy(cfg, admin_socket))
+        return under_test
+
     try:
-        yield under_test
+        yield start
     finally:
-        stop_processes(under_test.processes)
+        for under_test in started:
+            stop_processes(under_test.processes)
+
+
+@pytest.fixture
+def haproxy(haproxy_factory: HaproxyFactory) -> HaproxyUnderTest:
+    return haproxy_factory("lb1")
