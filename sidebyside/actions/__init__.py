@@ -20,6 +20,7 @@ from sidebyside.actions.data import (
 )
 from sidebyside.actions.hosts import Hosts
 from sidebyside.actions.service_control import ServiceAction
+from sidebyside.deploy.actions import DeployAction
 from sidebyside.engine.executor import Action
 from sidebyside.engine.session import Environment
 from sidebyside.upgrade.actions import upgrade_actions
@@ -39,6 +40,7 @@ def build_actions(env: Environment, options: Mapping[str, Any]) -> dict[str, Act
     registry["update_cell_mappings"] = RequireVerifiedCopy(registry["update_cell_mappings"],
                                                            env.state_dir)
     registry.update({
+        "deploy": DeployAction(inv, env.state_dir),
         "backup": BackupAction(inv, env.state_dir),
         "copy_databases": CopyAction(inv, env.state_dir),
         "record_position": RecordPositionAction(inv, env.state_dir),
