@@ -208,6 +208,7 @@ class AnsibleDeploy(_Model):
 class DeployModel(_Model):
     ansible: AnsibleDeploy | None = None
     command: str | None = None
+    timeout: Duration = 3600.0
 
     @model_validator(mode="after")
     def _one_kind(self) -> DeployModel:

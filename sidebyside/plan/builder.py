@@ -67,7 +67,8 @@ def plan_prepare(inv: Inventory) -> list[Step]:
         how = "ansible playbook" if inv.deploy.ansible else "deploy command"
         steps.append(Step(id="prepare.deploy", action="deploy", changes=Changes.NEW_SIDE,
                           title=f"Deploy the new controllers with the operator's {how}",
-                          hosts=tuple(inv.new.controllers)))
+                          hosts=tuple(inv.new.controllers),
+                          params={"timeout": inv.deploy.timeout}))
     steps.append(Step(id="prepare.copy-databases", action="copy_databases",
                       changes=Changes.NEW_SIDE,
                       title="Copy and verify every service database old -> new",
