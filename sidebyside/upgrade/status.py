@@ -4,9 +4,10 @@ The JSON document is `{"name": title, "checks": [{"check": name, "result": code,
 "details": text|null}]}` printed on one line; the exit code is the worst result:
 0 success, 1 warning, 2 failure (255 when the checker itself crashed).
 
-Some checkers ignore `--json`: placement-status (2023.1 .. 2026.1 at least) hands
-its own ConfigOpts to `upgradecheck.run`, while the JSON switch is read from the
-module's global CONF, so it always prints the table. The table is parsed then.
+Some checkers print only the table: placement-status (2023.1 .. 2026.1 at least)
+accepts `--json` but hands its own ConfigOpts to `upgradecheck.run`, while the JSON
+switch is read from the module's global CONF; nova-status has its own parser without
+`--json`. The table is parsed then.
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ def _table_document(stdout: str) -> dict[str, Any] | None:
             current["result"] = _TABLE_RESULTS.get(cell[len("Result: "):].lower(), 2)
             field_name = "result"
         elif cell.startswith("Details: ") and current is not None:
-            details = cell[len("Details: "):]
+            details = cell[len("Details: "):].strip()
             current["details"] = "" if details == "None" else details
             field_name = "details"
         elif current is not None and field_name == "details" and cell:

@@ -87,3 +87,55 @@ def test_table_output_of_a_checker_that_ignores_json() -> None:
     assert report.items[0].details == ""
     assert report.items[1].details == ("There are 3 incomplete consumers table records for "
                                        "existing allocations.")
+
+
+# nova-status 31.x (2025.1) upgrade check, verbatim, against a nova.conf without
+# [placement] credentials or service user (it has no --json option at all)
+NOVA_TABLE = """\
++---------------------------------------------------------------------+
+| Upgrade Check Results                                               |
++---------------------------------------------------------------------+
+| Check: Cells v2                                                     |
+| Result: Success                                                     |
+| Details: No host mappings or compute nodes were found. Remember to  |
+|   run command 'nova-manage cell_v2 discover_hosts' when new         |
+|   compute hosts are deployed.                                       |
++---------------------------------------------------------------------+
+| Check: Placement API                                                |
+| Result: Failure                                                     |
+| Details: No credentials specified for placement API in nova.conf.   |
++---------------------------------------------------------------------+
+| Check: Cinder API                                                   |
+| Result: Success                                                     |
+| Details: None                                                       |
++---------------------------------------------------------------------+
+| Check: Policy File JSON to YAML Migration                           |
+| Result: Success                                                     |
+| Details: None                                                       |
++---------------------------------------------------------------------+
+| Check: Older than N-1 computes                                      |
+| Result: Success                                                     |
+| Details: None                                                       |
++---------------------------------------------------------------------+
+| Check: hw_machine_type unset                                        |
+| Result: Success                                                     |
+| Details: None                                                       |
++---------------------------------------------------------------------+
+| Check: Service User Token Configuration                             |
+| Result: Failure                                                     |
+| Details:  Service user token configuration is required for all Nova |
+|   services. For more details see the following: https://docs        |
+|   .openstack.org/nova/latest/admin/configuration/service-           |
+|   user-token.html                                                   |
++---------------------------------------------------------------------+
+"""
+
+
+def test_real_nova_status_table() -> None:
+    report = parse_status_output("nova", NOVA_TABLE, 2)
+    assert report.code is Code.FAILURE
+    assert [i.name for i in report.failures] == ["Placement API",
+                                                 "Service User Token Configuration"]
+    assert report.failures[0].details == "No credentials specified for placement API in nova.conf."
+    assert report.items[0].details.startswith("No host mappings or compute nodes were found.")
+    assert len(report.items) == 7
