@@ -22,7 +22,7 @@ from sidebyside.remote.factory import rooted
 from sidebyside.remote.local import LocalHost
 from sidebyside.services.catalog import service
 from sidebyside.upgrade import run_db_sync
-from sidebyside.upgrade.actions import DbSyncAction
+from sidebyside.upgrade.actions import DbSyncAction, UpgradeCheckAction
 from tests.integration.upgrade.conftest import (
     DbServer,
     make_inventory,
@@ -88,19 +88,26 @@ def test_heat_through_the_executor_journals_stage_durations(
     with timed(f"heat {OLD} db_sync (old release, empty database)"):
         _old_database("heat", new_db, etc, venv)
     before = new_db.alembic_versions("heat")
+    check = Step(id="prepare.upgrade-check.heat", action="upgrade_check", service="heat",
+                 title="heat-status", changes=Changes.NOTHING, hosts=("new-ctl1",))
     step = Step(id=f"prepare.db-sync.{NEW}.heat", action="db_sync", service="heat",
                 title="heat db", changes=Changes.NEW_SIDE, hosts=("new-ctl1",),
                 params={"release": NEW})
     journal = Journal(tmp_path / "state")
     hosts = {"new-ctl1": LocalHost("new-ctl1")}
-    action = DbSyncAction(inv, hosts.__getitem__)
+    actions = {"upgrade_check": UpgradeCheckAction(inv, hosts.__getitem__),
+               "db_sync": DbSyncAction(inv, hosts.__getitem__)}
     try:
-        with timed(f"heat db_sync step {OLD} -> {NEW} (executor)"):
-            outcome = Executor(journal, {"db_sync": action}).execute(
-                Plan(command="prepare", environment=inv.environment, steps=(step,)))
+        with timed(f"heat-status + db_sync steps {OLD} -> {NEW} (executor)"):
+            outcome = Executor(journal, actions).execute(
+                Plan(command="prepare", environment=inv.environment, steps=(check, step)))
+        status = journal.step(outcome.run_id, check.id)
         record = journal.step(outcome.run_id, step.id)
     finally:
         journal.close()
+    assert status.status is StepStatus.DONE and status.result is not None
+    assert status.result["result"] in ("success", "warning")
+    assert status.result["checks"], "heat-status reported no checks"
     assert record.status is StepStatus.DONE
     assert record.result is not None
     assert record.result["service"] == "heat" and record.result["release"] == NEW
