@@ -117,3 +117,43 @@ def test_move_that_cannot_happen_times_out_naming_the_holder(vrrp_pair: VrrpPair
     control.timeout = 4
     with pytest.raises(TrafficNotSettled, match="held by ka-a"):
         control.move_vip("new")
+
+
+def test_move_vip_step_through_an_inventory(vrrp_pair: VrrpPair, tmp_path: Path) -> None:
+    """The plan's move_vip step: hosts of transport netns, the track file placed under
+    each host's root (both keepalived instances share this machine's filesystem)."""
+    from types import SimpleNamespace
+    from typing import Any
+
+    from sidebyside.actions.hosts import Hosts
+    from sidebyside.inventory import parse_inventory
+    from sidebyside.plan.model import Changes, Step
+    from sidebyside.traffic.actions import traffic_actions
+
+    def side(name: str, address: str) -> dict[str, Any]:
+        return {"controllers": [name], "database": {"host": address, "port": 3306},
+                "cloud": name, "services": {"keystone": {"units": ["apache2"]}}}
+
+    hosts = {name: {"address": address.split("/")[0], "transport": "netns", "netns": ns,
+                    "root": str(tmp_path / name)}
+             for ns, (name, address, _) in NODES.items()}
+    hosts.update({"old": {"address": "127.0.0.82", "transport": "local"},
+                  "new": {"address": "127.0.0.83", "transport": "local"}})
+    inv = parse_inventory({
+        "environment": "vip-test", "release": {"from": "2025.1", "to": "2026.1"},
+        "services": ["keystone"], "hosts": hosts,
+        "old": side("old", "127.0.0.82"), "new": side("new", "127.0.0.83"),
+        "ha": {"keepalived": {"instance": "VI_SBS", "vip": VIP, "old": ["ka-a"],
+                              "new": ["ka-b"], "track_file": "/sbs-priority"}},
+    })
+    resolved = Hosts(inv)
+    move = traffic_actions(inv, resolved, resolved.path)["move_vip"]
+    ctx: Any = SimpleNamespace(log=vrrp_pair.log.append, options={"vip_timeout": 20})
+    to_new = Step(id="cutover.move-vip", action="move_vip", title="", params={"to": "new"},
+                  changes=Changes.TRAFFIC)
+    wait_for_holder(vrrp_pair.control, "ka-a")
+    assert move.verify(to_new, ctx) is False
+    assert move.run(to_new, ctx)["holder"] == "ka-b"
+    assert move.verify(to_new, ctx) is True
+    assert (tmp_path / "ka-a" / "sbs-priority").read_text().strip() == "-100"
+    assert holds_address(addresses_in("sbs-t-b"), VIP)
