@@ -1,0 +1,415 @@
+#!/usr/bin/env python3
+"""Benchmark: copy an OpenStack-shaped data set between two MariaDB servers, four ways.
+
+    (a) mariadb-dump --single-transaction --quick | mariadb
+    (b) mydumper + myloader, 2 threads each
+    (c) sbs db copy (2 workers; its own chunk verification included)
+    (d) the floor: LOAD DATA INFILE of pre-made files already on the target, one loader
+
+Each copy is verified afterwards with `sbs db verify` (timed separately). Writes
+bench/results/db-copy.md and db-copy.json. Usage:
+
+    python3 scripts/bench_db.py [--size GB] [--methods a,b,c,d] [--workdir DIR] [--keep]
+
+Everything runs on this machine: both servers and all clients share its cores, which is
+the point (the client's CPU competes with the servers').
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sidebyside.db import DbEndpoint  # noqa: E402
+from sidebyside.db.verify import verify_databases  # noqa: E402
+from sidebyside.lab.mariadb import MariaDBServer  # noqa: E402
+
+DATABASES = ["keystone", "nova", "nova_api", "neutron", "glance", "cinder"]
+SERVER_OPTIONS = {"innodb_buffer_pool_size": "2G", "innodb_log_file_size": "1G",
+                  "secure_file_priv": "", "max_allowed_packet": "1G"}
+
+# Rows at --size 1.5 (GB); scaled linearly for other sizes.
+# (database, table, rows, DDL, SELECT producing the rows from seq_1_to_N as `seq`)
+UUID = "LPAD(HEX(seq * 2654435761 % 4294967296), 8, '0')"
+TABLES: list[tuple[str, str, int, str, str]] = [
+    ("nova", "instance_system_metadata", 4_200_000, """(
+        created_at DATETIME NULL, updated_at DATETIME NULL, deleted_at DATETIME NULL,
+        id INT NOT NULL AUTO_INCREMENT, instance_uuid VARCHAR(36) NOT NULL,
+        `key` VARCHAR(255) NOT NULL, value TEXT NULL, deleted INT NULL,
+        PRIMARY KEY (id), KEY instance_uuid (instance_uuid),
+        KEY ism_key_idx (`key`(64))) DEFAULT CHARSET=utf8mb4""",
+     f"""SELECT NOW() - INTERVAL seq MINUTE, IF(seq % 3 = 0, NULL, NOW()), NULL, seq,
+        CONCAT({UUID}, '-4a1b-9c2d-', LPAD(seq DIV 20, 12, '0')),
+        ELT(1 + seq % 8, 'image_base_image_ref', 'image_disk_format', 'image_min_ram',
+            'instance_type_name', 'image_container_format', 'owner_user_name',
+            'image_os_distro', 'boot_roles'),
+        IF(seq % 11 = 0, NULL, CONCAT('value-', seq, ' ', REPEAT('ü', seq % 7))), 0"""),
+    ("nova", "instance_actions_events", 1_000_000, """(
+        created_at DATETIME NULL, updated_at DATETIME NULL, id INT NOT NULL AUTO_INCREMENT,
+        event VARCHAR(255) NULL, action_id INT NULL, start_time DATETIME NULL,
+        finish_time DATETIME NULL, result VARCHAR(255) NULL, traceback TEXT NULL,
+        host VARCHAR(255) NULL, details TEXT NULL, PRIMARY KEY (id),
+        KEY action_id (action_id)) DEFAULT CHARSET=utf8mb4""",
+     """SELECT NOW() - INTERVAL seq SECOND, NULL, seq, 'compute__do_build_and_run_instance',
+        seq DIV 3, NOW() - INTERVAL seq SECOND, NOW(), IF(seq % 50 = 0, 'Error', 'Success'),
+        IF(seq % 50 = 0, REPEAT('Traceback (most recent call last):\n  File x\n', 20), NULL),
+        CONCAT('compute-', seq % 200), NULL"""),
+    ("nova", "instances", 150_000, """(
+        created_at DATETIME NULL, updated_at DATETIME NULL, deleted_at DATETIME NULL,
+        id INT NOT NULL AUTO_INCREMENT, user_id VARCHAR(255) NULL, project_id VARCHAR(255) NULL,
+        image_ref VARCHAR(255) NULL, hostname VARCHAR(255) NULL, host VARCHAR(255) NULL,
+        memory_mb INT NULL, vcpus INT NULL, vm_state VARCHAR(255) NULL,
+        display_name VARCHAR(255) NULL, display_description TEXT NULL,
+        uuid VARCHAR(36) NOT NULL, user_data MEDIUMTEXT NULL, deleted INT NULL,
+        PRIMARY KEY (id), UNIQUE KEY uniq_instances0uuid (uuid), KEY instances_host_idx (host),
+        KEY instances_project_id_idx (project_id)) DEFAULT CHARSET=utf8mb4""",
+     f"""SELECT NOW() - INTERVAL seq HOUR, NOW(), NULL, seq, MD5(seq % 900), MD5(seq % 300),
+        MD5(seq % 40), CONCAT('vm-', seq), CONCAT('compute-', seq % 200), 2048, 2,
+        'active', CONCAT('サーバー ', seq, ' 🚀'), IF(seq % 4 = 0, NULL, 'a test instance'),
+        CONCAT({UUID}, '-4a1b-9c2d-', LPAD(seq, 12, '0')),
+        IF(seq % 5 = 0, TO_BASE64(REPEAT(CHAR(65 + seq % 26), 1500)), NULL), 0"""),
+    ("nova", "instance_extra", 150_000, """(
+        created_at DATETIME NULL, id INT NOT NULL AUTO_INCREMENT,
+        instance_uuid VARCHAR(36) NOT NULL, numa_topology TEXT NULL, pci_requests TEXT NULL,
+        flavor TEXT NULL, vcpu_model TEXT NULL, PRIMARY KEY (id),
+        KEY instance_extra_idx (instance_uuid)) DEFAULT CHARSET=utf8mb4""",
+     f"""SELECT NOW(), seq, CONCAT({UUID}, '-4a1b-9c2d-', LPAD(seq, 12, '0')),
+        IF(seq % 2 = 0, NULL, JSON_OBJECT('nova_object.name', 'InstanceNUMATopology',
+           'cells', JSON_ARRAY(JSON_OBJECT('id', 0, 'cpuset', JSON_ARRAY(0, 1, 2, 3),
+           'memory', 4096)))),
+        '[]',
+        JSON_OBJECT('cur', JSON_OBJECT('nova_object.name', 'Flavor', 'nova_object.data',
+           JSON_OBJECT('name', CONCAT('m1.', seq % 5), 'memory_mb', 2048, 'vcpus', 2,
+           'extra_specs', JSON_OBJECT('hw:cpu_policy', 'dedicated',
+           'description', REPEAT('flavor text ', 40))))),
+        JSON_OBJECT('model', 'Haswell', 'features', JSON_ARRAY('avx', 'sse4.2', 'aes'))"""),
+    ("nova_api", "request_specs", 150_000, """(
+        created_at DATETIME NULL, updated_at DATETIME NULL, id INT NOT NULL AUTO_INCREMENT,
+        instance_uuid VARCHAR(36) NOT NULL, spec MEDIUMTEXT NOT NULL, PRIMARY KEY (id),
+        UNIQUE KEY uniq_request_specs0instance_uuid (instance_uuid)) DEFAULT CHARSET=utf8""",
+     f"""SELECT NOW(), NULL, seq, CONCAT({UUID}, '-4a1b-9c2d-', LPAD(seq, 12, '0')),
+        JSON_OBJECT('nova_object.name', 'RequestSpec', 'num_instances', 1,
+           'scheduler_hints', JSON_OBJECT(), 'image', REPEAT('{{"disk_format": "qcow2"}} ', 30),
+           'flavor', REPEAT('m1.small ', 20))"""),
+    ("keystone", "assignment", 300_000, """(
+        type ENUM('UserProject','GroupProject','UserDomain','GroupDomain') NOT NULL,
+        actor_id VARCHAR(64) NOT NULL, target_id VARCHAR(64) NOT NULL,
+        role_id VARCHAR(64) NOT NULL, inherited TINYINT(1) NOT NULL,
+        PRIMARY KEY (type, actor_id, target_id, role_id, inherited),
+        KEY ix_actor_id (actor_id)) DEFAULT CHARSET=utf8""",
+     """SELECT 'UserProject', MD5(seq), MD5(seq % 1000), MD5(seq % 7), 0"""),
+    ("keystone", "project", 50_000, """(
+        id VARCHAR(64) NOT NULL, name VARCHAR(64) NOT NULL, extra TEXT NULL,
+        description TEXT NULL, enabled TINYINT(1) NULL, domain_id VARCHAR(64) NOT NULL,
+        parent_id VARCHAR(64) NULL, is_domain TINYINT(1) NOT NULL DEFAULT 0,
+        PRIMARY KEY (id), UNIQUE KEY ixu_project_name_domain_id (domain_id, name))
+        DEFAULT CHARSET=utf8""",
+     """SELECT MD5(seq), CONCAT('project-', seq), '{}', IF(seq % 3 = 0, NULL, 'desc'), 1,
+        'default', NULL, 0"""),
+    ("neutron", "standardattributes", 600_000, """(
+        id BIGINT NOT NULL AUTO_INCREMENT, resource_type VARCHAR(255) NOT NULL,
+        created_at DATETIME NULL, updated_at DATETIME NULL, description VARCHAR(255) NULL,
+        revision_number BIGINT NOT NULL DEFAULT 0, PRIMARY KEY (id)) DEFAULT CHARSET=utf8mb4""",
+     """SELECT seq, ELT(1 + seq % 3, 'ports', 'networks', 'subnets'), NOW(), NOW(),
+        IF(seq % 2 = 0, NULL, ''), seq % 9"""),
+    ("neutron", "ports", 300_000, """(
+        project_id VARCHAR(255) NULL, id VARCHAR(36) NOT NULL, name VARCHAR(255) NULL,
+        network_id VARCHAR(36) NOT NULL, mac_address VARCHAR(32) NOT NULL,
+        admin_state_up TINYINT(1) NOT NULL, status VARCHAR(16) NOT NULL,
+        device_id VARCHAR(255) NOT NULL, device_owner VARCHAR(255) NOT NULL,
+        standard_attr_id BIGINT NOT NULL, ip_allocation VARCHAR(16) NULL,
+        PRIMARY KEY (id), UNIQUE KEY uniq_ports0standard_attr_id (standard_attr_id),
+        KEY ix_ports_network_id_device_owner (network_id, mac_address),
+        KEY ix_ports_device_id (device_id)) DEFAULT CHARSET=utf8mb4""",
+     """SELECT MD5(seq % 300), CONCAT(MD5(seq), ''), IF(seq % 4 = 0, NULL, CONCAT('port', seq)),
+        MD5(seq % 50), CONCAT('fa:16:3e:', LPAD(HEX(seq), 6, '0')), 1, 'ACTIVE', MD5(seq DIV 2),
+        'compute:nova', seq * 2, 'immediate'"""),
+    ("neutron", "ipallocations", 300_000, """(
+        port_id VARCHAR(36) NULL, ip_address VARCHAR(64) NOT NULL,
+        subnet_id VARCHAR(36) NOT NULL, network_id VARCHAR(36) NOT NULL,
+        PRIMARY KEY (ip_address, subnet_id, network_id), KEY port_id (port_id))
+        DEFAULT CHARSET=utf8mb4""",
+     """SELECT MD5(seq), CONCAT('10.', seq DIV 65536, '.', (seq DIV 256) % 256, '.', seq % 256),
+        MD5(seq % 50 + 1000), MD5(seq % 50)"""),
+    ("glance", "images", 40_000, """(
+        id VARCHAR(36) NOT NULL, name VARCHAR(255) NULL, size BIGINT NULL,
+        status VARCHAR(30) NOT NULL, created_at DATETIME NOT NULL, deleted_at DATETIME NULL,
+        deleted TINYINT(1) NOT NULL, disk_format VARCHAR(20) NULL, checksum VARCHAR(32) NULL,
+        owner VARCHAR(255) NULL, os_hash_value VARCHAR(128) NULL, PRIMARY KEY (id),
+        KEY ix_images_deleted (deleted)) DEFAULT CHARSET=utf8mb4""",
+     """SELECT MD5(seq), CONCAT('image-', seq), seq * 1048576, 'active', NOW(), NULL, 0,
+        'qcow2', MD5(seq + 1), MD5(seq % 300), SHA2(seq, 512)"""),
+    ("glance", "image_properties", 300_000, """(
+        id INT NOT NULL AUTO_INCREMENT, image_id VARCHAR(36) NOT NULL,
+        name VARCHAR(255) NOT NULL, value TEXT NOT NULL, created_at DATETIME NOT NULL,
+        deleted TINYINT(1) NOT NULL, PRIMARY KEY (id),
+        UNIQUE KEY ix_image_properties_image_id_name (image_id, name)) DEFAULT CHARSET=utf8mb4""",
+     """SELECT seq, MD5(seq DIV 8), CONCAT('prop_', seq % 8), CONCAT('value ', seq), NOW(), 0"""),
+    ("cinder", "volumes", 100_000, """(
+        created_at DATETIME NULL, id VARCHAR(36) NOT NULL, size INT NULL,
+        host VARCHAR(255) NULL, status VARCHAR(255) NULL, display_name VARCHAR(255) NULL,
+        volume_type_id VARCHAR(36) NULL, provider_location VARCHAR(256) NULL,
+        PRIMARY KEY (id), KEY volumes_service_uuid_idx (host)) DEFAULT CHARSET=utf8mb4""",
+     """SELECT NOW(), MD5(seq), seq % 100, CONCAT('cinder@lvm#', seq % 3), 'available',
+        IF(seq % 2 = 0, NULL, CONCAT('vol ', seq)), MD5(seq % 4), NULL"""),
+]
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def endpoint(server: MariaDBServer) -> DbEndpoint:
+    return DbEndpoint(server.host, server.port, "root", server.root_password)
+
+
+def generate(server: MariaDBServer, scale: float) -> dict[str, Any]:
+    connection = server.connect(autocommit=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SET SESSION sql_log_bin = 0, unique_checks = 0")
+        for database in DATABASES:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{database}`")
+            cursor.execute(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4")
+        for database, table, rows, ddl, select in TABLES:
+            count = max(100, int(rows * scale))
+            log(f"generating {database}.{table}: {count:,} rows")
+            cursor.execute(f"CREATE TABLE `{database}`.`{table}` {ddl} ENGINE=InnoDB")
+            step = 500_000
+            for start in range(0, count, step):
+                end = min(count, start + step)
+                body = select.replace("seq", "(s.seq)")
+                cursor.execute(f"INSERT INTO `{database}`.`{table}` {body} "
+                               f"FROM (SELECT seq FROM `{database}`.seq_{start + 1}_to_{end}) s")
+        for database, table, *_ in TABLES:
+            cursor.execute(f"ANALYZE TABLE `{database}`.`{table}`")
+            cursor.fetchall()
+        cursor.execute("SELECT COALESCE(SUM(TABLE_ROWS), 0), SUM(DATA_LENGTH), "
+                       "SUM(INDEX_LENGTH) FROM information_schema.TABLES WHERE TABLE_SCHEMA IN "
+                       f"({', '.join(repr(d) for d in DATABASES)})")
+        estimated_rows, data_length, index_length = cursor.fetchone()
+        exact = 0
+        for database, table, *_ in TABLES:
+            cursor.execute(f"SELECT COUNT(*) FROM `{database}`.`{table}`")
+            exact += cursor.fetchone()[0]
+    connection.close()
+    return {"rows": exact, "data_bytes": int(data_length), "index_bytes": int(index_length),
+            "databases": len(DATABASES), "tables": len(TABLES)}
+
+
+def reset_target(server: MariaDBServer) -> None:
+    connection = server.connect(autocommit=True)
+    with connection.cursor() as cursor:
+        for database in DATABASES:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{database}`")
+        cursor.execute("RESET MASTER")
+    connection.close()
+
+
+def cpu_seconds(pid: int | None) -> float:
+    if not pid:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_measured(argv: list[str], *, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run argv; wall time, peak RSS and CPU of it and its children (wait4 rusage)."""
+    started = time.monotonic()
+    process = subprocess.Popen(argv, env={**os.environ, **(env or {})},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    stdout, stderr = b"", b""
+    # communicate() would reap the child; read its pipes, then wait4 for its rusage
+    assert process.stdout is not None and process.stderr is not None
+    stdout = process.stdout.read()
+    stderr = process.stderr.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    seconds = time.monotonic() - started
+    if process.returncode != 0:
+        raise SystemExit(f"{argv[0]} failed ({process.returncode}): "
+                         f"{stderr.decode(errors='replace')[-2000:]}")
+    return {"seconds": seconds, "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+            "client_cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
+            "stdout": stdout.decode(errors="replace")}
+
+
+def option_file(workdir: Path, name: str, server: MariaDBServer) -> Path:
+    path = workdir / f"{name}.cnf"
+    path.write_text(f"[client]\nuser=root\npassword={server.root_password}\n"
+                    f"host={server.host}\nport={server.port}\nprotocol=TCP\n")
+    path.chmod(0o600)
+    return path
+
+
+def method_dump(workdir: Path, source: MariaDBServer, target: MariaDBServer) -> dict[str, Any]:
+    src, dst = option_file(workdir, "src", source), option_file(workdir, "dst", target)
+    script = (f"set -o pipefail; mariadb-dump --defaults-extra-file={src} --single-transaction "
+              f"--quick --routines --triggers --events --databases {' '.join(DATABASES)} | "
+              f"mariadb --defaults-extra-file={dst}")
+    return run_measured(["bash", "-c", script])
+
+
+def method_mydumper(workdir: Path, source: MariaDBServer,
+                    target: MariaDBServer) -> dict[str, Any]:
+    out = workdir / "mydumper"
+    shutil.rmtree(out, ignore_errors=True)
+    regex = "^(" + "|".join(DATABASES) + r")\."
+    dump = run_measured(["mydumper", "--host", source.host, "--port", str(source.port),
+                         "--user", "root", "--password", source.root_password, "--threads", "2",
+                         "--outputdir", str(out), "--regex", regex, "--trx-consistency-only",
+                         "--rows", "500000", "--triggers", "--events", "--routines"])
+    load = run_measured(["myloader", "--host", target.host, "--port", str(target.port),
+                         "--user", "root", "--password", target.root_password, "--threads", "2",
+                         "--directory", str(out), "--overwrite-tables"])
+    size = sum(p.stat().st_size for p in out.iterdir())
+    shutil.rmtree(out, ignore_errors=True)
+    return {"seconds": dump["seconds"] + load["seconds"], "dump_seconds": dump["seconds"],
+            "load_seconds": load["seconds"], "dump_bytes": size,
+            "peak_rss_mb": max(dump["peak_rss_mb"], load["peak_rss_mb"]),
+            "client_cpu_seconds": round(dump["client_cpu_seconds"]
+                                        + load["client_cpu_seconds"], 1)}
+
+
+def method_sbs(workdir: Path, source: MariaDBServer, target: MariaDBServer,
+               workers: int = 2) -> dict[str, Any]:
+    state = workdir / "sbs-state"
+    shutil.rmtree(state, ignore_errors=True)
+    src_pw, dst_pw = workdir / "src.pw", workdir / "dst.pw"
+    src_pw.write_text(source.root_password)
+    dst_pw.write_text(target.root_password)
+    result = run_measured([
+        sys.executable, "-c", "from sidebyside.cli.db import app; app()", "copy",
+        "--from", source.url(), "--to", target.url(), "--databases", ",".join(DATABASES),
+        "--from-password-file", str(src_pw), "--to-password-file", str(dst_pw),
+        "--state-dir", str(state), "--workers", str(workers), "--skip-users", "--json"])
+    report = json.loads(result.pop("stdout"))
+    result["phases"] = report["phases"]
+    result["status"] = report["status"]
+    return result
+
+
+def method_raw_load(workdir: Path, source: MariaDBServer,
+                    target: MariaDBServer) -> dict[str, Any]:
+    """Pre-made tab-separated files on the target's machine, loaded by one connection."""
+    files = workdir / "outfiles"
+    shutil.rmtree(files, ignore_errors=True)
+    files.mkdir()
+    src = source.connect(autocommit=True)
+    dst = target.connect(autocommit=True, local_infile=True)
+    with src.cursor() as scur, dst.cursor() as dcur:
+        for database in DATABASES:
+            dcur.execute(f"CREATE DATABASE IF NOT EXISTS `{database}` CHARACTER SET utf8mb4")
+        for database, table, *_ in TABLES:
+            path = files / f"{database}.{table}.txt"
+            scur.execute(f"SELECT * INTO OUTFILE '{path}' FROM `{database}`.`{table}`")
+            scur.execute(f"SHOW CREATE TABLE `{database}`.`{table}`")
+            dcur.execute(f"USE `{database}`")
+            dcur.execute(scur.fetchone()[1])
+        started = time.monotonic()
+        cpu_before = cpu_seconds(target.pid)
+        dcur.execute("SET SESSION unique_checks = 0, foreign_key_checks = 0, sql_log_bin = 0")
+        for database, table, *_ in TABLES:
+            path = files / f"{database}.{table}.txt"
+            dcur.execute(f"LOAD DATA INFILE '{path}' INTO TABLE `{database}`.`{table}` "
+                         f"CHARACTER SET binary")
+        seconds = time.monotonic() - started
+        server_cpu = cpu_seconds(target.pid) - cpu_before
+    src.close()
+    dst.close()
+    shutil.rmtree(files, ignore_errors=True)
+    return {"seconds": seconds, "peak_rss_mb": 0.0, "client_cpu_seconds": 0.0,
+            "target_cpu_seconds": round(server_cpu, 1)}
+
+
+METHODS = {
+    "a": ("mariadb-dump | mariadb", method_dump),
+    "b": ("mydumper + myloader (2 threads)", method_mydumper),
+    "c": ("sbs db copy (2 workers, verified)", method_sbs),
+    "d": ("floor: LOAD DATA INFILE of pre-made files (1 loader)", method_raw_load),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=float, default=1.5, help="data set size in GB")
+    parser.add_argument("--methods", default="a,b,c,d")
+    parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--keep", action="store_true", help="keep servers and data")
+    parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results")
+    args = parser.parse_args()
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="sbs-bench-db-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    source = MariaDBServer(workdir / "source", host="127.0.0.91", name="bench-source",
+                           options=SERVER_OPTIONS)
+    target = MariaDBServer(workdir / "target", host="127.0.0.92", name="bench-target",
+                           options=SERVER_OPTIONS)
+    results: dict[str, Any] = {"size_option_gb": args.size, "machine": {
+        "cpus": os.cpu_count(), "python": platform.python_version(),
+        "kernel": platform.release()}, "methods": {}}
+    try:
+        source.start()
+        target.start()
+        results["server"] = source.connect().get_server_info()
+        marker = workdir / "source" / "generated.json"
+        if marker.exists() and json.loads(marker.read_text()).get("size") == args.size:
+            dataset = json.loads(marker.read_text())["dataset"]
+            log("reusing the generated data set")
+        else:
+            started = time.monotonic()
+            dataset = generate(source, args.size / 1.5)
+            dataset["generate_seconds"] = round(time.monotonic() - started, 1)
+            marker.write_text(json.dumps({"size": args.size, "dataset": dataset}))
+        results["dataset"] = dataset
+        log(f"data set: {dataset}")
+        volume = dataset["data_bytes"]
+        for key in args.methods.split(","):
+            name, run = METHODS[key]
+            reset_target(target)
+            log(f"({key}) {name}")
+            source_cpu, target_cpu = cpu_seconds(source.pid), cpu_seconds(target.pid)
+            outcome = run(workdir, source, target)
+            outcome.pop("stdout", None)
+            outcome.setdefault("target_cpu_seconds",
+                               round(cpu_seconds(target.pid) - target_cpu, 1))
+            outcome["source_cpu_seconds"] = round(cpu_seconds(source.pid) - source_cpu, 1)
+            verify_started = time.monotonic()
+            report = verify_databases(endpoint(source), endpoint(target), DATABASES,
+                                      raise_on_mismatch=False)
+            outcome["verify_seconds"] = round(time.monotonic() - verify_started, 1)
+            outcome["verified_equal"] = report.equal
+            outcome["problems"] = report.problems[:5]
+            outcome["seconds"] = round(outcome["seconds"], 1)
+            outcome["mb_per_second"] = round(volume / 1e6 / outcome["seconds"], 1)
+            outcome["rows_per_second"] = round(dataset["rows"] / outcome["seconds"])
+            outcome["name"] = name
+            results["methods"][key] = outcome
+            log(f"({key}) {json.dumps(outcome)}")
+    finally:
+        if not args.keep:
+            source.stop()
+            target.stop()
+    args.results.mkdir(parents=True, exist_ok=True)
+    (args.results / "db-copy.json").write_text(json.dumps(results, indent=1) + "\n")
+    log(f"wrote {args.results / 'db-copy.json'}")
+    self_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    log(f"harness peak RSS {self_rss:.0f} MB")
+    if not args.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
