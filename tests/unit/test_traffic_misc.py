@@ -124,3 +124,20 @@ def test_keepalived_conf() -> None:
     with pytest.raises(InputError):
         render_keepalived_conf(instance="VI_1", interface="eth0", vip="10.0.0.1",
                                priority=255, track_file="/x")
+
+
+def test_wait_until_reports_each_wait_and_the_last_result() -> None:
+    import itertools
+
+    from sidebyside.traffic.waiting import wait_until
+
+    counter = itertools.count()
+    lines: list[str] = []
+    done, value = wait_until(lambda: next(counter), lambda n: n >= 3, timeout=5,
+                             interval=0.001, waiting_for=lambda n: f"n={n}",
+                             on_wait=lines.append)
+    assert (done, value) == (True, 3)
+    assert [line.split(": ")[-1] for line in lines] == ["n=0", "n=1", "n=2"]
+    done, value = wait_until(lambda: 7, lambda n: n == 0, timeout=0.05, interval=0.01,
+                             waiting_for=str)
+    assert (done, value) == (False, 7)
