@@ -431,12 +431,15 @@ def read_position(session: Session) -> dict[str, Any]:
     """Binlog file/position and GTID state; absent values are None (binlog off, or the
     login lacks BINLOG MONITOR / REPLICATION CLIENT)."""
     position: dict[str, Any] = {"binlog_file": None, "binlog_pos": None, "gtid": None}
-    try:
-        row = session.query_one("SHOW MASTER STATUS")
+    # MySQL 8.4 renamed SHOW MASTER STATUS; MariaDB and older MySQL know only that name
+    for statement in ("SHOW MASTER STATUS", "SHOW BINARY LOG STATUS"):
+        try:
+            row = session.query_one(statement)
+        except SbsError:
+            continue
         if row:
             position["binlog_file"], position["binlog_pos"] = _str(row[0]), int(row[1])
-    except SbsError:
-        pass
+        break
     for variable in ("gtid_binlog_pos", "gtid_executed"):
         try:
             value = session.value(f"SELECT @@GLOBAL.{variable}")

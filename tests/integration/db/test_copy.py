@@ -272,3 +272,39 @@ def test_missing_database_and_missing_privileges(source: DbEndpoint, source_serv
         copy_databases(weak, target, ["tricky_api"], state_dir=tmp_path)
     assert "RELOAD" in denied.value.message and denied.value.exit_code == 3
     assert not copy_is_verified(tmp_path)
+
+
+@pytest.fixture()
+def small_disk_target(tmp_path: Path) -> Any:
+    """A target whose datadir lives on a 64 MB tmpfs: room for the system tables only."""
+    import subprocess
+
+    mount_point = tmp_path / "small-disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs",
+                              str(mount_point)], capture_output=True, check=False)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    server = MariaDBServer(mount_point / "db", host="127.0.0.78", name="small-disk", options={
+        "innodb_flush_method": "fsync", "innodb_log_file_size": "8M",
+        "innodb_buffer_pool_size": "32M", "innodb_undo_tablespaces": "0"})
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        subprocess.run(["umount", str(mount_point)], check=False)
+
+
+def test_target_disk_full_is_a_clear_error_and_nothing_is_verified(
+        source: DbEndpoint, small_disk_target: MariaDBServer, tmp_path: Path) -> None:
+    target = DbEndpoint(small_disk_target.host, small_disk_target.port, "root",
+                        small_disk_target.root_password)
+    with pytest.raises(SbsError) as caught:
+        copy_databases(source, target, ["bulk"], state_dir=tmp_path / "state",
+                       rows_per_chunk=20_000)
+    assert caught.value.exit_code == 4, caught.value
+    assert "disk full" in caught.value.message and target.address in caught.value.message
+    assert not copy_is_verified(tmp_path / "state")
+    state = json.loads((tmp_path / "state" / "db-copy.json").read_text())
+    assert state["status"] == "failed" and "disk full" in state["error"]
