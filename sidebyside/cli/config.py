@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -25,7 +26,6 @@ from sidebyside.config.translate import (
 )
 from sidebyside.config.validate import require_valid, validate_config
 from sidebyside.errors import InputError
-from sidebyside.redact import redact
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 
@@ -116,10 +116,11 @@ def translate(
             target.write_bytes(result.document.to_bytes())
             mode = path.stat().st_mode & 0o7777
             target.chmod(mode)
-        (output_dir / "report.json").write_text(
-            redact(json.dumps(report.to_dict(), indent=2)) + "\n")
+        (output_dir / "report.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     if as_json:
-        output.emit_json(report.to_dict())
+        # masked already, value by value and diff line by line: emit_json's redact
+        # of whole strings would take `-path = ...` diff lines for `mysql -pSECRET`
+        sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
     else:
         _say(report.to_text(all_settings=all_settings), end="")
         if output_dir is not None:

@@ -196,14 +196,19 @@ class Document:
         return [(s.name, n.problem, n.raw.rstrip()) for s in self.sections for n in s.nodes
                 if isinstance(n, Trivia) and n.problem]
 
-    def render(self, *, display: Callable[[str, str, str], str | None] | None = None) -> str:
+    def render(self, *, display: Callable[[str, str, str], str | None] | None = None,
+               trivia: Callable[[str], str] | None = None) -> str:
         """The document's text. With display(section, key, value) -> replacement value
-        (or None to keep the line), e.g. to mask secrets in what is shown."""
+        (or None to keep the line) and trivia(line) -> line for comments, e.g. to mask
+        secrets in what is shown."""
         parts: list[str] = []
         for section in self.sections:
             if section.header is not None:
                 parts.append(section.header)
             for node in section.nodes:
+                if isinstance(node, Trivia) and trivia is not None:
+                    parts.append(trivia(node.raw))
+                    continue
                 if isinstance(node, Entry) and display and section.name is not None:
                     shown = display(section.name, node.key, node.value)
                     if shown is not None and shown != node.value:
@@ -399,13 +404,17 @@ class Document:
         if reason is None:
             return
         ending = _line_ending(entry.raw_lines[0]) or self.line_ending
-        comments = [Trivia(f"# sbs: removed {entry.key}: {_one_line(reason)}{ending}")]
+        # no `key:` or `key =` in the note: redact() would take a secret-looking key
+        # name (memcache_password) for a secret and mask the reason
+        note = f"# sbs removed {entry.key!r} because {_one_line(reason)}{ending}"
+        comments = [Trivia(note)]
         if keep_value:
             for raw in entry.raw_lines:
                 body = raw.rstrip("\r\n")
                 comments.append(Trivia(f"#{body}{_line_ending(raw) or ending}"))
         else:
-            comments.append(Trivia(f"#{entry.key} = <secret value not kept>{ending}"))
+            comments.append(Trivia(f"# (the secret value of {entry.key!r} is not kept here)"
+                                   f"{ending}"))
         if index == len(owner.nodes) and not _line_ending(entry.raw_lines[-1]):
             comments[-1].raw = comments[-1].raw.rstrip("\r\n")
         owner.nodes[index:index] = comments

@@ -104,8 +104,10 @@ def parse_metadata(text: str | bytes, *, service: str, release: str,
                    source: str = "<metadata>") -> ReleaseMetadata:
     """Parse the generator's YAML. Raises InputError (naming source) when it is not
     generator output."""
+    # libyaml when present: a service's metadata is ~1 MB of YAML
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         raise InputError(f"{source}: not YAML: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("options"), dict):

@@ -57,6 +57,7 @@ _SQL_URL = re.compile(r"^(?P<scheme>(?:mysql|mariadb|postgresql|postgres)(?:\+\w
 
 KEPT, RENAMED, REWRITTEN, REMOVED, UNKNOWN, ADDED = (
     "kept", "renamed", "value rewritten", "removed", "unknown", "added")
+RENAMED_AND_REWRITTEN = "renamed and value rewritten"
 
 
 @dataclass(frozen=True)
@@ -159,14 +160,15 @@ class TranslationReport:
                 if s.new_value is not None and s.new_value != s.value:
                     where += f" = {s.new_value}"
                 tag = "custom" if s.custom else "default"
+                # values are masked already (Masker.display); reasons get redact()
                 line = f"  {s.ref} = {s.value}  [{tag}]  {where}"
                 if s.reasons:
-                    line += "\n      " + "\n      ".join(s.reasons)
+                    line += "\n      " + "\n      ".join(redact(r) for r in s.reasons)
                 lines.append(line)
-            if translated.diff:
+            if translated.diff:  # masked already
                 lines.append("")
                 lines.append(translated.diff.rstrip("\n"))
-        return redact("\n".join(lines)) + "\n"
+        return "\n".join(lines) + "\n"
 
 
 def _counts(summary: dict[str, int]) -> str:
@@ -216,8 +218,10 @@ class Masker:
 class _Translator:
     def __init__(self, document: Document, *, path: str, service: str,
                  new: ReleaseMetadata, old: ReleaseMetadata | None,
-                 rules: Sequence[Rule], host_map: HostMap | None) -> None:
+                 rules: Sequence[Rule], host_map: HostMap | None,
+                 drop_deprecated: bool = False) -> None:
         self.doc = document
+        self.drop_deprecated = drop_deprecated
         self.path = path
         self.service = service
         self.new = new
@@ -319,6 +323,11 @@ class _Translator:
             self.tracks.append(_Track(entry, report, original_value=entry.value))
 
     def resolve_names(self) -> None:
+        """Deprecated names/groups -> current ones. When several names of one option
+        are set, the one oslo.config reads wins (the current name, else the first of
+        the option's deprecated names) and the others are removed, saying why."""
+        by_option: dict[int, list[tuple[_Track, Lookup, str]]] = {}
+        options: dict[int, OptionMeta] = {}
         for track in self.live():
             section = self.section_of(track)
             key = track.entry.key
@@ -337,17 +346,40 @@ class _Translator:
             if found is None:
                 continue
             track.option = found.option
-            if not found.via_deprecated_name:
+            by_option.setdefault(id(found.option), []).append((track, found, via))
+            options[id(found.option)] = found.option
+        for option_id, named in by_option.items():
+            target = options[option_id]
+            aliases = [(t, f, v) for t, f, v in named if f.via_deprecated_name]
+            if not aliases:
                 continue
-            target = found.option
-            if self.is_set(target.group, target.name, exclude=track.entry):
-                self.remove(track, f"deprecated name of {target.ref}, which is set too "
-                                   "(the current name wins in oslo.config)")
-                continue
-            since = f" since {target.deprecated_since}" if target.deprecated_since else ""
-            self.rename(track, target.group, target.name,
-                        f"deprecated name{since}; current name {target.ref} "
-                        f"(from {via})")
+            current = [t for t, f, _ in named if not f.via_deprecated_name]
+            winner = None
+            if not current:
+                order = [(normalize_section(g), normalize_key(n))
+                         for g, n in target.deprecated_names]
+                ranked = []
+                for track, _, _ in aliases:
+                    here = (normalize_section(self.section_of(track)),
+                            normalize_key(track.entry.key))
+                    ranked.append((order.index(here) if here in order else len(order),
+                                   track))
+                winner = min(ranked, key=lambda item: item[0])[1]
+            for track, _, via in aliases:
+                if track is winner:
+                    since = f" since {target.deprecated_since}" \
+                        if target.deprecated_since else ""
+                    self.rename(track, target.group, target.name,
+                                f"deprecated name{since}; current name {target.ref} "
+                                f"(from {via})")
+                elif current:
+                    self.remove(track, f"deprecated name of {target.ref}, which is set "
+                                       "too (oslo.config reads the current name first)")
+                else:
+                    assert winner is not None
+                    self.remove(track, f"another name of {target.ref}, "
+                                       f"{winner.report.key}, is set too and takes "
+                                       "precedence in oslo.config")
 
     def apply_rules(self) -> None:
         for rule in self.rules:
@@ -428,11 +460,7 @@ class _Translator:
             if found is not None:
                 track.option = found.option
                 if found.option.deprecated_for_removal:
-                    reason = found.option.deprecated_reason or "no reason given"
-                    since = f" since {found.option.deprecated_since}" \
-                        if found.option.deprecated_since else ""
-                    self.remove(track, f"deprecated for removal{since} in "
-                                       f"{self.service} {self.new.release}: {reason}")
+                    self._deprecated_for_removal(track, section, found.option)
                 continue
             old = self.old.lookup(section, key) if self.old is not None else None
             if old is not None:
@@ -459,6 +487,22 @@ class _Translator:
                     f"not an option of {self.service} {self.new.release}"
                     + ("" if self.old is None else f" nor {self.old.release}")
                     + ": kept, check it")
+
+    def _deprecated_for_removal(self, track: _Track, section: str,
+                                option: OptionMeta) -> None:
+        reason = option.deprecated_reason or "no reason given"
+        since = f" since {option.deprecated_since}" if option.deprecated_since else ""
+        what = f"deprecated for removal{since} in {self.service} {self.new.release}: {reason}"
+        values = (self.doc.get(section, track.entry.key) if option.multi
+                  else [track.entry.value])
+        if self.drop_deprecated or equals_default(option, values):
+            self.remove(track, what)
+            return
+        # The option still works in the new release; dropping it would silently
+        # change behaviour (e.g. [oslo_policy] enforce_scope, whose default flipped).
+        track.report.reasons.append(
+            f"{what}; kept: removing it would change the value in effect (the "
+            f"{self.new.release} default is {_default_text(option)})")
 
     def rewrite_hosts(self) -> None:
         if not self.host_map:
@@ -500,7 +544,7 @@ class _Translator:
                 (normalize_section(report.section), normalize_key(report.key))
             changed = track.entry.value != track.original_value
             if moved and changed:
-                report.outcome = f"{RENAMED}, {REWRITTEN}"
+                report.outcome = RENAMED_AND_REWRITTEN
             elif moved:
                 report.outcome = RENAMED
             elif changed:
@@ -530,35 +574,44 @@ def _default_text(option: OptionMeta) -> str:
 def translate_document(document: Document, *, path: str, service: str,
                        new: ReleaseMetadata, old: ReleaseMetadata | None = None,
                        rules: Sequence[Rule] = (),
-                       host_map: HostMap | None = None) -> FileTranslation:
+                       host_map: HostMap | None = None,
+                       drop_deprecated: bool = False) -> FileTranslation:
     """Translate one oslo.config document in place and report on every setting.
 
+    An option deprecated for removal in the new release is removed when its value is
+    the new default anyway, kept with a warning otherwise (it still works, and
+    removing it would change behaviour); drop_deprecated removes it regardless.
     Raises nothing for odd content: unknown options are kept and reported.
     """
     old_text = document.render()
     translator = _Translator(document, path=path, service=service, new=new, old=old,
-                             rules=rules, host_map=host_map)
+                             rules=rules, host_map=host_map,
+                             drop_deprecated=drop_deprecated)
     translator.start()
-    old_shown = document.render(display=translator.display)
+    old_shown = document.render(display=translator.display, trivia=redact)
     translator.resolve_names()
     translator.apply_rules()
     translator.apply_removals()
     translator.rewrite_hosts()
     translator.finish()
-    new_shown = document.render(display=translator.display)
+    new_shown = document.render(display=translator.display, trivia=redact)
+    # Masked value by value (display) and comment by comment, not line by line:
+    # redact's patterns would take `max_active_keys = 5` for a secret, and a `-p...`
+    # diff line for `mysql -pSECRET`.
     diff = "".join(difflib.unified_diff(
         old_shown.splitlines(keepends=True), new_shown.splitlines(keepends=True),
         fromfile=f"{path} ({old.release if old else 'old'})",
         tofile=f"{path} ({new.release})"))
     return FileTranslation(path=path, old_text=old_text, new_text=document.render(),
-                           diff=redact(diff), settings=[t.report for t in translator.tracks],
+                           diff=diff, settings=[t.report for t in translator.tracks],
                            document=document)
 
 
 def translate_files(files: dict[str, bytes], *, service: str, from_release: str,
                     new: ReleaseMetadata, old: ReleaseMetadata | None = None,
                     rules: Sequence[Rule] = (),
-                    host_map: HostMap | None = None) -> TranslationReport:
+                    host_map: HostMap | None = None,
+                    drop_deprecated: bool = False) -> TranslationReport:
     """Translate several files of one service (main file, drop-ins, plugin inis).
 
     Raises InputError when a file is not valid oslo.config INI (file and line named).
@@ -568,6 +621,7 @@ def translate_files(files: dict[str, bytes], *, service: str, from_release: str,
         document = Document.parse(data, path=path, strict=True)
         translated.append(translate_document(document, path=path, service=service,
                                              new=new, old=old, rules=rules,
-                                             host_map=host_map))
+                                             host_map=host_map,
+                                             drop_deprecated=drop_deprecated))
     return TranslationReport(service=service, from_release=from_release,
                              to_release=new.release, files=translated)
