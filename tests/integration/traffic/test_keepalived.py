@@ -157,3 +157,17 @@ def test_move_vip_step_through_an_inventory(vrrp_pair: VrrpPair, tmp_path: Path)
     assert move.verify(to_new, ctx) is True
     assert (tmp_path / "ka-a" / "sbs-priority").read_text().strip() == "-100"
     assert holds_address(addresses_in("sbs-t-b"), VIP)
+
+
+def test_restart_right_after_stop_and_retake(vrrp_pair: VrrpPair) -> None:
+    """start() waits for the stopped instance's pid files (a restart within ~1 s of a
+    stop otherwise fails); the higher priority node then takes the VIP back."""
+    control = vrrp_pair.control
+    wait_for_holder(control, "ka-a")
+    daemon = vrrp_pair.daemons["ka-a"]
+    first_pid = daemon.pid
+    daemon.stop()
+    wait_for_holder(control, "ka-b")
+    assert daemon.start() != first_pid
+    wait_for_holder(control, "ka-a")
+    assert daemon.pid is not None
