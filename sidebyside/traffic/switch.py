@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from sidebyside.errors import InputError
 from sidebyside.inventory import HaproxyModel
 from sidebyside.traffic.errors import TrafficNotSettled
 from sidebyside.traffic.haproxy import AdminState, ServerState
@@ -97,12 +98,12 @@ class TrafficSwitch:
     settings: SwitchSettings = field(default_factory=SwitchSettings)
 
     def route(self, service: str) -> ServiceRoute:
-        """Raises KeyError naming the service when the inventory has no backend for it."""
+        """Raises InputError naming the service when the inventory has no backend for it."""
         try:
             return self.routes[service]
         except KeyError:
-            raise KeyError(f"no HAProxy backend for service {service!r} in "
-                           f"ha.haproxy.backends") from None
+            raise InputError(f"no HAProxy backend for service {service!r} in "
+                             f"ha.haproxy.backends") from None
 
     def _wait_drained(self, route: ServiceRoute, servers: tuple[str, ...]) -> float:
         started = time.monotonic()

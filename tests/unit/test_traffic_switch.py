@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from sidebyside.errors import InputError
 from sidebyside.traffic.errors import ServerCheckFailed, TrafficNotSettled
 from sidebyside.traffic.fleet import state_disagreements
 from sidebyside.traffic.haproxy import AdminState, ServerState
@@ -176,7 +177,7 @@ def test_node_that_missed_a_command_fails_the_switch() -> None:
 
 
 def test_unknown_service() -> None:
-    with pytest.raises(KeyError, match="nova"):
+    with pytest.raises(InputError, match="nova"):
         make(FakeFleet()).switch_to_new("nova")
 
 
