@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from sidebyside.config.ini import Document
 from sidebyside.errors import VerificationError
 from sidebyside.redact import redact
 from sidebyside.remote.base import Host
@@ -53,6 +54,19 @@ def parse_validator_output(config_file: str, output: str, returncode: int) -> Va
         tail = " | ".join(output.strip().splitlines()[-3:])
         errors.append(redact(f"validator exited {returncode}: {tail}"))
     return ValidationResult(config_file, returncode, errors, warnings)
+
+
+def dynamic_groups(document: Document) -> list[str]:
+    """Groups named by values rather than by the code (glance and cinder backends:
+    `enabled_backends = fast:rbd,slow:file` or `= lvm1,lvm2`): the metadata cannot
+    list them, so the validator must skip them."""
+    groups: list[str] = []
+    for value in document.get("DEFAULT", "enabled_backends"):
+        for item in value.split(","):
+            name = item.split(":", 1)[0].strip()
+            if name and name not in groups:
+                groups.append(name)
+    return groups
 
 
 def validator_argv(venv_bin: str, config_file: str, opt_data: str,
