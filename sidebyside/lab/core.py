@@ -339,8 +339,9 @@ class Lab:
             paste = Path(state.venvs["glance"][release_name]) / "etc" / "glance" / \
                 "glance-api-paste.ini"
             _write(etc / "glance-api-paste.ini", paste.read_text(), mode=0o644)
-            for sub in ("images", "staging", "tasks", "lock"):
+            for sub in ("staging", "tasks", "lock"):
                 (layout.var_lib(side, "glance") / sub).mkdir(parents=True, exist_ok=True)
+            layout.glance_images.mkdir(parents=True, exist_ok=True)
         if "nova" in spec.services:
             _write(layout.etc(side, "nova") / "nova.conf", render.nova_conf(
                 layout, side, release_name, db_password=passwords["nova-db"]))

@@ -72,6 +72,12 @@ class LabLayout:
     def mariadb_dir(self, side: str) -> Path:
         return self.root(side) / "var" / "lib" / "mysql"
 
+    @property
+    def glance_images(self) -> Path:
+        """The image store both glance servers use, as production shares ceph or NFS:
+        glance's database records each image's location as a literal file:// URL."""
+        return self.state_dir / "shared" / "glance" / "images"
+
     def bin_dir(self, side: str) -> Path:
         """`<root>/usr/bin`: links to the side's release venv, as a package installs them."""
         return self.root(side) / "usr" / "bin"

@@ -95,7 +95,8 @@ def glance_conf(layout: LabLayout, side: str, release_name: str, *, db_password:
                 service_password: str) -> str:
     return _env.get_template("glance-api.conf.j2").render(
         **_context(layout, side, "glance", release_name), db_password=db_password,
-        service_password=service_password, auth_url=f"http://{VIP}:{SERVICE_PORT['keystone']}")
+        service_password=service_password, auth_url=f"http://{VIP}:{SERVICE_PORT['keystone']}",
+        images_dir=str(layout.glance_images))
 
 
 def nova_conf(layout: LabLayout, side: str, release_name: str, *, db_password: str) -> str:

@@ -83,6 +83,9 @@ def test_seed_data_is_visible_through_the_vip(lab: RunningLab) -> None:
     assert image is not None and image.checksum == seed.IMAGE_MD5
     data = conn.image.download_image(image).content
     assert hashlib.sha512(data).hexdigest() == seed.IMAGE_SHA512
+    # in the store both controllers share, as glance's database locates it
+    stored = lab.state_dir / "shared" / "glance" / "images" / image.id
+    assert stored.stat().st_size == len(seed.IMAGE_DATA)
 
 
 def test_the_custom_policy_is_enforced(lab: RunningLab) -> None:

@@ -52,7 +52,13 @@ def test_glance_conf_binds_the_side_and_authenticates_through_the_vip() -> None:
     assert (conf["DEFAULT"]["bind_host"], conf["DEFAULT"]["bind_port"]) == ("127.0.0.11", "9292")
     assert conf["keystone_authtoken"]["auth_url"] == "http://127.0.0.10:5000"
     assert conf["keystone_authtoken"]["password"] == "svcpw"
-    assert conf["file"]["filesystem_store_datadir"] == "/srv/lab/old/var/lib/glance/images/"
+    # one store for both sides: glance records image locations as literal file:// URLs
+    assert conf["file"]["filesystem_store_datadir"] == "/srv/lab/shared/glance/images/"
+    new = ini(render.glance_conf(LAYOUT, "new", "2026.1", db_password="dbpw",
+                                 service_password="svcpw"))
+    assert new["file"]["filesystem_store_datadir"] == conf["file"]["filesystem_store_datadir"]
+    assert new["os_glance_staging_store"]["filesystem_store_datadir"] == \
+        "/srv/lab/new/var/lib/glance/staging/"
 
 
 def test_nova_conf_names_the_old_databases_literally() -> None:
