@@ -23,6 +23,7 @@ from sidebyside.actions.service_control import ServiceAction
 from sidebyside.deploy.actions import DeployAction
 from sidebyside.engine.executor import Action
 from sidebyside.engine.session import Environment
+from sidebyside.traffic.actions import traffic_actions
 from sidebyside.upgrade.actions import upgrade_actions
 
 
@@ -35,6 +36,7 @@ def build_actions(env: Environment, options: Mapping[str, Any]) -> dict[str, Act
         "stop_service": ServiceAction(inv, hosts, "stop"),
     }
     registry.update(upgrade_actions(inv, hosts))
+    registry.update(traffic_actions(inv, hosts, hosts.path))
     # Nothing may upgrade a copy that did not verify.
     registry["db_sync"] = RequireVerifiedCopy(registry["db_sync"], env.state_dir)
     registry["update_cell_mappings"] = RequireVerifiedCopy(registry["update_cell_mappings"],
