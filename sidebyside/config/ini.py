@@ -17,8 +17,8 @@ spacing, line ending, a missing final newline, undecodable bytes via surrogatees
 so rendering an untouched document gives back the input bytes. Edits replace only the
 lines of the entries they touch.
 
-Lines are split on "\\n" only; a lone "\\r" (which Python's text mode would also treat
-as a line break) stays inside its line. oslo.config files in the wild do not use it.
+Lines are split where Python's text mode splits them (oslo.config opens files in text
+mode): "\\n", "\\r\\n" and a lone "\\r".
 """
 
 from __future__ import annotations
@@ -98,19 +98,19 @@ class Section:
 
 
 def _line_ending(line: str) -> str:
-    if line.endswith("\r\n"):
-        return "\r\n"
-    if line.endswith("\n"):
-        return "\n"
+    for ending in ("\r\n", "\n", "\r"):
+        if line.endswith(ending):
+            return ending
     return ""
 
 
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+
+
 def _split_lines(text: str) -> list[str]:
-    lines = text.split("\n")
-    out = [line + "\n" for line in lines[:-1]]
-    if lines[-1]:
-        out.append(lines[-1])
-    return out
+    """Lines with their endings, split where Python's text mode (which oslo.config
+    reads with) splits: \\n, \\r\\n and a lone \\r; nothing else."""
+    return _LINE.findall(text)
 
 
 def _split_key_value(line: str) -> tuple[str, str] | None:
