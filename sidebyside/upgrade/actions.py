@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sidebyside.engine.executor import StepContext
+from sidebyside.engine.executor import Action, StepContext
 from sidebyside.errors import InputError
 from sidebyside.inventory import Inventory, ServiceControl
 from sidebyside.plan.model import Step
@@ -149,7 +149,7 @@ class DbSyncAction(_NewSideAction):
         return read_check(check, run.returncode, run.text).current
 
 
-def upgrade_actions(inventory: Inventory, hosts: HostFactory) -> dict[str, Any]:
+def upgrade_actions(inventory: Inventory, hosts: HostFactory) -> dict[str, Action]:
     """The four actions by name, for `sidebyside.actions.build_actions`."""
     return {"preflight": PreflightAction(inventory, hosts),
             "upgrade_check": UpgradeCheckAction(inventory, hosts),

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from sidebyside.engine.executor import Executor
+from sidebyside.engine.executor import Action, Executor
 from sidebyside.engine.journal import Journal, StepStatus
 from sidebyside.plan.model import Changes, Plan, Step
 from sidebyside.remote.factory import rooted
@@ -95,8 +95,8 @@ def test_heat_through_the_executor_journals_stage_durations(
                 params={"release": NEW})
     journal = Journal(tmp_path / "state")
     hosts = {"new-ctl1": LocalHost("new-ctl1")}
-    actions = {"upgrade_check": UpgradeCheckAction(inv, hosts.__getitem__),
-               "db_sync": DbSyncAction(inv, hosts.__getitem__)}
+    actions: dict[str, Action] = {"upgrade_check": UpgradeCheckAction(inv, hosts.__getitem__),
+                                  "db_sync": DbSyncAction(inv, hosts.__getitem__)}
     try:
         with timed(f"heat-status + db_sync steps {OLD} -> {NEW} (executor)"):
             outcome = Executor(journal, actions).execute(
