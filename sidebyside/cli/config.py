@@ -85,6 +85,9 @@ def translate(
         "--output", "-o", help="Write translated files and report.json here.")] = None,
     all_settings: Annotated[bool, typer.Option(
         "--all", help="List settings equal to the default too.")] = False,
+    drop_deprecated: Annotated[bool, typer.Option(
+        "--drop-deprecated", help="Remove options deprecated for removal even when "
+        "that changes the value in effect.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Translate config files to a new release; report where every setting went."""
@@ -105,7 +108,8 @@ def translate(
         document = Document.parse(_read(path), path=str(path), strict=True)
         translated.append(translate_document(document, path=str(path), service=service,
                                              new=new, old=old, rules=rules,
-                                             host_map=mapping))
+                                             host_map=mapping,
+                                             drop_deprecated=drop_deprecated))
     report = TranslationReport(service, from_release, to_release, translated,
                                metadata_used={"new": str(metadata or venv),
                                               "old": str(old_metadata or old_venv or "")})
