@@ -164,9 +164,10 @@ def collect(host: Host, service: str, *, root: str = "/",
                 continue
             raise VerificationError(f"{host.name}: {host_path(root, path)}: missing "
                                     f"(a {service} configuration file sbs must carry)")
-        note = "copied as is: review it for the new release" if file_spec.kind == "review" else ""
+        note = file_spec.note or ("copied as is: review it for the new release"
+                                  if file_spec.review else "")
         add_rows(_stat(host, root, [path], recursive=file_spec.directory),
-                 file_spec.kind, review=file_spec.kind == "review", note=note)
+                 file_spec.kind, review=file_spec.review, note=note)
         if file_spec.kind == "oslo":
             documents.append(Document.parse(contents[path], path=path))
             documents += _collect_drop_ins(host, root, file_spec, manifest, contents, add_rows)

@@ -178,6 +178,8 @@ class ConfigFileSpec:
     optional: bool = False
     drop_in_dir: str | None = None
     directory: bool = False
+    review: bool = False
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -212,7 +214,8 @@ def service_spec(service: str) -> ServiceConfigSpec:
     files = tuple(ConfigFileSpec(
         service=service, path=f["path"], kind=f["kind"],
         namespaces=tuple(f.get("namespaces") or ()), optional=bool(f.get("optional")),
-        drop_in_dir=f.get("drop_in_dir"), directory=bool(f.get("directory")))
+        drop_in_dir=f.get("drop_in_dir"), directory=bool(f.get("directory")),
+        review=bool(f.get("review")) or f["kind"] == "review", note=str(f.get("note", "")))
         for f in entry["files"])
     return ServiceConfigSpec(service, files, tuple(entry.get("key_repositories") or ()))
 
