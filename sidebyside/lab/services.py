@@ -89,8 +89,10 @@ class LabServices:
         address, port = SIDE_ADDRESS[side], SERVICE_PORT[service]
         etc = self.layout.etc(side, service)
         if service == "keystone":
+            # --pid-file also puts the lab's state dir on the command line, so `ps`
+            # tells which lab a server belongs to.
             argv = [str(venv / "bin" / "python"), str(WSGI_SERVER), "--host", address,
-                    "--port", str(port)]
+                    "--port", str(port), "--pid-file", str(pid_file)]
             for app in KEYSTONE_APPS:
                 argv += ["--app", app]
             env = {"OS_KEYSTONE_CONFIG_DIR": str(etc),

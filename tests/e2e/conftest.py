@@ -47,6 +47,23 @@ class RunningLab:
         return json.loads(result.stdout)  # type: ignore[no-any-return]
 
 
+def processes_under(state_dir: Path) -> list[str]:
+    """Processes whose command line names the lab's state dir (every lab process does:
+    its config, datadir or PID file lives there)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            state = (proc / "stat").read_text().rsplit(")", 1)[-1].split()[0]
+        except OSError:
+            continue
+        if str(state_dir) in cmdline and state != "Z":
+            found.append(f"{proc.name}: {cmdline.strip()}")
+    return found
+
+
 def listening(ports: list[tuple[str, int]]) -> list[str]:
     return [f"{host}:{port}" for host, port in ports if processes.port_open(host, port)]
 

@@ -16,7 +16,7 @@ import pytest
 from sidebyside.inventory import load_inventory, resolve_password
 from sidebyside.lab import processes, seed
 from sidebyside.lab.layout import DB_PORT, SIDE_ADDRESS
-from tests.e2e.conftest import LAB_PORTS, RunningLab, listening
+from tests.e2e.conftest import LAB_PORTS, RunningLab, listening, processes_under
 
 pytestmark = pytest.mark.e2e
 
@@ -166,9 +166,11 @@ def test_zz_down_leaves_nothing_and_a_second_up_reuses_the_venvs(lab: RunningLab
     pids = [row["pid"] for row in rows if row["pid"]]
     assert len(pids) >= 5
     venv_mtimes = {v["path"]: Path(v["path"]).stat().st_mtime for v in lab.up_report["venvs"]}
+    assert processes_under(lab.state_dir)  # the check below can see lab processes
     lab.cli("down")
     assert [pid for pid in pids if processes.pid_alive(pid)] == []
     assert listening(LAB_PORTS) == []
+    assert processes_under(lab.state_dir) == []
     started = datetime.now()
     report = lab.up()
     assert [v for v in report["venvs"] if v["built"]] == []
