@@ -2,12 +2,14 @@
 """Regenerate the lab's lock files from OpenStack's upper-constraints.
 
     python scripts/lab_make_locks.py [--constraints-dir DIR] [--release R ...] [--service S ...]
+                                     [--check]
 
 For each release and service: `uv pip compile` of the service's requirement (its major
 version for that release) plus PyMySQL and python-memcached, constrained by
 `upper-constraints-<release>.txt`, for python 3.11, written to
 `sidebyside/lab/locks/<service>-<release>.txt`. Only this script needs the
-constraints files; the lab installs from the committed locks.
+constraints files; the lab installs from the committed locks. With --check nothing is
+written: the exit status is 1 when a committed lock differs from a fresh compile.
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ def main() -> int:
                         default=REPO.parent / "shared" / "constraints")
     parser.add_argument("--release", action="append", dest="releases")
     parser.add_argument("--service", action="append", dest="services")
+    parser.add_argument("--check", action="store_true",
+                        help="compare with the committed locks instead of writing them")
     args = parser.parse_args()
     out_dir = REPO / "sidebyside" / "lab" / "locks"
     failed = 0
@@ -72,8 +76,15 @@ def main() -> int:
                       file=sys.stderr)
                 failed += 1
                 continue
-            (out_dir / lock_name(service, release_name)).write_text(text)
-            print(f"{lock_name(service, release_name)}: {len(lock_pins(text))} pins")
+            target = out_dir / lock_name(service, release_name)
+            if args.check:
+                current = target.read_text() if target.exists() else ""
+                if lock_pins(current) != lock_pins(text):
+                    print(f"{target.name}: differs from a fresh compile", file=sys.stderr)
+                    failed += 1
+                continue
+            target.write_text(text)
+            print(f"{target.name}: {len(lock_pins(text))} pins")
     return 1 if failed else 0
 
 
