@@ -90,7 +90,9 @@ def up(
     lab = Lab(state_dir, cache_root=default_cache_root(), progress=_progress)
     report = lab.up(spec, python=sys.executable)
     if as_json:
-        output.emit_json({"state_dir": str(lab.layout.state_dir), **report.to_dict()})
+        output.emit_json({"state_dir": str(lab.layout.state_dir),
+                          "inventory": str(lab.layout.inventory),
+                          "clouds_yaml": str(lab.layout.clouds_yaml), **report.to_dict()})
         return
     built = [v for v in report.venvs if v.built]
     output.console.print(
@@ -131,6 +133,25 @@ def down(state_dir: StateDir = DEFAULT_STATE_DIR,
         return
     output.console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}"
                          + (f"; removed {state_dir}" if purge else ""))
+
+
+@app.command()
+def env(state_dir: StateDir = DEFAULT_STATE_DIR,
+        cloud: Annotated[str, typer.Option(help="lab-vip, lab-old or lab-new.")] = "lab-vip",
+        ) -> None:
+    """Shell exports for using the lab: `eval "$(sbs lab env)"`."""
+    import shlex
+
+    layout = Lab(state_dir, cache_root=default_cache_root()).layout
+    if not layout.inventory.is_file():
+        raise InputError(f"{layout.state_dir}: no lab here (no sbs.yaml); run `sbs lab up`")
+    if cloud not in ("lab-vip", "lab-old", "lab-new"):
+        raise InputError(f"--cloud must be lab-vip, lab-old or lab-new, not {cloud!r}")
+    for name, value in (("SBS_INVENTORY", str(layout.inventory)),
+                        ("SBS_LAB_DIR", str(layout.state_dir)),
+                        ("OS_CLIENT_CONFIG_FILE", str(layout.clouds_yaml)),
+                        ("OS_CLOUD", cloud)):
+        typer.echo(f"export {name}={shlex.quote(value)}")
 
 
 Side = Annotated[str, typer.Option("--side", help="old or new.")]

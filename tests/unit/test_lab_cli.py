@@ -37,3 +37,16 @@ def test_service_status_of_a_missing_lab_is_an_input_error(tmp_path) -> None:  #
                                               "--state-dir", str(tmp_path), "keystone"])
     assert isinstance(result.exception, InputError)
     assert "no lab here" in result.exception.message
+
+
+def test_env_exports_the_inventory_and_clouds(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    (tmp_path / "sbs.yaml").write_text("environment: lab\n")
+    result = CliRunner().invoke(lab_cli.app, ["env", "--state-dir", str(tmp_path),
+                                              "--cloud", "lab-old"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert f"export SBS_INVENTORY={tmp_path / 'sbs.yaml'}" in lines
+    assert f"export OS_CLIENT_CONFIG_FILE={tmp_path / 'clouds.yaml'}" in lines
+    assert "export OS_CLOUD=lab-old" in lines
