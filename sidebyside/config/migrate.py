@@ -28,6 +28,7 @@ from sidebyside.config.validate import (
     ValidationResult,
     dynamic_groups,
     require_valid,
+    slim_opt_data,
     validate_config,
 )
 from sidebyside.errors import VerificationError
@@ -116,7 +117,7 @@ def migrate_service_config(
         metadata_path = posixpath.join(metadata_dir, f"{service}-{to_release}-options.yaml")
         if not new.host.exists(metadata_dir):
             new.host.run(["mkdir", "-p", metadata_dir])
-        new.host.put_file(metadata_path, new_yaml.encode(), mode=0o644)
+        new.host.put_file(metadata_path, slim_opt_data(new_yaml).encode(), mode=0o644)
         for path, document in documents.items():
             validation.append(validate_config(
                 new.host, new.venv_bin, host_path(new.root, path), metadata_path,

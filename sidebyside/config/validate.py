@@ -11,6 +11,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import yaml
+
 from sidebyside.config.ini import Document
 from sidebyside.errors import VerificationError
 from sidebyside.redact import redact
@@ -54,6 +56,24 @@ def parse_validator_output(config_file: str, output: str, returncode: int) -> Va
         tail = " | ".join(output.strip().splitlines()[-3:])
         errors.append(redact(f"validator exited {returncode}: {tail}"))
     return ValidationResult(config_file, returncode, errors, warnings)
+
+
+def slim_opt_data(metadata_yaml: str) -> str:
+    """The generator's metadata cut to what the validator reads (names, dests,
+    defaults, deprecated names): a tenth of the size, so the validator's pure-Python
+    YAML load takes a fraction of a second instead of seconds for nova."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    data = yaml.load(metadata_yaml, Loader=loader)  # noqa: S506 - a safe loader
+    slim = {
+        "deprecated_options": data.get("deprecated_options") or {},
+        "options": {
+            group: {"opts": [{k: opt.get(k) for k in ("name", "dest", "default", "type")}
+                             for opt in (group_data or {}).get("opts") or []]}
+            for group, group_data in (data.get("options") or {}).items()},
+    }
+    text: str = yaml.dump(slim, Dumper=dumper, default_flow_style=False)
+    return text
 
 
 def dynamic_groups(document: Document) -> list[str]:

@@ -10,13 +10,19 @@ from sidebyside.config.ini import Document
 from sidebyside.config.metadata import load_metadata
 from sidebyside.config.rules import load_rules
 from sidebyside.config.translate import HostMap, translate_document
-from sidebyside.config.validate import dynamic_groups, validate_config
+from sidebyside.config.validate import dynamic_groups, slim_opt_data, validate_config
 from sidebyside.remote.local import LocalHost
 
 pytestmark = pytest.mark.integration
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "config"
 GOLDEN = DATA / "golden"
+
+
+def slim(service: str, release: str, folder: Path) -> str:
+    path = folder / f"{service}-{release}-slim.yaml"
+    path.write_text(slim_opt_data((DATA / "metadata" / f"{service}-{release}.yaml").read_text()))
+    return str(path)
 
 
 def translate(source: Path, service: str, old: str, new: str) -> Document:
@@ -44,8 +50,13 @@ def test_translated_nova_file_validates_except_the_unknown_group(
     assert result.errors == ["not_a_group/whatever is not part of the sample config"]
     assert result.warnings == []
 
+    # the slim opt-data (what sbs puts on the new host) gives the same verdicts
+    slim_path = slim("nova", "2026.1", tmp_path)
+    assert validate_config(host, str(oslo_config_venv), str(translated), slim_path) == result
+
     # the untranslated file: every renamed and gone option is flagged
-    before = validate_config(host, str(oslo_config_venv), str(source), metadata)
+    before = validate_config(host, str(oslo_config_venv), str(source), slim_path)
+    assert before == validate_config(host, str(oslo_config_venv), str(source), metadata)
     assert not before.ok
     flagged = " ".join(before.errors + before.warnings)
     for option in ("DEFAULT/enabled_apis", "wsgi/keep_alive", "healthcheck/path",
@@ -68,7 +79,7 @@ def test_translated_files_have_zero_validator_errors(
     translated = tmp_path / source.name
     translated.write_bytes(document.to_bytes())
     result = validate_config(LocalHost(), str(oslo_config_venv), str(translated),
-                             str(DATA / "metadata" / f"{service}-{new}.yaml"),
+                             slim(service, new, tmp_path),
                              exclude_groups=dynamic_groups(document))
     assert result.errors == [], result.errors
     assert result.ok
