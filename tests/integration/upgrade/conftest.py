@@ -202,13 +202,18 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 def make_inventory(tmp: Path, old: DbServer, new: DbServer, *, release: tuple[str, str],
                    services: dict[str, tuple[str, str]], environment: str = "upgrade-test",
-                   extra_hosts: dict[str, dict[str, Any]] | None = None) -> Any:
+                   extra_hosts: dict[str, dict[str, Any]] | None = None,
+                   via: list[str] | None = None,
+                   release_bin_dirs: dict[str, dict[str, str]] | None = None) -> Any:
     """An inventory of two local controllers (each with its own root under `tmp`) and
     the two test servers, written to `tmp/inventory.yaml` and loaded from there.
-    `services`: name -> (old bin dir, new bin dir)."""
+    `services`: name -> (old bin dir, new bin dir); `release_bin_dirs`: name ->
+    {release: bin dir} of the new controller (fast-forward through `via`)."""
     import yaml
 
     from sidebyside.inventory import load_inventory
+
+    ff_bins = release_bin_dirs or {}
 
     def side(db: DbServer, which: int) -> dict[str, Any]:
         return {
@@ -216,13 +221,15 @@ def make_inventory(tmp: Path, old: DbServer, new: DbServer, *, release: tuple[st
             "database": {"host": db.host, "port": db.port, "user": "root",
                          "password_file": str(db.password_file)},
             "cloud": f"{('old', 'new')[which]}-cloud",
-            "services": {name: {"stop": "true", "start": "true", "bin_dir": bins[which]}
+            "services": {name: {"stop": "true", "start": "true", "bin_dir": bins[which],
+                                **({"release_bin_dirs": ff_bins[name]}
+                                   if which == 1 and name in ff_bins else {})}
                          for name, bins in services.items()},
         }
 
     data = {
         "environment": environment,
-        "release": {"from": release[0], "to": release[1]},
+        "release": {"from": release[0], "to": release[1], **({"via": via} if via else {})},
         "services": list(services),
         "hosts": {
             "old-ctl1": {"address": old.host, "transport": "local",

@@ -4,7 +4,8 @@
 the old release's own tool, then upgraded by run_db_sync with the new release.
 Schema changes in that pair: heat 3 migrations, neutron 1 expand; placement and
 cinder have none (their stages still run and must succeed). heat goes through the
-executor, so the journal keeps the per-stage durations.
+executor, fast-forward from 2025.1 via 2025.2, so the journal keeps the per-stage
+durations of each release's sync.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import pytest
 
 from sidebyside.engine.executor import Action, Executor
 from sidebyside.engine.journal import Journal, StepStatus
-from sidebyside.plan.model import Changes, Plan, Step
+from sidebyside.plan.builder import build_plan
+from sidebyside.plan.model import Plan
 from sidebyside.remote.factory import rooted
 from sidebyside.remote.local import LocalHost
 from sidebyside.services.catalog import service
@@ -33,6 +35,7 @@ from tests.integration.upgrade.conftest import (
 pytestmark = pytest.mark.integration
 
 OLD, NEW = "2025.2", "2026.1"
+FF_OLD = "2025.1"  # heat's fast-forward test starts here and goes via OLD
 
 # service -> (database, config file under /etc, section, the old release's own sync)
 SETUP: dict[str, tuple[str, str, str, list[str]]] = {
@@ -45,11 +48,11 @@ SETUP: dict[str, tuple[str, str, str, list[str]]] = {
 }
 
 
-def _old_database(svc: str, db: DbServer, etc: Path, venv: Any) -> Path:
+def _old_database(svc: str, db: DbServer, etc: Path, venv: Any, release: str = OLD) -> Path:
     database, config, section, tool = SETUP[svc]
     db.create(database)
     conf = write_ini(etc / config, {section: {"connection": db.url(database)}})
-    old_bin = venv(svc, OLD).bin
+    old_bin = venv(svc, release).bin
     run_tool([str(old_bin / tool[0]), "--config-file", str(conf), *tool[1:]])
     return conf
 
@@ -77,43 +80,47 @@ def test_database_only_upgrade(svc: str, db_servers: tuple[DbServer, DbServer], 
     print(f"{svc} durations: {result.durations()}")
 
 
-def test_heat_through_the_executor_journals_stage_durations(
+def test_heat_fast_forward_through_the_executor_journals_stage_durations(
         db_servers: tuple[DbServer, DbServer], venv: Any, tmp_path: Path,
         timed: Callable[[str], Any]) -> None:
+    """2025.1 -> via 2025.2 -> 2026.1: the plan's db_sync steps, one per release, each
+    with that release's code (new.services.heat.release_bin_dirs), in order."""
     old_db, new_db = db_servers
-    old_bin, new_bin = str(venv("heat", OLD).bin), str(venv("heat", NEW).bin)
-    inv = make_inventory(tmp_path, old_db, new_db, release=(OLD, NEW),
-                         services={"heat": (old_bin, new_bin)})
+    bins = {rel: str(venv("heat", rel).bin) for rel in (FF_OLD, OLD, NEW)}
+    inv = make_inventory(tmp_path, old_db, new_db, release=(FF_OLD, NEW), via=[OLD],
+                         services={"heat": (bins[FF_OLD], bins[NEW])},
+                         release_bin_dirs={"heat": {OLD: bins[OLD]}})
     etc = Path(rooted(inv.hosts["new-ctl1"].root, "/etc"))
-    with timed(f"heat {OLD} db_sync (old release, empty database)"):
-        _old_database("heat", new_db, etc, venv)
+    with timed(f"heat {FF_OLD} db_sync (old release, empty database)"):
+        _old_database("heat", new_db, etc, venv, release=FF_OLD)
     before = new_db.alembic_versions("heat")
-    check = Step(id="prepare.upgrade-check.heat", action="upgrade_check", service="heat",
-                 title="heat-status", changes=Changes.NOTHING, hosts=("new-ctl1",))
-    step = Step(id=f"prepare.db-sync.{NEW}.heat", action="db_sync", service="heat",
-                title="heat db", changes=Changes.NEW_SIDE, hosts=("new-ctl1",),
-                params={"release": NEW})
+    plan = build_plan(inv, "prepare")
+    steps = tuple(s for s in plan.steps if s.action in ("upgrade_check", "db_sync"))
+    assert [(s.action, s.params.get("release")) for s in steps] == [
+        ("upgrade_check", None), ("db_sync", OLD), ("db_sync", NEW)]
     journal = Journal(tmp_path / "state")
     hosts = {"new-ctl1": LocalHost("new-ctl1")}
     actions: dict[str, Action] = {"upgrade_check": UpgradeCheckAction(inv, hosts.__getitem__),
                                   "db_sync": DbSyncAction(inv, hosts.__getitem__)}
     try:
-        with timed(f"heat-status + db_sync steps {OLD} -> {NEW} (executor)"):
+        with timed(f"heat-status + db_sync {FF_OLD} -> {OLD} -> {NEW} (executor)"):
             outcome = Executor(journal, actions).execute(
-                Plan(command="prepare", environment=inv.environment, steps=(check, step)))
-        status = journal.step(outcome.run_id, check.id)
-        record = journal.step(outcome.run_id, step.id)
+                Plan(command="prepare", environment=inv.environment, steps=steps))
+        status, via_sync, final_sync = (journal.step(outcome.run_id, s.id) for s in steps)
     finally:
         journal.close()
     assert status.status is StepStatus.DONE and status.result is not None
     assert status.result["result"] in ("success", "warning")
     assert status.result["checks"], "heat-status reported no checks"
-    assert record.status is StepStatus.DONE
-    assert record.result is not None
-    assert record.result["service"] == "heat" and record.result["release"] == NEW
-    assert set(record.result["durations"]) == {"db_sync"}
-    assert record.result["durations"]["db_sync"] > 0
-    assert record.result["stages"][0]["returncodes"] == [0]
-    assert "heat-manage" in record.result["stages"][0]["command"]
+    for record, release in ((via_sync, OLD), (final_sync, NEW)):
+        assert record.status is StepStatus.DONE
+        assert record.result is not None
+        assert record.result["service"] == "heat" and record.result["release"] == release
+        assert set(record.result["durations"]) == {"db_sync"}
+        assert record.result["durations"]["db_sync"] > 0
+        assert record.result["stages"][0]["returncodes"] == [0]
+        # each release's own heat-manage ran
+        assert f"heat-{release}-" in record.result["stages"][0]["command"]
     assert new_db.alembic_versions("heat") != before  # 2026.1's three migrations
-    print(f"heat durations: {record.result['durations']}")
+    print(f"heat durations: {OLD} {(via_sync.result or {})['durations']}, "
+          f"{NEW} {(final_sync.result or {})['durations']}")
