@@ -6,6 +6,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from sidebyside.actions.hosts import Hosts
 from sidebyside.cli import output
 from sidebyside.cli.common import DEFAULT_INVENTORY, InventoryOpt, JsonOpt, StateDirOpt, environment
 from sidebyside.redact import redact
@@ -33,7 +34,11 @@ def register(app: typer.Typer) -> None:
               as_json: JsonOpt = False) -> None:
         """Pre-flight checks: hosts, databases, releases, disk, capacity, removed APIs."""
         env = environment(inventory, state_dir, check_secrets=True)
-        report = run_preflight(env)
+        hosts = Hosts(env.inventory)
+        try:
+            report = run_preflight(env, hosts=hosts)
+        finally:
+            hosts.close()  # ssh control masters end with the command
         if as_json:
             output.emit_json(report.to_dict())
         else:
