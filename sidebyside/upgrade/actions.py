@@ -104,7 +104,11 @@ class CellMappingsAction(_NewSideAction):
             transport_url
 
     def _old_databases(self) -> list[tuple[str, int]]:
-        return [(self.inventory.old.database.host, self.inventory.old.database.port)]
+        """The old server as the inventory names it, and under every old name the
+        host_map rewrites (a cell URL may use a hostname rather than the address)."""
+        port = self.inventory.old.database.port
+        names = [self.inventory.old.database.host, *self.inventory.host_map]
+        return [(name, port) for name in dict.fromkeys(names)]
 
     def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
         host, info, bin_dir, etc, database_url, transport_url = self._context(step)
