@@ -9,6 +9,7 @@ Effects go through the Hosts passed in; everything else is the pure modules
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,13 @@ from sidebyside.config.collect import (
     write_collected,
 )
 from sidebyside.config.ini import Document
-from sidebyside.config.metadata import ReleaseMetadata, generate_metadata
+from sidebyside.config.metadata import (
+    ConfigFileSpec,
+    ReleaseMetadata,
+    ServiceConfigSpec,
+    generate_metadata,
+    service_spec,
+)
 from sidebyside.config.rules import load_rules
 from sidebyside.config.translate import HostMap, TranslationReport, translate_document
 from sidebyside.config.validate import (
@@ -60,53 +67,97 @@ class MigrationResult:
                 "review": self.review}
 
 
-def _metadata_for(side: Side, service: str, release: str,
-                  given: tuple[ReleaseMetadata, str] | None) -> tuple[ReleaseMetadata, str]:
-    if given is not None:
-        return given
-    if side.venv_bin is None:
-        raise VerificationError(f"{side.host.name}: no venv of {service} {release} to "
-                                "generate its option metadata with")
-    return generate_metadata(side.host, side.venv_bin, service, release)
+MetadataPair = tuple[ReleaseMetadata, str]  # the model and the generator's raw YAML
+
+
+def host_map_for(inventory: Any) -> HostMap:
+    """The inventory's explicit host_map, and every SQL URL pointed at the new side's
+    database server."""
+    database = inventory.new.database
+    return HostMap(dict(inventory.host_map), database=f"{database.host}:{database.port}")
+
+
+def _spec_for(spec: ServiceConfigSpec, path: str) -> ConfigFileSpec:
+    """The oslo file spec a collected path belongs to (a drop-in: its main file)."""
+    for file_spec in spec.files:
+        if path == posixpath.join("/etc", file_spec.path):
+            return file_spec
+        if file_spec.drop_in_dir and path.startswith(
+                posixpath.join("/etc", file_spec.drop_in_dir) + "/"):
+            return file_spec
+    return spec.main_file
+
+
+class _MetadataSource:
+    """Metadata per config file kind (namespaces), given or generated once on a side."""
+
+    def __init__(self, side: Side, service: str, release: str,
+                 given: Mapping[str, MetadataPair] | None, required: bool) -> None:
+        self.side, self.service, self.release = side, service, release
+        self.given = dict(given or {})
+        self.required = required
+        self.cache: dict[tuple[str, ...], MetadataPair] = {}
+
+    def get(self, file_spec: ConfigFileSpec) -> MetadataPair | None:
+        if file_spec.path in self.given:
+            return self.given[file_spec.path]
+        if file_spec.namespaces in self.cache:
+            return self.cache[file_spec.namespaces]
+        if self.side.venv_bin is None:
+            if self.required:
+                raise VerificationError(
+                    f"{self.side.host.name}: no venv of {self.service} {self.release} to "
+                    f"generate the option metadata of {file_spec.path} with")
+            return None
+        pair = generate_metadata(self.side.host, self.side.venv_bin, self.service,
+                                 self.release, file_spec.namespaces)
+        self.cache[file_spec.namespaces] = pair
+        return pair
 
 
 def migrate_service_config(
     service: str, from_release: str, to_release: str, *, old: Side, new: Side,
     host_map: HostMap | None = None,
-    new_metadata: tuple[ReleaseMetadata, str] | None = None,
-    old_metadata: tuple[ReleaseMetadata, str] | None = None,
+    new_metadata: Mapping[str, MetadataPair] | None = None,
+    old_metadata: Mapping[str, MetadataPair] | None = None,
     metadata_dir: str = "/var/tmp/sbs",
     drop_deprecated: bool = False,
 ) -> MigrationResult:
     """Carry a service's configuration and key repositories from old to new.
 
-    Metadata is generated on each side with its own release (new.venv_bin, and
-    old.venv_bin when given) unless passed as (model, raw YAML). The new metadata is
-    kept on the new host under metadata_dir for the validator.
+    Each oslo.config file is translated with the metadata of its own namespaces
+    (neutron.conf and ml2_conf.ini differ), generated on each side with its own
+    release (new.venv_bin; old.venv_bin when given, for the old defaults) unless
+    passed in, keyed by the file's path in services.yaml ("keystone/keystone.conf").
+    The new metadata is kept on the new host under metadata_dir for the validator.
 
     Raises RemoteError (a host failed), InputError (a file oslo.config would refuse),
-    VerificationError (a required file is missing, the validator reports errors, or
-    what landed on the new host differs from what was written).
+    VerificationError (a required file is missing, no metadata can be had, the
+    validator reports errors, or what landed on the new host differs from what was
+    written).
     """
+    spec = service_spec(service)
     collected: Collected = collect(old.host, service, root=old.root)
-    new_meta, new_yaml = _metadata_for(new, service, to_release, new_metadata)
-    old_meta: ReleaseMetadata | None = None
-    if old_metadata is not None or old.venv_bin is not None:
-        old_meta = _metadata_for(old, service, from_release, old_metadata)[0]
+    new_source = _MetadataSource(new, service, to_release, new_metadata, required=True)
+    old_source = _MetadataSource(old, service, from_release, old_metadata, required=False)
     rules = load_rules(from_release, to_release, service)
 
     translated: dict[str, bytes] = {}
-    documents: dict[str, Document] = {}
+    documents: dict[str, tuple[Document, ConfigFileSpec]] = {}
     files = []
     for entry in collected.manifest.oslo_files:
+        file_spec = _spec_for(spec, entry.path)
+        new_pair = new_source.get(file_spec)
+        assert new_pair is not None  # required: get() raised otherwise
+        old_pair = old_source.get(file_spec)
         document = Document.parse(collected.contents[entry.path], path=entry.path,
                                   strict=True)
-        files.append(translate_document(document, path=entry.path, service=service,
-                                        new=new_meta, old=old_meta, rules=rules,
-                                        host_map=host_map,
-                                        drop_deprecated=drop_deprecated))
+        files.append(translate_document(
+            document, path=entry.path, service=service, new=new_pair[0],
+            old=old_pair[0] if old_pair else None, rules=rules, host_map=host_map,
+            drop_deprecated=drop_deprecated))
         translated[entry.path] = document.to_bytes()
-        documents[entry.path] = document
+        documents[entry.path] = (document, file_spec)
     report = TranslationReport(service, from_release, to_release, files)
 
     written = write_collected(new.host, collected.manifest, collected.contents,
@@ -114,14 +165,22 @@ def migrate_service_config(
 
     validation: list[ValidationResult] = []
     if new.venv_bin is not None and documents:
-        metadata_path = posixpath.join(metadata_dir, f"{service}-{to_release}-options.yaml")
         if not new.host.exists(metadata_dir):
             new.host.run(["mkdir", "-p", metadata_dir])
-        new.host.put_file(metadata_path, slim_opt_data(new_yaml).encode(), mode=0o644)
-        for path, document in documents.items():
+        placed: dict[str, str] = {}
+        for path, (document, file_spec) in documents.items():
+            if file_spec.path not in placed:
+                name = posixpath.basename(file_spec.path)
+                metadata_path = posixpath.join(
+                    metadata_dir, f"{service}-{to_release}-{name}-options.yaml")
+                pair = new_source.get(file_spec)
+                assert pair is not None
+                new.host.put_file(metadata_path, slim_opt_data(pair[1]).encode(),
+                                  mode=0o644)
+                placed[file_spec.path] = metadata_path
             validation.append(validate_config(
-                new.host, new.venv_bin, host_path(new.root, path), metadata_path,
-                exclude_groups=dynamic_groups(document)))
+                new.host, new.venv_bin, host_path(new.root, path),
+                placed[file_spec.path], exclude_groups=dynamic_groups(document)))
         require_valid(validation)
 
     landed = collect(new.host, service, root=new.root).manifest

@@ -63,3 +63,23 @@ def oslo_config_venv() -> Path:
                         f"{detail.decode(errors='replace')[-500:]}")
         marker.write_text(f"built in {time.monotonic() - started:.1f}s\n")
     return venv / "bin"
+
+
+def _lab_venv(service: str, release: str) -> Path:
+    from sidebyside.lab.lockfiles import default_cache_root
+    from sidebyside.lab.venvs import ensure_venv
+
+    return ensure_venv(service, release, default_cache_root()).bin
+
+
+@pytest.fixture(scope="session")
+def keystone_2025_1_venv() -> Path:
+    """bin/ of the lab's keystone 2025.1 venv (built from the committed lock with uv
+    when missing: about a minute cold, nothing when cached)."""
+    return _lab_venv("keystone", "2025.1")
+
+
+@pytest.fixture(scope="session")
+def keystone_2024_1_venv() -> Path:
+    """bin/ of the lab's keystone 2024.1 venv, the old side's release."""
+    return _lab_venv("keystone", "2024.1")

@@ -20,9 +20,10 @@ pytestmark = pytest.mark.integration
 DATA = Path(__file__).resolve().parents[2] / "data" / "config"
 
 
-def metadata(service: str, release: str) -> tuple:  # type: ignore[type-arg]
+def metadata(service: str, release: str) -> dict:  # type: ignore[type-arg]
     path = DATA / "metadata" / f"{service}-{release}.yaml"
-    return load_metadata(str(path), service=service, release=release), path.read_text()
+    pair = load_metadata(str(path), service=service, release=release), path.read_text()
+    return {f"{service}/{service}.conf": pair}
 
 
 @pytest.fixture
@@ -59,7 +60,7 @@ def test_keystone_config_migrates_validates_and_verifies(
     assert stat.S_IMODE(conf.stat().st_mode) == 0o640
     assert stat.S_IMODE((new_root / "etc/keystone/fernet-keys").stat().st_mode) == 0o700
     assert [v.ok for v in result.validation] == [True]
-    assert (tmp_path / "meta" / "keystone-2025.1-options.yaml").exists()
+    assert (tmp_path / "meta" / "keystone-2025.1-keystone.conf-options.yaml").exists()
     summary = result.report.files[0].summary()
     assert summary["removed"] == 6 and summary["value rewritten"] == 3
     assert "KsDbPass-2024" not in str(result.to_dict())
@@ -75,3 +76,46 @@ def test_validator_errors_stop_the_step(old_root: Path, tmp_path: Path,
             new=Side(LocalHost(), str(tmp_path / "new"), venv_bin=str(oslo_config_venv)),
             new_metadata=metadata("keystone", "2025.1"),
             metadata_dir=str(tmp_path / "meta"))
+
+
+def test_metadata_generated_on_each_side(old_root: Path, tmp_path: Path,
+                                         keystone_2024_1_venv: Path,
+                                         keystone_2025_1_venv: Path) -> None:
+    """No metadata passed in: each side's own keystone generates it, the new side's
+    oslo-config-validator checks the result, which is the golden translation."""
+    host = LocalHost()
+    new_root = tmp_path / "new"
+    result = migrate_service_config(
+        "keystone", "2024.1", "2025.1",
+        old=Side(host, str(old_root), venv_bin=str(keystone_2024_1_venv)),
+        new=Side(host, str(new_root), venv_bin=str(keystone_2025_1_venv)),
+        host_map=HostMap({"old-ctl1.lab": "new-ctl1.lab"}, database="db-new.lab:3306"),
+        metadata_dir=str(tmp_path / "meta"))
+    assert [v.ok for v in result.validation] == [True]
+    golden = DATA / "golden" / "keystone-2024.1-2025.1" / "expected" / "keystone.conf"
+    assert (new_root / "etc/keystone/keystone.conf").read_bytes() == golden.read_bytes()
+
+
+def test_without_the_old_metadata_gone_options_stop_the_step(
+        old_root: Path, tmp_path: Path, keystone_2025_1_venv: Path) -> None:
+    """Nothing tells sbs those options are gone: they are kept as unknown, and the
+    new release's validator refuses them before prepare goes on."""
+    with pytest.raises(VerificationError) as refused:
+        migrate_service_config(
+            "keystone", "2024.1", "2025.1", old=Side(LocalHost(), str(old_root)),
+            new=Side(LocalHost(), str(tmp_path / "new"),
+                     venv_bin=str(keystone_2025_1_venv)),
+            metadata_dir=str(tmp_path / "meta"))
+    for option in ("DEFAULT/use_eventlog", "DEFAULT/rpc_conn_pool_size",
+                   "catalog/template_file", "oslo_messaging_amqp/idle_timeout"):
+        assert f"{option} is not part of the sample config" in refused.value.message
+
+
+def test_committed_metadata_is_what_the_release_generates(keystone_2025_1_venv: Path) -> None:
+    from sidebyside.config.metadata import generate_metadata_text, service_spec
+
+    text = generate_metadata_text(LocalHost(), str(keystone_2025_1_venv),
+                                  service_spec("keystone").main_file.namespaces)
+    committed = (DATA / "metadata" / "keystone-2025.1.yaml").read_text()
+    assert text == committed, "the lab's keystone 2025.1 lock changed: run " \
+                              "tests/data/config/regenerate.py and review the golden files"
