@@ -165,6 +165,8 @@ def setting_diff(old: Document, new: Document,
         return [masker.display(section, key, v) for v in values]
 
     masker = Masker(metadata)
+    masker.register(old)
+    masker.register(new)
     keys: list[tuple[str, str]] = []
     for doc in (old, new):
         for block, entry in doc.iter_entries():

@@ -50,7 +50,9 @@ AUTH_PLUGIN_OPTIONS = frozenset({
 })
 SECRET_AUTH_PLUGIN_OPTIONS = frozenset({"password", "application_credential_secret",
                                         "token", "passcode", "access_token"})
-_SECRET_KEY_SHAPE = re.compile(r"(password|passwd|secret|token|_key$)", re.IGNORECASE)
+# for options no metadata describes: names that look like secrets
+_SECRET_KEY_SHAPE = re.compile(
+    r"(password|passwd|secret$|_secret|secret_key|^token$|_token$|_key$)", re.IGNORECASE)
 _URL_CREDENTIALS = re.compile(r"(?:://|,)[^:/@\s,]*:(?P<password>[^@\s,]+)@")
 _SQL_URL = re.compile(r"^(?P<scheme>(?:mysql|mariadb|postgresql|postgres)(?:\+\w+)?://)"
                       r"(?P<creds>[^@/]*@)?(?P<netloc>[^/?]*)(?P<rest>.*)$", re.DOTALL)
@@ -195,15 +197,31 @@ class Masker:
         self.metadata = [m for m in metadata if m is not None]
 
     def is_secret(self, section: str, key: str) -> bool:
-        """Secret in either release's metadata, a secret auth plugin option, or a key
-        shaped like a secret (password, token, *_key ...)."""
+        """Secret in either release's metadata; for options no metadata knows, a
+        secret auth plugin option or a name shaped like a secret (*password*,
+        *_secret, token, *_key ...)."""
+        known = False
         for metadata in self.metadata:
             found = metadata.lookup(section, key)
-            if found is not None and found.option.secret:
-                return True
+            if found is not None:
+                known = True
+                if found.option.secret:
+                    return True
+        if known:
+            return False
         if normalize_key(key) in SECRET_AUTH_PLUGIN_OPTIONS:
             return True
         return bool(_SECRET_KEY_SHAPE.search(key))
+
+    def register(self, document: Document) -> None:
+        """register_secret() every secret value of a document just loaded."""
+        for section, entry in document.iter_entries():
+            if section.name is None:
+                continue
+            if self.is_secret(section.name, entry.key) and not _is_url_like(entry.value):
+                register_secret(entry.value)
+            for match in _URL_CREDENTIALS.finditer(entry.value):
+                register_secret(match.group("password"))
 
     def display(self, section: str, key: str, value: str) -> str:
         """A value as it may be shown: secrets masked (URL passwords only, so that
@@ -239,13 +257,7 @@ class _Translator:
         return self.masker.display(section, key, value)
 
     def register_secrets(self) -> None:
-        for section, entry in self.doc.iter_entries():
-            if section.name is None:
-                continue
-            if self.is_secret(section.name, entry.key) and not _is_url_like(entry.value):
-                register_secret(entry.value)
-            for match in _URL_CREDENTIALS.finditer(entry.value):
-                register_secret(match.group("password"))
+        self.masker.register(self.doc)
 
     # ---- helpers -------------------------------------------------------------
     def live(self) -> list[_Track]:

@@ -270,3 +270,25 @@ def test_host_map_parse() -> None:
     assert mapping.hosts == {"a": "b", "c": "d"} and mapping.database == "db:3306"
     with pytest.raises(InputError, match="expected old=new"):
         HostMap.parse(["nope"])
+
+
+def test_masker_trusts_metadata_and_guesses_only_for_unknown_options() -> None:
+    from sidebyside.config.translate import Masker
+    from sidebyside.redact import redact
+
+    forget_secrets()
+    masker = Masker(metadata("nova", "2026.1"))
+    assert masker.is_secret("database", "connection")  # secret=True in the metadata
+    assert not masker.is_secret("token", "token_cache_time")
+    assert not masker.is_secret("keystone_authtoken", "token_cache_time")
+    assert masker.is_secret("keystone_authtoken", "password")  # auth plugin option
+    assert masker.is_secret("my_driver", "api_secret")  # unknown: by its name
+    assert not masker.is_secret("my_driver", "max_keys")
+    assert masker.display("database", "connection", "mysql+pymysql://u:Pw-12345@db/n") == \
+        "mysql+pymysql://u:***@db/n"
+    assert masker.display("keystone_authtoken", "password", "Pw-12345") == "***"
+    document = Document.parse("[keystone_authtoken]\npassword = Registered-Pw-1\n"
+                              "token_cache_time = 3600\n")
+    masker.register(document)
+    assert redact("it is Registered-Pw-1 and 3600") == "it is *** and 3600"
+    forget_secrets()
