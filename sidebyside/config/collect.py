@@ -114,16 +114,23 @@ def _stat(host: Host, root: str, paths: Iterable[str], *, recursive: bool
     return parse_find_output(result.stdout, root)
 
 
+_TLS_SUFFIXES = (".pem", ".crt", ".cert", ".key", ".p12", ".pfx")
+
+
 def tls_paths(documents: Iterable[Document]) -> list[str]:
-    """Absolute paths of TLS files that the documents' options point at."""
+    """Absolute paths of TLS files that the documents' options point at: the known
+    TLS options (services.yaml), and any value that is an absolute path to a
+    certificate or key file by its suffix."""
     wanted = tls_options()
     found: list[str] = []
     for document in documents:
-        for section, option in wanted:
-            for value in document.get(section, option):
-                value = value.strip()
-                if value.startswith("/") and value not in found:
-                    found.append(value)
+        values = [v for section, option in wanted for v in document.get(section, option)]
+        values += [entry.value for _, entry in document.iter_entries()
+                   if entry.value.strip().lower().endswith(_TLS_SUFFIXES)]
+        for value in values:
+            value = value.strip()
+            if value.startswith("/") and " " not in value and value not in found:
+                found.append(value)
     return found
 
 

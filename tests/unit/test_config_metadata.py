@@ -191,5 +191,6 @@ def test_manifest_pure_parts() -> None:
 def test_tls_paths_from_options() -> None:
     doc = Document.parse("[ssl]\ncert_file = /etc/ssl/a.pem\nkey_file = relative.key\n"
                          "[keystone_authtoken]\ncafile = /etc/ssl/ca.pem\n"
-                         "[oslo_messaging_rabbit]\nssl_ca_file = /etc/ssl/ca.pem\n")
-    assert tls_paths([doc]) == ["/etc/ssl/a.pem", "/etc/ssl/ca.pem"]
+                         "[oslo_messaging_rabbit]\nssl_ca_file = /etc/ssl/ca.pem\n"
+                         "[my_driver]\nclient_cert = /etc/x/client.CRT\nlog = /var/log/x\n")
+    assert tls_paths([doc]) == ["/etc/ssl/a.pem", "/etc/ssl/ca.pem", "/etc/x/client.CRT"]
