@@ -276,8 +276,10 @@ class _Copy:
                     table, chunk = tasks.get_nowait()
                 except queue.Empty:
                     return
+                log.debug("chunk %s#%d start", table.key, chunk.index)
                 self._copy_chunk(reader, target, table, chunk, recheck)
                 self._finish_table_if_done(target, table)
+                log.debug("chunk %s#%d done", table.key, chunk.index)
         except BaseException as exc:  # noqa: BLE001 - the driver re-raises the first one
             self._abort.set()
             self._errors.append(exc)
@@ -360,6 +362,7 @@ class _Copy:
         own = target is None
         session = target or Session(self.target, role="target", bulk_load=True,
                                     log_bin=self.options.target_binlog)
+        started = time.monotonic()
         try:
             self.progress(ProgressEvent("phase", table.key, message="indexes"))
             schema.add_deferred(session, table.database, table.name,
@@ -370,6 +373,7 @@ class _Copy:
         self.state.update_table(table.key, post_done=True)
         with self._report_lock:
             self._table_reports[table.key].verified = True
+            self._table_reports[table.key].index_seconds += time.monotonic() - started
         self.progress(ProgressEvent("table-done", table.key))
 
     # ------------------------------------------------------------- the rest

@@ -72,6 +72,7 @@ class TableReport:
     chunks_copied: int = 0
     chunks_skipped: int = 0        # verified by an earlier, interrupted run
     seconds: float = 0.0
+    index_seconds: float = 0.0     # building the deferred indexes and foreign keys
     verified: bool = False
 
 
@@ -109,6 +110,7 @@ class CopyReport:
         data["phases"] = {k: round(v, 2) for k, v in self.phases.items()}
         for table in data["tables"]:
             table["seconds"] = round(table["seconds"], 2)
+            table["index_seconds"] = round(table["index_seconds"], 2)
         return data
 
 
