@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -24,7 +25,12 @@ from sidebyside.config.translate import (
     TranslationReport,
     translate_document,
 )
-from sidebyside.config.validate import require_valid, validate_config
+from sidebyside.config.validate import (
+    dynamic_groups,
+    require_valid,
+    slim_opt_data,
+    validate_config,
+)
 from sidebyside.errors import InputError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
@@ -195,8 +201,13 @@ def validate(
     from sidebyside.remote.local import LocalHost
 
     host = LocalHost()
-    results = [validate_config(host, str(venv / "bin"), str(f), str(metadata))
-               for f in files]
+    slim = slim_opt_data(_read(metadata).decode())
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix="sbs-opt-data-") as opt_data:
+        opt_data.write(slim)
+        opt_data.flush()
+        results = [validate_config(host, str(venv / "bin"), str(f), opt_data.name,
+                                   exclude_groups=dynamic_groups(Document.parse(_read(f))))
+                   for f in files]
     if as_json:
         output.emit_json([r.to_dict() for r in results])
     else:

@@ -83,3 +83,21 @@ def test_translated_files_have_zero_validator_errors(
                              exclude_groups=dynamic_groups(document))
     assert result.errors == [], result.errors
     assert result.ok
+
+
+def test_sbs_config_validate(oslo_config_venv: Path) -> None:
+    from typer.testing import CliRunner
+
+    from sidebyside.cli.config import app
+    from sidebyside.errors import VerificationError
+
+    args = ["validate", "--venv", str(oslo_config_venv.parent), "--metadata",
+            str(DATA / "metadata" / "keystone-2025.1.yaml")]
+    good = GOLDEN / "keystone-2024.1-2025.1" / "expected" / "keystone.conf"
+    result = CliRunner().invoke(app, [*args, str(good)])
+    assert result.exit_code == 0, result.output
+    assert "ok (0 errors" in result.output
+    bad = GOLDEN / "keystone-2024.1-2025.1" / "keystone.conf"
+    result = CliRunner().invoke(app, [*args, str(bad)])
+    assert isinstance(result.exception, VerificationError)  # exit 9 through sbs
+    assert "catalog/template_file is not part of the sample config" in result.output
