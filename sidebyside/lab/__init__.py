@@ -3,7 +3,8 @@
     sbs lab up [--state-dir .lab] [--from-release 2024.1] [--to-release 2026.1]
                [--via 2025.1] [--services keystone,glance,nova]
     sbs lab status [--json]
-    sbs lab down [--purge]
+    sbs lab down [--purge]       (saves HAProxy's server state first: a cutover survives)
+    eval "$(sbs lab env)"        (SBS_INVENTORY, OS_CLIENT_CONFIG_FILE, OS_CLOUD=lab-vip)
     sbs lab service start|stop|status --side old|new SERVICE   (the inventory calls these)
 
 What `up` builds (idempotent; every process's PID is recorded under <state>/run/):
@@ -21,6 +22,8 @@ What `up` builds (idempotent; every process's PID is recorded under <state>/run/
     enabled, new ones disabled;
   - <state>/sbs.yaml (the inventory) and <state>/clouds.yaml (lab-vip, lab-old,
     lab-new; mode 0600).
+Glance's image store (<state>/shared/glance/images) is shared by both controllers, as
+production shares ceph or NFS: glance records image locations as literal file:// URLs.
 
 Modules: `releases` and `lockfiles` (pure data and keys), `venvs` (uv), `render`
 (templates, inventory, clouds), `layout` (paths and addresses), `state` (lab.json),

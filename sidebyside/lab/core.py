@@ -492,6 +492,7 @@ class Lab:
                             stopped.append(f"{side}-{service}")
             pid = processes.running_pid(layout.pid_file("haproxy"))
             if pid:
+                self._save_haproxy_state()
                 processes.stop_pid(pid, what="haproxy")
                 stopped.append("haproxy")
             layout.pid_file("haproxy").unlink(missing_ok=True)
@@ -501,6 +502,18 @@ class Lab:
         if purge and layout.state_dir.exists():
             shutil.rmtree(layout.state_dir)
         return stopped
+
+    def _save_haproxy_state(self) -> None:
+        """Keep which servers are enabled (after a cutover: the new ones) across
+        `lab down`/`lab up`: HAProxy loads the file on start (load-server-state-from-file)."""
+        layout = self.layout
+        try:
+            text = processes.unix_socket_command(layout.haproxy_socket, "show servers state")
+        except OSError as exc:
+            log.warning("could not save HAProxy's server state: %s", exc)
+            return
+        if text.lstrip().startswith("1"):  # the state file format's version line
+            _write(layout.haproxy_state_file, text, mode=0o644)
 
     def _stop_mariadb(self, side: str) -> str | None:
         layout = self.layout

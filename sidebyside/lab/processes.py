@@ -121,6 +121,21 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
+def unix_socket_command(path: Path, command: str, timeout: float = 5.0) -> str:
+    """Send one command to a UNIX stream socket (HAProxy's admin socket), read the answer.
+
+    Raises OSError when the socket does not answer.
+    """
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(str(path))
+        sock.sendall(command.encode() + b"\n")
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks).decode(errors="replace")
+
+
 def http_status(url: str, timeout: float = 3.0) -> int | None:
     """The HTTP status of a GET, or None when nothing answered."""
     try:

@@ -167,6 +167,9 @@ def test_zz_down_leaves_nothing_and_a_second_up_reuses_the_venvs(lab: RunningLab
     assert len(pids) >= 5
     venv_mtimes = {v["path"]: Path(v["path"]).stat().st_mtime for v in lab.up_report["venvs"]}
     assert processes_under(lab.state_dir)  # the check below can see lab processes
+    # A switched backend (database-only nova's, so no API is disturbed) stays switched.
+    haproxy(lab, "set server nova_api/new-ctl1 state ready")
+    haproxy(lab, "set server nova_api/old-ctl1 state maint")
     lab.cli("down")
     assert [pid for pid in pids if processes.pid_alive(pid)] == []
     assert listening(LAB_PORTS) == []
@@ -178,5 +181,9 @@ def test_zz_down_leaves_nothing_and_a_second_up_reuses_the_venvs(lab: RunningLab
     assert {"old-mariadb", "new-mariadb", "haproxy", "old-keystone", "old-glance"} <= \
         set(report["started"])
     assert report["steps"] == []  # nothing set up twice
+    nova = {line.split()[3]: line.split() for line in
+            haproxy(lab, "show servers state nova_api").splitlines()[2:] if line}
+    assert nova["old-ctl1"][6] == "1"  # forced maintenance, as left
+    assert nova["new-ctl1"][5] == "2"  # running
     assert (datetime.now() - started).total_seconds() < 120
     assert vip(lab).authorize()
