@@ -268,7 +268,14 @@ class Document:
     # ---- editing -------------------------------------------------------------
     def _render_entry_lines(self, key: str, value: str, sep: str = " = ",
                             ending: str | None = None) -> list[str]:
+        """Raises InputError for a value oslo.config could not read back as given."""
         ending = ending or self.line_ending
+        lines = value.split("\n")
+        if "\r" in value or (len(lines) > 1 and any(
+                not line.strip() or line != line.strip() for line in lines)):
+            raise InputError(f"{self.path or '<config>'}: {key}: value {value!r} cannot "
+                             "be written as oslo.config reads it (a carriage return, or a "
+                             "blank or padded line in a multi-line value)")
         text = value
         # oslo.config strips the value and one pair of outer quotes: protect values
         # that would lose something on the way back in.

@@ -205,10 +205,10 @@ def test_any_text_round_trips(text: str) -> None:
 
 
 _KEY = st.from_regex(r"[a-z][a-z0-9_]{0,10}", fullmatch=True)
-_VALUE = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=30)
+_VALUE = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["DEFAULT", "a", "b"]), _KEY, _VALUE),
                 min_size=1, max_size=12))
 def test_values_set_through_the_api_read_back_the_same(
@@ -216,7 +216,14 @@ def test_values_set_through_the_api_read_back_the_same(
     document = Document.parse("# generated\n")
     expected: dict[tuple[str, str], str] = {}
     for section, key, value in items:
-        document.set(section, key, value)
+        try:
+            document.set(section, key, value)
+        except InputError:
+            # refused only when oslo.config could not read it back as given
+            lines = value.split("\n")
+            assert "\r" in value or (len(lines) > 1 and any(
+                not line.strip() or line != line.strip() for line in lines))
+            continue
         expected[(section, key)] = value
     reparsed = Document.parse(document.render(), strict=True)
     for (section, key), value in expected.items():
