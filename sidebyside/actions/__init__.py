@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from sidebyside.actions.config import ConfigAction
 from sidebyside.actions.data import (
     BackupAction,
     CopyAction,
@@ -43,6 +44,7 @@ def build_actions(env: Environment, options: Mapping[str, Any]) -> dict[str, Act
                                                            env.state_dir)
     registry.update({
         "deploy": DeployAction(inv, env.state_dir),
+        "migrate_config": ConfigAction(inv, hosts, env.state_dir),
         "backup": BackupAction(inv, env.state_dir),
         "copy_databases": CopyAction(inv, env.state_dir),
         "record_position": RecordPositionAction(inv, env.state_dir),
