@@ -14,7 +14,13 @@ from sidebyside.engine.executor import Action, Executor, Reporter, RunOutcome
 from sidebyside.engine.journal import RunStatus
 from sidebyside.engine.lock import RunLock
 from sidebyside.engine.session import Environment
-from sidebyside.errors import CutoverRolledBack, RollbackFailed, SbsError, StepFailed
+from sidebyside.errors import (
+    CutoverRolledBack,
+    DataLossRefused,
+    RollbackFailed,
+    SbsError,
+    StepFailed,
+)
 from sidebyside.plan import Plan, build_plan
 from sidebyside.plan.model import Changes
 
@@ -63,8 +69,10 @@ def _rollback(env: Environment, plan: Plan, actions: Mapping[str, Action],
     try:
         outcome = _execute(env, plan, actions, reporter, options, restart, argv)
     except StepFailed as exc:
+        if isinstance(exc.__cause__, DataLossRefused):
+            raise exc.__cause__ from None  # refused: nothing was switched (exit 10)
         if exc.step_id == "rollback.new-writes":
-            raise  # refused or could not report: nothing was switched
+            raise  # could not report: nothing was switched
         raise RollbackFailed(exc.message, hint="fix the cause and re-run `sbs rollback`; "
                              "it resumes where it stopped") from exc
     cutover = env.journal.latest_run("cutover")

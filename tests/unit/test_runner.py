@@ -1,0 +1,92 @@
+"""The guarded runs: cutover falls back to the rollback plan once traffic moved."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from sidebyside.engine.journal import RunStatus
+from sidebyside.engine.runner import run_command
+from sidebyside.engine.session import Environment
+from sidebyside.errors import CutoverRolledBack, DataLossRefused, RollbackFailed, StepFailed
+from sidebyside.inventory import parse_inventory
+from sidebyside.plan import build_plan
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+class Recorder:
+    def __init__(self, calls: list[str], fail_on: set[str]) -> None:
+        self.calls, self.fail_on = calls, fail_on
+
+    def run(self, step, ctx) -> dict[str, Any]:
+        self.calls.append(step.id)
+        if step.id in self.fail_on:
+            if step.action == "report_new_writes" and not ctx.options.get("accept_data_loss"):
+                raise DataLossRefused("new writes")
+            if step.action != "report_new_writes":
+                raise StepFailed(step.id, f"injected failure in {step.id}")
+        return {}
+
+
+def environment(tmp_path: Path) -> Environment:
+    inv = parse_inventory(yaml.safe_load((EXAMPLES / "minimal.yaml").read_text()))
+    return Environment(inventory=inv, state_dir=tmp_path)
+
+
+def factory(calls: list[str], fail_on: set[str]):
+    def make(env, options):
+        actions = {s.action for c in ("prepare", "cutover", "rollback")
+                   for s in build_plan(env.inventory, c).steps}
+        return {a: Recorder(calls, fail_on) for a in actions}
+    return make
+
+
+def test_cutover_verification_failure_rolls_back_and_exits_5(tmp_path: Path) -> None:
+    env = environment(tmp_path)
+    calls: list[str] = []
+    with pytest.raises(CutoverRolledBack) as info:
+        run_command(env, "cutover", factory(calls, {"cutover.verify-vip"}))
+    assert info.value.exit_code == 5
+    rollback_ids = [s.id for s in build_plan(env.inventory, "rollback").steps]
+    assert calls[-len(rollback_ids):] == rollback_ids
+    assert env.journal.latest_run("cutover").status == RunStatus.ROLLED_BACK
+    assert env.journal.latest_run("rollback").status == RunStatus.DONE
+
+
+def test_failure_before_the_switch_does_not_roll_back(tmp_path: Path) -> None:
+    env = environment(tmp_path)
+    calls: list[str] = []
+    with pytest.raises(StepFailed) as info:
+        run_command(env, "cutover", factory(calls, {"cutover.final-copy"}))
+    assert info.value.exit_code == 4
+    assert not any(c.startswith("rollback.") for c in calls)
+    # the operator fixes the cause: the same command resumes at the failed step
+    calls.clear()
+    run_command(env, "cutover", factory(calls, set()))
+    assert calls[0] == "cutover.final-copy"
+
+
+def test_failed_automatic_rollback_is_reported_as_exit_6(tmp_path: Path) -> None:
+    env = environment(tmp_path)
+    with pytest.raises(RollbackFailed) as info:
+        run_command(env, "cutover", factory([], {"cutover.verify-vip",
+                                                 "rollback.switch.keystone"}))
+    assert info.value.exit_code == 6
+    assert "automatic rollback failed" in info.value.message
+
+
+def test_manual_rollback_refusal_changes_nothing(tmp_path: Path) -> None:
+    env = environment(tmp_path)
+    run_command(env, "cutover", factory([], set()))
+    calls: list[str] = []
+    with pytest.raises(DataLossRefused) as info:
+        run_command(env, "rollback", factory(calls, {"rollback.new-writes"}))
+    assert calls == ["rollback.new-writes"]  # nothing switched
+    assert info.value.exit_code == 10
+    run_command(env, "rollback", factory(calls, {"rollback.new-writes"}),
+                options={"accept_data_loss": True})
+    assert env.journal.latest_run("cutover").status == RunStatus.ROLLED_BACK
