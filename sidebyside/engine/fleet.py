@@ -36,7 +36,8 @@ def run_on_hosts(ctx: StepContext, hosts: Sequence[str],
     done_before = [h for h in hosts if h not in todo]
     for host in done_before:
         ctx.log(f"{host}: already done in an earlier attempt")
-    results: dict[str, Any] = {h: ctx.fact(fleet_key(ctx.run_id, ctx.step.id, h)) for h in done_before}
+    results: dict[str, Any] = {h: ctx.fact(fleet_key(ctx.run_id, ctx.step.id, h))
+                               for h in done_before}
     failures: dict[str, str] = {}
 
     def one(host: str) -> tuple[str, dict[str, Any] | None, str | None]:
