@@ -24,6 +24,10 @@ LAB_PORTS = [(VIP, SERVICE_PORT["keystone"]), (VIP, SERVICE_PORT["glance"]),
              *[(SIDE_ADDRESS[side], port) for side in ("old", "new")
                for port in (DB_PORT, SERVICE_PORT["keystone"], SERVICE_PORT["glance"])]]
 UP_TIMEOUT = 900
+# The old side's release; 2024.1 (-> 2026.1 via 2025.1) unless CI asks for another path,
+# e.g. SBS_E2E_FROM_RELEASE=2025.1 for the one-SLURP-release upgrade.
+FROM_RELEASE = os.environ.get("SBS_E2E_FROM_RELEASE", "2024.1")
+TO_RELEASE = "2026.1"
 
 
 @dataclass
@@ -43,7 +47,8 @@ class RunningLab:
         return result
 
     def up(self) -> dict[str, Any]:
-        result = self.cli("up", "--json")
+        result = self.cli("up", "--json", "--from-release", FROM_RELEASE,
+                          "--to-release", TO_RELEASE)
         return json.loads(result.stdout)  # type: ignore[no-any-return]
 
 

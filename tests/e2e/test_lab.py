@@ -16,7 +16,15 @@ import pytest
 from sidebyside.inventory import load_inventory, resolve_password
 from sidebyside.lab import processes, seed
 from sidebyside.lab.layout import DB_PORT, SIDE_ADDRESS
-from tests.e2e.conftest import LAB_PORTS, RunningLab, listening, processes_under
+from sidebyside.services.releases import suggest_via
+from tests.e2e.conftest import (
+    FROM_RELEASE,
+    LAB_PORTS,
+    TO_RELEASE,
+    RunningLab,
+    listening,
+    processes_under,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -104,7 +112,7 @@ def test_the_custom_policy_is_enforced(lab: RunningLab) -> None:
 def test_the_new_controller_is_installed_but_holds_no_data(lab: RunningLab) -> None:
     root = lab.state_dir / "new"
     manage = root / "usr" / "bin" / "keystone-manage"
-    assert "keystone-2026.1-" in str(manage.resolve())
+    assert f"keystone-{TO_RELEASE}-" in str(manage.resolve())
     assert (root / "etc" / "keystone" / "keystone.conf").is_file()
     assert not (root / "etc" / "keystone" / "fernet-keys").exists()
     assert not processes.port_open(SIDE_ADDRESS["new"], 5000)
@@ -114,7 +122,7 @@ def test_the_new_controller_is_installed_but_holds_no_data(lab: RunningLab) -> N
     assert not databases & {"keystone", "glance", "nova_api", "nova", "nova_cell0"}
     # venvs of every release on the way, for the fast-forward db_syncs
     control = load_inventory(lab.state_dir / "sbs.yaml").new.services["keystone"]
-    for release in ("2025.1", "2026.1"):
+    for release in (*suggest_via(FROM_RELEASE, TO_RELEASE), TO_RELEASE):
         manage = Path(control.bin_dir_for(release)) / "keystone-manage"
         assert f"keystone-{release}-" in str(manage.resolve())
 
@@ -130,7 +138,8 @@ def test_nova_cell_mappings_store_the_old_database_urls(lab: RunningLab) -> None
 
 def test_the_inventory_is_valid_and_its_secrets_resolve(lab: RunningLab) -> None:
     inventory = load_inventory(lab.state_dir / "sbs.yaml", check_secrets=True)
-    assert inventory.release.from_ == "2024.1" and inventory.release.via == ["2025.1"]
+    assert inventory.release.from_ == FROM_RELEASE
+    assert inventory.release.via == suggest_via(FROM_RELEASE, TO_RELEASE)
     assert Path(inventory.hosts["old-ctl1"].root) == lab.state_dir / "old"
     mode = (lab.state_dir / "clouds.yaml").stat().st_mode & 0o777
     assert mode == 0o600
