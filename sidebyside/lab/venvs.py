@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -56,6 +57,11 @@ def _uv_command() -> list[str]:
     found = shutil.which("uv")
     if found:
         return [found]
+    # A project venv (make setup's .venv) may lack uv while its base python has it.
+    for prefix in {sys.prefix, sys.base_prefix}:
+        candidate = Path(prefix) / "bin" / "uv"
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return [str(candidate)]
     try:
         import uv  # type: ignore[import-not-found]
 
