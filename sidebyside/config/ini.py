@@ -63,6 +63,8 @@ class Entry:
     key: str
     value: str
     raw_lines: list[str]
+    # the block holding it, kept by Document's edits (a back-reference, not data)
+    owner: Section | None = field(default=None, repr=False, compare=False)
 
     @property
     def raw(self) -> str:
@@ -182,7 +184,7 @@ class Document:
                 elif current.name is None:
                     problem = "assignment before any section header"
                 else:
-                    open_entry = Entry(split[0], split[1], [raw])
+                    open_entry = Entry(split[0], split[1], [raw], owner=current)
                     current.nodes.append(open_entry)
                     continue
             if strict:
@@ -303,6 +305,7 @@ class Document:
         first_section, first = found[0]
         for block, entry in found[1:]:
             block.nodes.remove(entry)
+            entry.owner = None
         self.set_value(first, value)
         return first
 
@@ -315,10 +318,12 @@ class Document:
         index = block.nodes.index(first)
         for owner, entry in found:
             owner.nodes.remove(entry)
+            entry.owner = None
         new_entries = []
         sep, ending = first.separator_style
         for offset, value in enumerate(values):
-            entry = Entry(first.key, value, self._render_entry_lines(first.key, value, sep, ending))
+            entry = Entry(first.key, value,
+                          self._render_entry_lines(first.key, value, sep, ending), owner=block)
             block.nodes.insert(index + offset, entry)
             new_entries.append(entry)
         return new_entries
@@ -365,6 +370,7 @@ class Document:
                 and not block.nodes[index - 1].raw.strip():
             index -= 1
         block.nodes.insert(index, entry)
+        entry.owner = block
         return entry
 
     def add(self, section: str, key: str, value: str) -> Entry:
@@ -384,8 +390,12 @@ class Document:
         entry.key = new_key
 
     def section_of(self, entry: Entry) -> Section:
+        """The block holding entry. Raises KeyError when it is not in the document."""
+        if entry.owner is not None and entry.owner in self.sections:
+            return entry.owner
         for section in self.sections:
             if any(node is entry for node in section.nodes):
+                entry.owner = section
                 return section
         raise KeyError(entry.key)
 
@@ -408,6 +418,7 @@ class Document:
         owner = self.section_of(entry)
         index = next(i for i, node in enumerate(owner.nodes) if node is entry)
         owner.nodes.pop(index)
+        entry.owner = None
         if reason is None:
             return
         ending = _line_ending(entry.raw_lines[0]) or self.line_ending

@@ -101,3 +101,27 @@ def test_sbs_config_validate(oslo_config_venv: Path) -> None:
     result = CliRunner().invoke(app, [*args, str(bad)])
     assert isinstance(result.exception, VerificationError)  # exit 9 through sbs
     assert "catalog/template_file is not part of the sample config" in result.output
+
+
+@pytest.mark.parametrize(("service", "old", "new"), [
+    (service, old, new) for service in ("keystone", "glance", "nova")
+    for old, new in (("2024.1", "2025.1"), ("2025.1", "2026.1"))])
+def test_a_file_setting_every_option_of_the_old_release_validates_in_the_new(
+        service: str, old: str, new: str, oslo_config_venv: Path, tmp_path: Path) -> None:
+    """The generator's sample of the old release with every option set: after
+    translation the new release's validator finds zero errors."""
+    import re
+
+    sample = (DATA / "samples" / f"{service}-{old}.conf").read_text()
+    source = tmp_path / f"{service}.conf"
+    source.write_text(re.sub(r"(?m)^#(?=[A-Za-z_][\w.-]* = )", "", sample))
+    document = translate(source, service, old, new)
+    translated = tmp_path / "translated.conf"
+    translated.write_bytes(document.to_bytes())
+    result = validate_config(LocalHost(), str(oslo_config_venv), str(translated),
+                             slim(service, new, tmp_path))
+    assert result.errors == []
+    # and the untranslated file does have errors: the test can fail
+    before = validate_config(LocalHost(), str(oslo_config_venv), str(source),
+                             slim(service, new, tmp_path))
+    assert before.errors
