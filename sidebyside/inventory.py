@@ -137,6 +137,9 @@ class ServiceControl(_Model):
     # Fast-forward upgrades run each intermediate release's db_sync with that
     # release's code: where it is installed on the new controller.
     release_bin_dirs: dict[str, str] = Field(default_factory=dict)
+    # `<service>-status upgrade check` failures the operator reviewed and accepts
+    # (by check name); logged on every run, never silently.
+    accept_check_failures: list[str] = Field(default_factory=list)
 
     def bin_dir_for(self, release: str) -> str:
         return self.release_bin_dirs.get(release, self.bin_dir)

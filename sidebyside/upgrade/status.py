@@ -162,11 +162,13 @@ def check_upgrade_status(host: Host, service_info: ServiceInfo, bin_dir: str, et
     return report
 
 
-def require_no_failure(report: StatusReport) -> None:
-    """Raises PreflightError listing every failed check; warnings pass."""
-    if report.failures:
-        lines = [f"  {i.name}: {i.details or '(no details)'}" for i in report.failures]
+def require_no_failure(report: StatusReport, accepted: frozenset[str] = frozenset()) -> None:
+    """Raises PreflightError listing every failed check not in `accepted` (checks the
+    operator reviewed and accepted in the inventory); warnings pass."""
+    failures = [i for i in report.failures if i.name not in accepted]
+    if failures:
+        lines = [f"  {i.name}: {i.details or '(no details)'}" for i in failures]
         raise PreflightError(
             f"{report.service}-status upgrade check failed "
-            f"({len(report.failures)} failure(s)):\n" + "\n".join(lines),
+            f"({len(failures)} failure(s)):\n" + "\n".join(lines),
             hint=f"fix what {report.service}-status reports, then re-run")
