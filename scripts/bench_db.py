@@ -387,7 +387,96 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
                          f"(goal within 1.3x)")
         if "phases" in methods["c"]:
             lines.append(f"- sbs phases (s): {methods['c']['phases']}")
+    if results.get("readers"):
+        lines += ["", "## Reading the dominant table client-side (the per-row work)", "",
+                  "| reader | wall s | client CPU s | source CPU s | MB |", "|---|---|---|---|---|"]
+        for row in results["readers"]:
+            lines.append(f"| {row['reader']} | {row['seconds']} | {row['client_cpu_seconds']} | "
+                         f"{row['source_cpu_seconds']} | {row['bytes'] / 1e6:.0f} |")
     path.write_text("\n".join(lines) + "\n")
+
+
+def reader_comparison(source: MariaDBServer, workdir: Path) -> list[dict[str, Any]]:
+    """Client-side cost of reading the dominant table as LOAD DATA text, three ways."""
+    from sidebyside.db.client import Session, SnapshotReader
+    from sidebyside.db.schema import read_tables
+    from sidebyside.db.sql import Chunk, select_chunk_sql
+
+    src = endpoint(source)
+    with Session(src) as session:
+        table = next(t for t in read_tables(session, "nova")
+                     if t.name == "instance_system_metadata")
+    sql = select_chunk_sql(table, Chunk(0))
+    # one server-formatted column per row, for drivers that would otherwise build a
+    # Python object per value (CONCAT_WS skips NULLs: bare columns get a NULL word)
+    expressions = sql.split("SELECT ", 1)[1].split(" FROM ", 1)[0].split(", ")
+    line = "CONCAT_WS('\\t', " + ", ".join(
+        e if e.startswith("QUOTE(") else f"IFNULL({e}, 'NULL')" for e in expressions) + ")"
+    line_sql = f"SELECT {line} FROM `nova`.`instance_system_metadata`"
+
+    def mariadb_client() -> int:
+        reader = SnapshotReader(src, workdir=workdir / "readers")
+        total = [0]
+        reader.stream(sql, lambda piece: total.__setitem__(0, total[0] + len(piece)))
+        reader.close()
+        return total[0]
+
+    def pymysql_rows() -> int:
+        import pymysql.cursors
+
+        connection = pymysql.connect(host=src.host, port=src.port, user=src.user,
+                                     password=src.password,
+                                     cursorclass=pymysql.cursors.SSCursor)
+        cursor = connection.cursor()
+        cursor.execute(line_sql)
+        total = 0
+        while rows := cursor.fetchmany(10_000):
+            total += len(b"\n".join(r[0] if isinstance(r[0], bytes) else r[0].encode()
+                                    for r in rows))
+        connection.close()
+        return total
+
+    def connector_rows() -> int:
+        import mysql.connector
+
+        connection = mysql.connector.connect(host=src.host, port=src.port, user=src.user,
+                                             password=src.password)
+        cursor = connection.cursor(raw=True)
+        cursor.execute(line_sql)
+        total = 0
+        while rows := cursor.fetchmany(10_000):
+            total += len(b"\n".join(bytes(r[0]) for r in rows))
+        connection.close()
+        return total
+
+    try:
+        import mysql.connector
+
+        cext = bool(getattr(mysql.connector, "HAVE_CEXT", False))
+    except ImportError:
+        cext = False
+    results = []
+    for name, read in (("mariadb client --batch --raw pipe (sbs)", mariadb_client),
+                       ("PyMySQL, one server-formatted column", pymysql_rows),
+                       ("mysql-connector-python "
+                        + ("C extension" if cext else "pure Python (C extension not loadable)")
+                        + ", one server-formatted column", connector_rows)):
+        before_self = resource.getrusage(resource.RUSAGE_SELF)
+        before_children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        server_before = cpu_seconds(source.pid)
+        started = time.monotonic()
+        size = read()
+        seconds = time.monotonic() - started
+        after_self = resource.getrusage(resource.RUSAGE_SELF)
+        after_children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        client = (after_self.ru_utime + after_self.ru_stime - before_self.ru_utime
+                  - before_self.ru_stime + after_children.ru_utime + after_children.ru_stime
+                  - before_children.ru_utime - before_children.ru_stime)
+        results.append({"reader": name, "seconds": round(seconds, 1), "bytes": size,
+                        "client_cpu_seconds": round(client, 2),
+                        "source_cpu_seconds": round(cpu_seconds(source.pid) - server_before, 2)})
+        log(f"reader: {results[-1]}")
+    return results
 
 
 METHODS = {
@@ -406,6 +495,8 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--keep", action="store_true", help="keep servers and data")
     parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--no-readers", action="store_true",
+                        help="skip the client-side reader comparison")
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="sbs-bench-db-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -432,6 +523,8 @@ def main() -> None:
         results["dataset"] = dataset
         log(f"data set: {dataset}")
         volume = dataset["data_bytes"]
+        if not args.no_readers:
+            results["readers"] = reader_comparison(source, workdir)
         for key in args.methods.split(","):
             name, run = METHODS[key]
             reset_target(target)
