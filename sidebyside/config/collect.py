@@ -86,6 +86,15 @@ def host_path(root: str, path: str) -> str:
     return posixpath.join(root.rstrip("/"), path.lstrip("/"))
 
 
+def service_path(root: str, path: str) -> str:
+    """A path found in a config value, as a manifest path: where services run under
+    the root prefix (the lab), their configs name files with the prefix already."""
+    prefix = root.rstrip("/")
+    if prefix and (path == prefix or path.startswith(prefix + "/")):
+        return path[len(prefix):] or "/"
+    return path
+
+
 def parse_find_output(text: str, root: str) -> list[tuple[str, str, str, int, int, str]]:
     """Lines of `find -printf '%y\\t%u\\t%g\\t%m\\t%s\\t%p\\n'` -> (type, owner, group,
     mode, size, path without the root prefix). Pure."""
@@ -184,7 +193,8 @@ def collect(host: Host, service: str, *, root: str = "/",
             add_rows(_stat(host, root, [path], recursive=True), "key")
         else:
             manifest.missing.append(path)
-    tls = [p for p in tls_paths(documents) if host.exists(host_path(root, p))]
+    tls = [p for p in (service_path(root, t) for t in tls_paths(documents))
+           if host.exists(host_path(root, p))]
     add_rows(_stat(host, root, tls, recursive=False), "tls")
     extra = [p for p in extra_paths if host.exists(host_path(root, p))]
     add_rows(_stat(host, root, extra, recursive=True), "extra")

@@ -438,6 +438,27 @@ class Document:
         owner.nodes[index:index] = comments
 
 
+# Groups some services create at run time, which no generated metadata lists:
+# glance's reserved stores (besides the stores named in enabled_backends).
+RUN_TIME_GROUPS = ("os_glance_staging_store", "os_glance_tasks_store")
+
+
+def dynamic_groups(document: Document) -> list[str]:
+    """Groups of a document named by values rather than by the code: backends of
+    `enabled_backends = fast:rbd,slow:file` (glance) or `= lvm1,lvm2` (cinder), and
+    glance's reserved stores. The metadata cannot list them; the validator must skip
+    them and translation keeps them."""
+    groups: list[str] = []
+    for value in document.get("DEFAULT", "enabled_backends"):
+        for item in value.split(","):
+            name = item.split(":", 1)[0].strip()
+            if name and name not in groups:
+                groups.append(name)
+    present = {normalize_section(n) for n in document.section_names()}
+    groups += [g for g in RUN_TIME_GROUPS if g in present and g not in groups]
+    return groups
+
+
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 

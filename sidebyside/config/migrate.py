@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sidebyside.config.collect import (
@@ -77,6 +77,15 @@ def host_map_for(inventory: Any) -> HostMap:
     return HostMap(dict(inventory.host_map), database=f"{database.host}:{database.port}")
 
 
+def _with_roots(host_map: HostMap, old_root: str, new_root: str) -> HostMap:
+    """Paths under the old host's root prefix move to the new one's (the lab keeps
+    each controller under its own directory; on real hosts both are /)."""
+    old_prefix, new_prefix = old_root.rstrip("/"), new_root.rstrip("/")
+    if not old_prefix or old_prefix == new_prefix or old_prefix in host_map.paths:
+        return host_map
+    return replace(host_map, paths={**host_map.paths, old_prefix: new_prefix or "/"})
+
+
 def _spec_for(spec: ServiceConfigSpec, path: str) -> ConfigFileSpec:
     """The oslo file spec a collected path belongs to (a drop-in: its main file)."""
     for file_spec in spec.files:
@@ -141,6 +150,7 @@ def migrate_service_config(
     new_source = _MetadataSource(new, service, to_release, new_metadata, required=True)
     old_source = _MetadataSource(old, service, from_release, old_metadata, required=False)
     rules = load_rules(from_release, to_release, service)
+    host_map = _with_roots(host_map or HostMap(), old.root, new.root)
 
     translated: dict[str, bytes] = {}
     documents: dict[str, tuple[Document, ConfigFileSpec]] = {}

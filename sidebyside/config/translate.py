@@ -25,7 +25,13 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sidebyside.config.ini import Document, Entry, normalize_key, normalize_section
+from sidebyside.config.ini import (
+    Document,
+    Entry,
+    dynamic_groups,
+    normalize_key,
+    normalize_section,
+)
 from sidebyside.config.metadata import (
     Lookup,
     OptionMeta,
@@ -69,6 +75,9 @@ class HostMap:
 
     hosts: dict[str, str] = field(default_factory=dict)
     database: str | None = None
+    # path prefixes: where each host keeps its files under a root (the lab), paths in
+    # values move with them: /srv/lab/old -> /srv/lab/new
+    paths: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, pairs: Sequence[str], database: str | None = None) -> HostMap:
@@ -84,7 +93,7 @@ class HostMap:
         return cls(hosts, database)
 
     def __bool__(self) -> bool:
-        return bool(self.hosts or self.database)
+        return bool(self.hosts or self.database or self.paths)
 
 
 @dataclass
@@ -248,6 +257,7 @@ class _Translator:
         self.host_map = host_map or HostMap()
         self.masker = Masker(new, old)
         self.tracks: list[_Track] = []
+        self.run_time_groups = {normalize_section(g) for g in dynamic_groups(document)}
 
     # ---- secrets -------------------------------------------------------------
     def is_secret(self, section: str, key: str) -> bool:
@@ -490,6 +500,11 @@ class _Translator:
                 track.report.reasons.append(
                     "auth plugin option (loaded by the plugin named in auth_type; "
                     "not in the generator's metadata)")
+            elif normalize_section(section) in self.run_time_groups:
+                track.report.outcome = KEPT
+                track.report.reasons.append(
+                    f"group [{section}] is created at run time (enabled_backends, or a "
+                    "glance reserved store): no metadata lists it")
             elif not self.new.knows_group(section):
                 track.report.reasons.append(
                     f"group [{section}] is not in the {self.new.release} metadata "
@@ -522,6 +537,11 @@ class _Translator:
         patterns = [(old, new, re.compile(rf"(?<![\w.-]){re.escape(old)}(?![\w-]|\.[\w-])"))
                     for old, new in sorted(self.host_map.hosts.items(),
                                            key=lambda kv: len(kv[0]), reverse=True)]
+        path_patterns = [
+            (old, new, re.compile(rf"(?<![\w.-]){re.escape(old.rstrip('/'))}(?=/|$|[,:;\s])"))
+            for old, new in sorted(self.host_map.paths.items(),
+                                   key=lambda kv: len(kv[0]), reverse=True)
+            if old.rstrip("/") and old.rstrip("/") != new.rstrip("/")]
         for track in self.live():
             section = self.section_of(track)
             value = track.entry.value
@@ -538,6 +558,12 @@ class _Translator:
                     rewritten = _sub_outside_credentials(pattern, new, value)
                     if rewritten != value:
                         reasons.append(f"host map {old} -> {new}")
+                        value = rewritten
+            if not (self.is_secret(section, track.entry.key) and not _is_url_like(value)):
+                for old, new, pattern in path_patterns:
+                    rewritten = pattern.sub(new, value)
+                    if rewritten != value:
+                        reasons.append(f"root {old} -> {new}")
                         value = rewritten
             if reasons:
                 self.set_value(track, value, "; ".join(reasons))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from sidebyside.config.ini import Document
+from sidebyside.config.ini import dynamic_groups as dynamic_groups  # re-exported
 from sidebyside.errors import VerificationError
 from sidebyside.redact import redact
 from sidebyside.remote.base import Host
@@ -74,19 +74,6 @@ def slim_opt_data(metadata_yaml: str) -> str:
     }
     text: str = yaml.dump(slim, Dumper=dumper, default_flow_style=False)
     return text
-
-
-def dynamic_groups(document: Document) -> list[str]:
-    """Groups named by values rather than by the code (glance and cinder backends:
-    `enabled_backends = fast:rbd,slow:file` or `= lvm1,lvm2`): the metadata cannot
-    list them, so the validator must skip them."""
-    groups: list[str] = []
-    for value in document.get("DEFAULT", "enabled_backends"):
-        for item in value.split(","):
-            name = item.split(":", 1)[0].strip()
-            if name and name not in groups:
-                groups.append(name)
-    return groups
 
 
 def validator_argv(venv_bin: str, config_file: str, opt_data: str,

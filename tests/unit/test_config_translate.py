@@ -292,3 +292,38 @@ def test_masker_trusts_metadata_and_guesses_only_for_unknown_options() -> None:
     masker.register(document)
     assert redact("it is Registered-Pw-1 and 3600") == "it is *** and 3600"
     forget_secrets()
+
+
+def test_paths_under_the_old_root_follow_to_the_new_root() -> None:
+    doc = Document.parse("[fernet_tokens]\nkey_repository = /srv/lab/old/etc/keystone/fk/\n"
+                         "[DEFAULT]\nlog_dir = /srv/lab/older/log\n"
+                         "log_file = /srv/lab/old\n"
+                         "[database]\nconnection = sqlite:////srv/lab/old/db.sqlite\n"
+                         "[ldap]\npassword = /srv/lab/old/secret\n")
+    result = translate_document(doc, path="k", service="keystone",
+                                new=metadata("keystone", "2025.1"),
+                                host_map=HostMap(paths={"/srv/lab/old/": "/srv/lab/new"}))
+    assert doc.get("fernet_tokens", "key_repository") == ["/srv/lab/new/etc/keystone/fk/"]
+    assert doc.get("DEFAULT", "log_dir") == ["/srv/lab/older/log"]  # another directory
+    assert doc.get("DEFAULT", "log_file") == ["/srv/lab/new"]
+    assert doc.get("database", "connection") == ["sqlite:////srv/lab/new/db.sqlite"]
+    # a secret that is not a URL is never rewritten (nor shown)
+    assert doc.get("ldap", "password") == ["/srv/lab/old/secret"]
+    assert "root /srv/lab/old/ -> /srv/lab/new" in settings_of(result)[
+        "[fernet_tokens] key_repository"].reasons
+
+
+def test_glance_run_time_groups_are_kept() -> None:
+    from sidebyside.config.ini import dynamic_groups
+
+    doc = Document.parse("[DEFAULT]\nenabled_backends = fast:rbd, cheap:file\n"
+                         "[fast]\nrbd_store_pool = images\n"
+                         "[os_glance_staging_store]\nfilesystem_store_datadir = /s/\n"
+                         "[made_up]\nx = 1\n")
+    assert dynamic_groups(doc) == ["fast", "cheap", "os_glance_staging_store"]
+    result = translate_document(doc, path="g", service="glance",
+                                new=metadata("glance", "2025.1"))
+    s = settings_of(result)
+    assert s["[fast] rbd_store_pool"].outcome == KEPT
+    assert s["[os_glance_staging_store] filesystem_store_datadir"].outcome == KEPT
+    assert s["[made_up] x"].outcome == UNKNOWN

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sidebyside.config.metadata import load_metadata
+from sidebyside.config.metadata import load_metadata, service_spec
 from sidebyside.config.migrate import Side, migrate_service_config
 from sidebyside.config.translate import HostMap
 from sidebyside.errors import VerificationError
@@ -21,9 +21,10 @@ DATA = Path(__file__).resolve().parents[2] / "data" / "config"
 
 
 def metadata(service: str, release: str) -> dict:  # type: ignore[type-arg]
+    """The committed metadata, keyed by the service's main config file."""
     path = DATA / "metadata" / f"{service}-{release}.yaml"
     pair = load_metadata(str(path), service=service, release=release), path.read_text()
-    return {f"{service}/{service}.conf": pair}
+    return {service_spec(service).main_file.path: pair}
 
 
 @pytest.fixture
@@ -119,3 +120,38 @@ def test_committed_metadata_is_what_the_release_generates(keystone_2025_1_venv: 
     committed = (DATA / "metadata" / "keystone-2025.1.yaml").read_text()
     assert text == committed, "the lab's keystone 2025.1 lock changed: run " \
                               "tests/data/config/regenerate.py and review the golden files"
+
+
+def test_the_labs_keystone_and_glance_configs_move_to_the_new_root(
+        tmp_path: Path, oslo_config_venv: Path) -> None:
+    """The lab's own config files (rendered by sidebyside.lab) name paths under the
+    old controller's root: they follow to the new root, and validate in 2025.1."""
+    from sidebyside.lab import render
+    from sidebyside.lab.layout import LabLayout
+
+    layout = LabLayout(tmp_path / "lab")
+    keystone_etc, glance_etc = layout.etc("old", "keystone"), layout.etc("old", "glance")
+    (keystone_etc / "fernet-keys").mkdir(parents=True)
+    (keystone_etc / "fernet-keys" / "0").write_bytes(os.urandom(32))
+    (keystone_etc / "keystone.conf").write_text(render.keystone_conf(
+        layout, "old", "2024.1", db_password="LabDbPass-1", custom=True))
+    (keystone_etc / "policy.yaml").write_text(render.keystone_policy("old"))
+    glance_etc.mkdir(parents=True)
+    (glance_etc / "glance-api.conf").write_text(render.glance_conf(
+        layout, "old", "2024.1", db_password="LabDbPass-2", service_password="LabSvc-3"))
+    old_root, new_root = str(layout.root("old")), str(layout.root("new"))
+    host = LocalHost()
+    for service in ("keystone", "glance"):
+        result = migrate_service_config(
+            service, "2024.1", "2025.1", old=Side(host, old_root),
+            new=Side(host, new_root, venv_bin=str(oslo_config_venv)),
+            new_metadata=metadata(service, "2025.1"),
+            old_metadata=metadata(service, "2024.1"),
+            metadata_dir=str(tmp_path / "meta"))
+        assert [v.ok for v in result.validation] == [True], result.validation
+    keystone_conf = (layout.etc("new", "keystone") / "keystone.conf").read_text()
+    glance_conf = (layout.etc("new", "glance") / "glance-api.conf").read_text()
+    assert f"key_repository = {new_root}/etc/keystone/fernet-keys/" in keystone_conf
+    assert old_root not in keystone_conf and old_root not in glance_conf
+    assert f"{new_root}/var/lib/glance/staging/" in glance_conf
+    assert (layout.etc("new", "keystone") / "policy.yaml").exists()
