@@ -109,6 +109,10 @@ class _RichProgress:
             task = self.tables[event.table]
             self.progress.update(task, total=self.progress.tasks[task].completed or 1,
                                  completed=self.progress.tasks[task].completed or 1)
+        elif event.kind == "done" and self.overall is not None:
+            # the totals were server estimates (InnoDB pages), the stream is text
+            done = self.progress.tasks[self.overall].completed
+            self.progress.update(self.overall, total=done or 1, completed=done or 1)
         elif event.kind == "phase" and not event.table:
             self.progress.console.print(f"[dim]db:[/] {event.message}")
 
