@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -59,6 +60,12 @@ def _say(text: str, end: str = "\n") -> None:
     output.console.print(text, markup=False, soft_wrap=True, end=end)
 
 
+def _release_in(path: Path) -> str:
+    """The release a metadata file's name carries (nova-2025.1.yaml), else its name."""
+    found = re.search(r"\d{4}\.\d+", path.name)
+    return found.group(0) if found else path.stem
+
+
 def _read(path: Path) -> bytes:
     try:
         return path.read_bytes()
@@ -83,6 +90,9 @@ def translate(
     ] = None,
     old_venv: Annotated[Path | None, typer.Option(
         "--old-venv", help="Generate the old metadata with this venv's generator.")] = None,
+    via_metadata: Annotated[list[Path] | None, typer.Option(
+        "--via-metadata", help="Metadata of a release between the two (repeatable, "
+        "oldest first): follows names renamed there and dropped later.")] = None,
     host_map: Annotated[list[str] | None, typer.Option(
         "--host-map", help="old=new host name or address to rewrite (repeatable).")] = None,
     database: Annotated[str | None, typer.Option(
@@ -104,6 +114,8 @@ def translate(
     new = _metadata(metadata, venv, service, to_release, "new")
     assert new is not None
     old = _metadata(old_metadata, old_venv, service, from_release, "old")
+    via = [load_metadata(str(p), service=service, release=_release_in(p))
+           for p in via_metadata or []]
     rules = load_rules(from_release, to_release, service)
     mapping = HostMap.parse(host_map or [], database)
     names = [f.name for f in files]
@@ -115,7 +127,7 @@ def translate(
         translated.append(translate_document(document, path=str(path), service=service,
                                              new=new, old=old, rules=rules,
                                              host_map=mapping,
-                                             drop_deprecated=drop_deprecated))
+                                             drop_deprecated=drop_deprecated, via=via))
     report = TranslationReport(service, from_release, to_release, translated,
                                metadata_used={"new": str(metadata or venv),
                                               "old": str(old_metadata or old_venv or "")})

@@ -9,7 +9,7 @@ Effects go through the Hosts passed in; everything else is the pure modules
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -131,6 +131,7 @@ def migrate_service_config(
     old_metadata: Mapping[str, MetadataPair] | None = None,
     metadata_dir: str = "/var/tmp/sbs",
     drop_deprecated: bool = False,
+    via_metadata: Sequence[Mapping[str, MetadataPair]] = (),
 ) -> MigrationResult:
     """Carry a service's configuration and key repositories from old to new.
 
@@ -139,6 +140,8 @@ def migrate_service_config(
     release (new.venv_bin; old.venv_bin when given, for the old defaults) unless
     passed in, keyed by the file's path in services.yaml ("keystone/keystone.conf").
     The new metadata is kept on the new host under metadata_dir for the validator.
+    via_metadata: for an upgrade spanning releases, their metadata (oldest first,
+    keyed like new_metadata) when available: no host has them installed.
 
     Raises RemoteError (a host failed), InputError (a file oslo.config would refuse),
     VerificationError (a required file is missing, no metadata can be had, the
@@ -162,10 +165,12 @@ def migrate_service_config(
         old_pair = old_source.get(file_spec)
         document = Document.parse(collected.contents[entry.path], path=entry.path,
                                   strict=True)
+        via = [given[file_spec.path][0] for given in via_metadata
+               if file_spec.path in given]
         files.append(translate_document(
             document, path=entry.path, service=service, new=new_pair[0],
             old=old_pair[0] if old_pair else None, rules=rules, host_map=host_map,
-            drop_deprecated=drop_deprecated))
+            drop_deprecated=drop_deprecated, via=via))
         translated[entry.path] = document.to_bytes()
         documents[entry.path] = (document, file_spec)
     report = TranslationReport(service, from_release, to_release, files)

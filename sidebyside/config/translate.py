@@ -246,8 +246,11 @@ class _Translator:
     def __init__(self, document: Document, *, path: str, service: str,
                  new: ReleaseMetadata, old: ReleaseMetadata | None,
                  rules: Sequence[Rule], host_map: HostMap | None,
-                 drop_deprecated: bool = False) -> None:
+                 drop_deprecated: bool = False,
+                 via: Sequence[ReleaseMetadata] = ()) -> None:
         self.doc = document
+        # old release first, then the releases between: names move forward in time
+        self.history = [m for m in (old, *via) if m is not None]
         self.drop_deprecated = drop_deprecated
         self.path = path
         self.service = service
@@ -355,16 +358,8 @@ class _Translator:
             key = track.entry.key
             found: Lookup | None = self.new.lookup(section, key)
             via = "the new release's metadata"
-            if found is None and self.old is not None:
-                # an alias the new release dropped: resolve it with the old metadata
-                # first, then find that option in the new release
-                in_old = self.old.lookup(section, key)
-                if in_old is not None and in_old.via_deprecated_name:
-                    canonical = in_old.option
-                    found = self.new.lookup(canonical.group, canonical.name)
-                    if found is not None:
-                        found = Lookup(found.option, via_deprecated_name=True)
-                        via = f"the {self.old.release} metadata"
+            if found is None:
+                found, via = self._resolve_through_history(section, key)
             if found is None:
                 continue
             track.option = found.option
@@ -402,6 +397,29 @@ class _Translator:
                     self.remove(track, f"another name of {target.ref}, "
                                        f"{winner.report.key}, is set too and takes "
                                        "precedence in oslo.config")
+
+    def _resolve_through_history(self, section: str, key: str) -> tuple[Lookup | None, str]:
+        """An alias the new release no longer lists: carry the name forward through
+        the old release's and the intermediate releases' metadata (oldest first),
+        each resolving it to its option there, then look that up in the new release."""
+        name = (section, key)
+        renamed_in: list[str] = []
+        for metadata in self.history:
+            found = metadata.lookup(*name)
+            if found is None:
+                continue
+            current = (found.option.group, found.option.name)
+            if (normalize_section(current[0]), normalize_key(current[1])) != \
+                    (normalize_section(name[0]), normalize_key(name[1])):
+                renamed_in.append(metadata.release)
+            name = current
+        if not renamed_in:
+            return None, ""
+        final = self.new.lookup(*name)
+        if final is None:
+            return None, ""
+        return (Lookup(final.option, via_deprecated_name=True),
+                f"the {', '.join(renamed_in)} metadata")
 
     def apply_rules(self) -> None:
         for rule in self.rules:
@@ -484,12 +502,12 @@ class _Translator:
                 if found.option.deprecated_for_removal:
                     self._deprecated_for_removal(track, section, found.option)
                 continue
-            old = self.old.lookup(section, key) if self.old is not None else None
-            if old is not None:
+            known_in = [(m, f) for m in self.history if (f := m.lookup(section, key))]
+            if known_in:
+                metadata, old = known_in[-1]
                 reason = f"not an option of {self.service} {self.new.release} any more"
                 if old.option.deprecated_reason:
-                    reason += f" ({self.old.release if self.old else 'old'} said: " \
-                              f"{old.option.deprecated_reason})"
+                    reason += f" ({metadata.release} said: {old.option.deprecated_reason})"
                 self.remove(track, reason)
                 continue
             track.report.outcome = UNKNOWN
@@ -512,7 +530,7 @@ class _Translator:
             else:
                 track.report.reasons.append(
                     f"not an option of {self.service} {self.new.release}"
-                    + ("" if self.old is None else f" nor {self.old.release}")
+                    + "".join(f" nor {m.release}" for m in self.history)
                     + ": kept, check it")
 
     def _deprecated_for_removal(self, track: _Track, section: str,
@@ -613,18 +631,21 @@ def translate_document(document: Document, *, path: str, service: str,
                        new: ReleaseMetadata, old: ReleaseMetadata | None = None,
                        rules: Sequence[Rule] = (),
                        host_map: HostMap | None = None,
-                       drop_deprecated: bool = False) -> FileTranslation:
+                       drop_deprecated: bool = False,
+                       via: Sequence[ReleaseMetadata] = ()) -> FileTranslation:
     """Translate one oslo.config document in place and report on every setting.
 
     An option deprecated for removal in the new release is removed when its value is
     the new default anyway, kept with a warning otherwise (it still works, and
     removing it would change behaviour); drop_deprecated removes it regardless.
+    `via`: metadata of the releases between old and new (oldest first), so that a
+    name renamed in one of them and dropped later still finds its option.
     Raises nothing for odd content: unknown options are kept and reported.
     """
     old_text = document.render()
     translator = _Translator(document, path=path, service=service, new=new, old=old,
                              rules=rules, host_map=host_map,
-                             drop_deprecated=drop_deprecated)
+                             drop_deprecated=drop_deprecated, via=via)
     translator.start()
     old_shown = document.render(display=translator.display, trivia=redact)
     translator.resolve_names()

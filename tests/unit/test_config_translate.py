@@ -327,3 +327,29 @@ def test_glance_run_time_groups_are_kept() -> None:
     assert s["[fast] rbd_store_pool"].outcome == KEPT
     assert s["[os_glance_staging_store] filesystem_store_datadir"].outcome == KEPT
     assert s["[made_up] x"].outcome == UNKNOWN
+
+
+def _meta(release: str, options: list[dict]) -> ReleaseMetadata:  # type: ignore[type-arg]
+    import yaml
+
+    from sidebyside.config.metadata import parse_metadata
+
+    return parse_metadata(yaml.safe_dump({"options": {"g": {"opts": options}}}),
+                          service="s", release=release)
+
+
+def test_a_rename_in_an_intermediate_release_is_followed() -> None:
+    # a -> b in 2025.1 (a listed as b's old name), then 2026.1 drops the alias
+    old = _meta("2024.1", [{"name": "a", "type": "string value", "default": None}])
+    via = _meta("2025.1", [{"name": "b", "type": "string value", "default": None,
+                            "deprecated_opts": [{"group": "g", "name": "a"}]}])
+    new = _meta("2026.1", [{"name": "b", "type": "string value", "default": None}])
+    doc = Document.parse("[g]\na = 1\n")
+    result = translate_document(doc, path="s", service="s", new=new, old=old, via=[via])
+    assert doc.get("g", "b") == ["1"]
+    assert result.settings[0].outcome == RENAMED
+    assert "2025.1 metadata" in result.settings[0].reasons[0]
+    # without the intermediate release nothing says where `a` went: removed as gone
+    doc = Document.parse("[g]\na = 1\n")
+    result = translate_document(doc, path="s", service="s", new=new, old=old)
+    assert result.settings[0].outcome == REMOVED
