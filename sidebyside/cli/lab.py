@@ -136,6 +136,18 @@ def down(state_dir: StateDir = DEFAULT_STATE_DIR,
 
 
 @app.command()
+def reset(state_dir: StateDir = DEFAULT_STATE_DIR, as_json: Json = False) -> None:
+    """Return the new controller to its empty, stopped state and the VIP to the old one
+    (to run `sbs prepare` again on the same lab)."""
+    done = Lab(state_dir, cache_root=default_cache_root(), progress=_progress).reset_new()
+    if as_json:
+        output.emit_json({"done": done})
+        return
+    for line in done:
+        output.console.print(line)
+
+
+@app.command()
 def env(state_dir: StateDir = DEFAULT_STATE_DIR,
         cloud: Annotated[str, typer.Option(help="lab-vip, lab-old or lab-new.")] = "lab-vip",
         ) -> None:

@@ -4,6 +4,7 @@
                [--via 2025.1] [--services keystone,glance,nova]
     sbs lab status [--json]
     sbs lab down [--purge]       (saves HAProxy's server state first: a cutover survives)
+    sbs lab reset                (new controller empty and stopped again, VIP on the old)
     eval "$(sbs lab env)"        (SBS_INVENTORY, OS_CLIENT_CONFIG_FILE, OS_CLOUD=lab-vip)
     sbs lab service start|stop|status --side old|new SERVICE   (the inventory calls these)
 

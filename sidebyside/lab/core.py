@@ -32,11 +32,13 @@ import yaml
 from sidebyside.errors import InputError, PreflightError, StepFailed
 from sidebyside.lab import processes, render
 from sidebyside.lab.layout import (
+    CONTROLLER,
     DB_PORT,
     SERVED_SERVICES,
     SIDE_ADDRESS,
     SIDES,
     LabLayout,
+    backend_name,
 )
 from sidebyside.lab.render import LabSpec
 from sidebyside.lab.services import LabServices, ServiceStatus
@@ -472,6 +474,60 @@ class Lab:
                      "listening": any(processes.port_open(render.VIP, render.SERVICE_PORT[s])
                                       for s in state.spec.served)})
         return rows
+
+    def reset_new(self) -> list[str]:
+        """Return the new controller to what `up` left: stopped, no databases, a plain
+        deployed config tree without keys; the VIP back on the old controller, whose
+        services run. For running `sbs prepare` again on the same lab (`make demo`).
+
+        Returns what was done. Raises InputError (no lab, or not up) or StepFailed.
+        """
+        layout = self.layout
+        done: list[str] = []
+        with _lab_lock(layout):
+            state = load_state(layout)
+            if state is None:
+                raise InputError(f"{layout.state_dir}: no lab here (no lab.json)")
+            spec = state.spec
+            server = mariadb_server(layout, "new")
+            if not server.is_running() or not processes.running_pid(layout.pid_file("haproxy")):
+                raise InputError(f"{layout.state_dir}: the lab is not up; run `sbs lab up`")
+            services = LabServices(layout, state)
+            for service in spec.served:
+                if services.status("new", service).pid is not None:
+                    services.stop("new", service, remember=False)
+                    done.append(f"stopped new {service}")
+                state.want("new", service, False)
+            connection = server.connect(None)
+            try:
+                with connection.cursor() as cursor:
+                    for service in spec.services:
+                        for database in SERVICE_DATABASES[service]:
+                            if cursor.execute("SHOW DATABASES LIKE %s", (database,)):
+                                cursor.execute(f"DROP DATABASE `{database}`")
+                                done.append(f"dropped {database} on the new server")
+                connection.commit()
+            finally:
+                connection.close()
+            for service in spec.services:
+                etc = layout.etc("new", service)
+                if etc.exists():
+                    shutil.rmtree(etc)
+            self._configs(state, "new", ensure_secrets(layout))
+            done.append("new config tree re-deployed")
+            for service in spec.services:
+                backend = backend_name(service)
+                for command in (f"set server {backend}/{CONTROLLER['old']} state ready",
+                                f"set server {backend}/{CONTROLLER['new']} state maint"):
+                    processes.unix_socket_command(layout.haproxy_socket, command)
+            done.append("HAProxy: old servers ready, new ones in maintenance")
+            for service in spec.served:
+                state.want("old", service, True)
+                if services.status("old", service).pid is None:
+                    services.start("old", service, remember=False)
+                    done.append(f"started old {service}")
+            save_state(layout, state)
+        return done
 
     def down(self, *, purge: bool = False) -> list[str]:
         """Stop every process the lab started, by its recorded PID; with purge, delete

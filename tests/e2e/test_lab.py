@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import socket
 import subprocess
 import time
@@ -65,7 +66,7 @@ def test_a_token_is_issued_through_the_vip_by_the_old_keystone(lab: RunningLab) 
     states = {line.split()[3]: line.split() for line in
               haproxy(lab, "show servers state keystone_api").splitlines()[2:] if line}
     assert states["old-ctl1"][5] == "2"  # operational state: UP
-    assert states["new-ctl1"][6] != "0"  # administrative state: maintenance
+    assert int(states["new-ctl1"][6]) & 1  # admin state: forced maintenance
     # The custom, non-default token lifetime of the old keystone.conf is in force.
     access = conn.session.auth.get_access(conn.session)
     lifetime = (access.expires - access.issued).total_seconds()
@@ -170,6 +171,26 @@ def test_status_reports_every_component(lab: RunningLab) -> None:
     assert not by_name["new-keystone"]["running"]
 
 
+def test_reset_returns_the_new_controller_to_empty(lab: RunningLab) -> None:
+    # What a `sbs prepare` and a cutover leave behind, in miniature.
+    with db(lab, "new") as connection, connection.cursor() as cursor:
+        cursor.execute("CREATE DATABASE keystone")
+    new_etc = lab.state_dir / "new" / "etc" / "keystone"
+    shutil.copytree(lab.state_dir / "old" / "etc" / "keystone" / "fernet-keys",
+                    new_etc / "fernet-keys")
+    (new_etc / "keystone.conf").write_text("[DEFAULT]\n# translated by sbs\n")
+    haproxy(lab, "set server keystone_api/new-ctl1 state ready")
+    lab.cli("reset")
+    with db(lab, "new") as connection, connection.cursor() as cursor:
+        assert cursor.execute("SHOW DATABASES LIKE 'keystone'") == 0
+    assert not (new_etc / "fernet-keys").exists()
+    assert "2026.1" in (new_etc / "keystone.conf").read_text()
+    states = {line.split()[3]: line.split() for line in
+              haproxy(lab, "show servers state keystone_api").splitlines()[2:] if line}
+    assert int(states["new-ctl1"][6]) & 1  # admin state: forced maintenance again
+    assert vip(lab).authorize()
+
+
 def test_zz_down_leaves_nothing_and_a_second_up_reuses_the_venvs(lab: RunningLab) -> None:
     rows = json.loads(lab.cli("status", "--json").stdout)["components"]
     pids = [row["pid"] for row in rows if row["pid"]]
@@ -192,7 +213,7 @@ def test_zz_down_leaves_nothing_and_a_second_up_reuses_the_venvs(lab: RunningLab
     assert report["steps"] == []  # nothing set up twice
     nova = {line.split()[3]: line.split() for line in
             haproxy(lab, "show servers state nova_api").splitlines()[2:] if line}
-    assert nova["old-ctl1"][6] == "1"  # forced maintenance, as left
+    assert int(nova["old-ctl1"][6]) & 1  # admin state: forced maintenance, as left
     assert nova["new-ctl1"][5] == "2"  # running
     assert (datetime.now() - started).total_seconds() < 120
     assert vip(lab).authorize()
