@@ -155,7 +155,11 @@ class Lab:
     # ---- up -------------------------------------------------------------------------
 
     def up(self, spec: LabSpec, *, python: str) -> UpReport:
-        """Bring the lab up (idempotent). Raises InputError, StepFailed, UnreachableError."""
+        """Bring the lab up (idempotent).
+
+        Raises InputError (another lab's spec in this dir), LockedError (a concurrent
+        `lab` command), PreflightError (addresses taken), StepFailed (a set-up step).
+        """
         started = time.monotonic()
         report = UpReport()
         with _lab_lock(self.layout):
@@ -210,7 +214,7 @@ class Lab:
         # The database-only set-up (glance's and nova's schemas, nova's cells) needs no
         # keystone: it runs beside keystone's set-up, which is the long pole.
         with ThreadPoolExecutor(max_workers=1) as pool:
-            background = pool.submit(self._database_steps, state, report)
+            background = pool.submit(self._database_steps, state, passwords, report)
             if "keystone" in spec.services:
                 self._step(state, "old-keystone-setup",
                            lambda: self._keystone(state, passwords), report)
@@ -235,8 +239,8 @@ class Lab:
         processes.write_pid(self.layout.pid_file(f"{side}-mariadb"), int(server.pid))
         register_secret(server.root_password)
 
-    def _database_steps(self, state: LabState, report: UpReport) -> None:
-        passwords = ensure_secrets(self.layout)
+    def _database_steps(self, state: LabState, passwords: dict[str, str],
+                        report: UpReport) -> None:
         if "glance" in state.spec.services:
             self._step(state, "old-glance-db", lambda: self._glance_db(state), report)
         if "nova" in state.spec.services:
