@@ -8,7 +8,6 @@ is its default, is it secret, is it deprecated for removal and why.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -308,7 +307,3 @@ def equals_default(option: OptionMeta, values: Sequence[str]) -> bool:
                 {str(k): str(v) for k, v in default.items()}
         return value == str(default)
     return value == str(default)
-
-
-def describe_default(option: OptionMeta) -> str:
-    return json.dumps(option.default) if not isinstance(option.default, str) else option.default

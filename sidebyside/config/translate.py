@@ -670,7 +670,8 @@ def translate_files(files: dict[str, bytes], *, service: str, from_release: str,
                     new: ReleaseMetadata, old: ReleaseMetadata | None = None,
                     rules: Sequence[Rule] = (),
                     host_map: HostMap | None = None,
-                    drop_deprecated: bool = False) -> TranslationReport:
+                    drop_deprecated: bool = False,
+                    via: Sequence[ReleaseMetadata] = ()) -> TranslationReport:
     """Translate several files of one service (main file, drop-ins, plugin inis).
 
     Raises InputError when a file is not valid oslo.config INI (file and line named).
@@ -681,6 +682,6 @@ def translate_files(files: dict[str, bytes], *, service: str, from_release: str,
         translated.append(translate_document(document, path=path, service=service,
                                              new=new, old=old, rules=rules,
                                              host_map=host_map,
-                                             drop_deprecated=drop_deprecated))
+                                             drop_deprecated=drop_deprecated, via=via))
     return TranslationReport(service=service, from_release=from_release,
                              to_release=new.release, files=translated)
