@@ -24,16 +24,18 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     # further hosts of a multi-host URL: rabbit://u:p@h1:5672,u:p@h2:5672/
     (re.compile(r"(?P<pre>,[^:/@\s,]+:)(?P<secret>[^@\s,]+)(?P<post>@)"),
      r"\g<pre>" + MASK + r"\g<post>"),
-    # ini / yaml / shell style key = value where the key names a secret
+    # ini / yaml / shell style `key = value` where the key's last word names a secret
+    # (password, admin_token, memcache_secret_key; not max_active_keys, password_file)
     (re.compile(
-        r"(?P<pre>\b[\w.-]*(?:password|passwd|secret|token|_key|credential)[\w.-]*"
+        r"(?P<pre>\b[\w.-]*(?:password|passwd|secret|token|_key|credentials?)"
         r"\s*[=:]\s*)(?P<secret>(?!\*\*\*)[^\s,;'\"]+)", re.IGNORECASE),
      r"\g<pre>" + MASK),
     # HTTP auth headers
     (re.compile(r"(?P<pre>X-(?:Auth|Subject)-Token:\s*)(?P<secret>\S+)", re.IGNORECASE),
      r"\g<pre>" + MASK),
-    # mysql -pSECRET / --password=SECRET on command lines
-    (re.compile(r"(?P<pre>\s-p)(?P<secret>[^\s-][^\s]*)"), r"\g<pre>" + MASK),
+    # mysql -pSECRET on a MySQL client's command line (not `-path` in a diff)
+    (re.compile(r"(?P<pre>\b(?:mysql|mariadb)[\w-]*\s(?:[^\n]*\s)?-p)(?P<secret>[^\s-]\S*)"),
+     r"\g<pre>" + MASK),
 ]
 
 

@@ -1,4 +1,7 @@
-"""The service catalog: per OpenStack service, what sbs must move and run.
+"""The service catalog: per OpenStack service, its databases and upgrade commands.
+
+(Config files, key repositories and option namespaces are the config package's
+data: sidebyside/config/services.yaml.)
 
 Knowledge lives in `catalog.yaml` beside this module; this module only gives it
 types. The upgrade order is fixed here and enforced by the planner.
@@ -53,11 +56,8 @@ class PackageInfo:
 class ServiceInfo:
     name: str
     databases: tuple[str, ...]
-    config_files: tuple[str, ...]
-    key_repositories: tuple[str, ...]
     db_sync: tuple[SyncCommand, ...]
     status_check: str | None = None
-    review_files: tuple[str, ...] = ()
     cell_mappings: dict[str, str] = field(default_factory=dict)
     api_port: int | None = None
     api_check: str | None = None
@@ -93,11 +93,8 @@ def catalog() -> dict[str, ServiceInfo]:
         result[name] = ServiceInfo(
             name=name,
             databases=tuple(entry.get("databases", [])),
-            config_files=tuple(entry.get("config_files", [])),
-            key_repositories=tuple(entry.get("key_repositories", [])),
             db_sync=syncs,
             status_check=entry.get("status_check"),
-            review_files=tuple(entry.get("review_files", [])),
             cell_mappings=dict(entry.get("cell_mappings", {})),
             api_port=api.get("port"),
             api_check=api.get("check"),

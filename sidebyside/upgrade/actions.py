@@ -102,7 +102,7 @@ class CellMappingsAction(_NewSideAction):
         name = self._host_name(step)
         host = self.hosts(name)
         etc = self._etc(name)
-        config = f"{etc}/{info.config_files[0]}"
+        config = f"{etc}/{service_spec('nova').main_file.path}"
         database_url, transport_url = new_side_urls(
             host.read_file(config).decode("utf-8", "replace"), f"{name}:{config}")
         return host, info, control.bin_dir_for(self._release(step)), etc, database_url, \
