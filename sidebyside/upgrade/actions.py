@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from sidebyside.config.metadata import service_spec
 from sidebyside.engine.executor import Action, StepContext
 from sidebyside.errors import InputError
 from sidebyside.inventory import Inventory, ServiceControl

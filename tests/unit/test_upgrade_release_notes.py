@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sidebyside.config.metadata import service_spec
 from sidebyside.services.catalog import catalog
 from sidebyside.upgrade.preflight import parse_ini_options
 from sidebyside.upgrade.release_notes import (
@@ -19,7 +20,7 @@ def test_shipped_data_loads_and_names_known_services() -> None:
     known = set(catalog())
     assert {o.service for o in notes.removed_options} <= known
     for option in notes.removed_options:
-        assert option.file in catalog()[option.service].config_files
+        assert option.file in [f.path for f in service_spec(option.service).files]
 
 
 def test_identity_v2_endpoint_is_found_and_v3_is_not() -> None:
