@@ -46,15 +46,19 @@ def _progress(message: str) -> None:
     output.err_console.print(f"[dim]lab {time.monotonic() - _STARTED:5.1f}s:[/] {message}")
 
 
+# What `lab up` sets up; placement has locks (and venvs) but no set-up yet.
+UP_SERVICES = tuple(s for s in LAB_SERVICES if s != "placement")
+
+
 def _services(value: str) -> tuple[str, ...]:
     names = tuple(s.strip() for s in value.split(",") if s.strip())
-    unknown = [s for s in names if s not in LAB_SERVICES]
+    unknown = [s for s in names if s not in UP_SERVICES]
     if unknown or not names:
         raise InputError(f"--services: unknown {', '.join(unknown) or '(none given)'}; "
-                         f"the lab knows {', '.join(LAB_SERVICES)}")
+                         f"the lab sets up {', '.join(UP_SERVICES)}")
     if "keystone" not in names:
         raise InputError("--services: keystone is required (every service needs it)")
-    return tuple(s for s in LAB_SERVICES if s in names)
+    return tuple(s for s in UP_SERVICES if s in names)
 
 
 def _releases(from_release: str, to_release: str, via: list[str]) -> tuple[str, ...]:
