@@ -1,0 +1,149 @@
+"""The executor's verification steps: snapshot_resources, verify_side, verify_vip.
+
+    registry.update(cloud_actions(inventory))
+
+Each step opens its own connections (a cutover spans minutes; tokens and sockets of
+an earlier step are not reused) and closes them before returning.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sidebyside.cloud.checks import ParityReport, SmokeReport
+from sidebyside.cloud.smoke import snapshot
+from sidebyside.cloud.verify import (
+    SNAPSHOT_FACT,
+    Clouds,
+    VerifyReport,
+    cloud_of,
+    parity_sides,
+    parity_with_snapshot,
+    smoke_side,
+    stored_snapshot,
+)
+from sidebyside.engine.executor import Action, StepContext
+from sidebyside.errors import InputError, VerificationError
+from sidebyside.inventory import Inventory
+from sidebyside.plan.model import Step
+
+SNAPSHOT_META_FACT = "cutover.snapshot.meta"
+CloudsFactory = Callable[[Inventory], Clouds]
+
+
+def _log_smoke(ctx: StepContext, smoke: SmokeReport) -> None:
+    for check in smoke.checks:
+        ctx.log(f"{check.status:4} {check.service} {check.name}: {check.detail}"
+                + (f" (`{check.call}`)" if check.status == "fail" else ""))
+
+
+def _log_parity(ctx: StepContext, parity: ParityReport) -> None:
+    for line in parity.summary().splitlines():
+        ctx.log(line.strip())
+
+
+def _finish(report: VerifyReport, ctx: StepContext) -> dict[str, Any]:
+    """The step's result; raises VerificationError listing what failed."""
+    for note in report.notes:
+        ctx.log(note)
+    report.raise_if_failed()
+    result: dict[str, Any] = {"side": report.side,
+                              "checks": len(report.smoke.checks) if report.smoke else 0}
+    if report.parity is not None:
+        result["parity_types"] = len(report.parity.types)
+    return result
+
+
+class _CloudAction:
+    def __init__(self, inventory: Inventory, clouds: CloudsFactory = Clouds) -> None:
+        self.inventory = inventory
+        self._clouds = clouds
+
+
+class SnapshotResourcesAction(_CloudAction):
+    """Ids per resource type through the VIP, stored as the fact `cutover.snapshot`."""
+
+    def run(self, step: Step, ctx: StepContext) -> dict[str, Any] | None:
+        side = "vip" if self.inventory.ha.vip_cloud else "old"
+        clouds = self._clouds(self.inventory)
+        try:
+            taken = snapshot(clouds(side), self.inventory.ordered_services)
+        finally:
+            clouds.close()
+        ctx.set_fact(SNAPSHOT_FACT, taken)
+        ctx.set_fact(SNAPSHOT_META_FACT, {"run_id": ctx.run_id, "side": side,
+                                          "cloud": cloud_of(self.inventory, side),
+                                          "taken": time.time()})
+        counts = {kind: len(ids) for kind, ids in taken.items()}
+        ctx.log(f"snapshot through {cloud_of(self.inventory, side)}: "
+                + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
+        return {"counts": counts}
+
+    def verify(self, step: Step, ctx: StepContext) -> bool:
+        """Already taken in this run (a crash after storing it)."""
+        meta = ctx.fact(SNAPSHOT_META_FACT)
+        return (isinstance(meta, dict) and meta.get("run_id") == ctx.run_id
+                and stored_snapshot(ctx.fact(SNAPSHOT_FACT)) is not None)
+
+
+class VerifySideAction(_CloudAction):
+    """Smoke on one side directly; without `smoke_only`, parity of new against old."""
+
+    def run(self, step: Step, ctx: StepContext) -> dict[str, Any] | None:
+        side = str(step.params.get("side", "new"))
+        if side not in ("old", "new"):
+            raise InputError(f"step {step.id}: side must be old or new, not {side!r}")
+        clouds = self._clouds(self.inventory)
+        report = VerifyReport(side=side)
+        try:
+            report.smoke = smoke_side(self.inventory, clouds, side)
+            _log_smoke(ctx, report.smoke)
+            if not step.params.get("smoke_only", False):
+                try:
+                    report.parity = parity_sides(self.inventory, clouds, "old", "new")
+                except VerificationError as exc:
+                    report.parity = ParityReport("old", "new", (), error=exc.message)
+                _log_parity(ctx, report.parity)
+        finally:
+            clouds.close()
+        return _finish(report, ctx)
+
+
+class VerifyVipAction(_CloudAction):
+    """Smoke through the VIP and parity against the snapshot the cutover took.
+
+    `expect` (new or old) names the side that should be answering; it is logged: the
+    API cannot tell the sides apart (same data, same ids), HAProxy's state can.
+    """
+
+    def run(self, step: Step, ctx: StepContext) -> dict[str, Any] | None:
+        expect = str(step.params.get("expect", "new"))
+        clouds = self._clouds(self.inventory)
+        report = VerifyReport(side="vip")
+        try:
+            report.smoke = smoke_side(self.inventory, clouds, "vip")
+            _log_smoke(ctx, report.smoke)
+            before = stored_snapshot(ctx.fact(SNAPSHOT_FACT))
+            if before is None:
+                report.notes.append("no resource snapshot recorded: parity skipped")
+            else:
+                try:
+                    report.parity = parity_with_snapshot(self.inventory, clouds, before)
+                except VerificationError as exc:
+                    report.parity = ParityReport("before cutover", "vip now", (),
+                                                 error=exc.message)
+                _log_parity(ctx, report.parity)
+        finally:
+            clouds.close()
+        result = _finish(report, ctx)
+        result["expect"] = expect
+        return result
+
+
+def cloud_actions(inventory: Inventory, clouds: CloudsFactory = Clouds) -> dict[str, Action]:
+    """The three verification actions bound to an inventory."""
+    return {"snapshot_resources": SnapshotResourcesAction(inventory, clouds),
+            "verify_side": VerifySideAction(inventory, clouds),
+            "verify_vip": VerifyVipAction(inventory, clouds)}

@@ -1,0 +1,234 @@
+"""`sbs verify` and the verification steps: smoke, parity, comparison, in one place.
+
+Connections are made lazily, once per side, and reused by every part of a run.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sidebyside.cloud import chart
+from sidebyside.cloud.checks import ParityReport, SmokeReport, Snapshot, compare_snapshots
+from sidebyside.cloud.connection import CONNECT_RETRY_BUDGET, clouds_yaml_of, connect
+from sidebyside.cloud.perf import (
+    DEFAULT_ROUNDS,
+    DEFAULT_THRESHOLD,
+    Capacity,
+    ComparisonReport,
+    compare,
+    run_interleaved,
+)
+from sidebyside.cloud.scenarios import host_capacity, scenario_calls
+from sidebyside.cloud.smoke import run_smoke, snapshot
+from sidebyside.errors import InputError, VerificationError
+from sidebyside.inventory import Inventory
+from sidebyside.redact import redact
+from sidebyside.remote.base import Host
+
+SIDE_CHOICES = ("old", "new", "vip")
+SNAPSHOT_FACT = "cutover.snapshot"
+
+
+def cloud_of(inventory: Inventory, side: str) -> str:
+    """The clouds.yaml cloud reaching a side. Raises InputError."""
+    if side in ("old", "new"):
+        return inventory.side(side).cloud
+    if side == "vip":
+        if not inventory.ha.vip_cloud:
+            raise InputError(f"{inventory.source}: ha.vip_cloud is not set: no cloud "
+                             "reaches the VIP", hint="set ha.vip_cloud, or use --side old|new")
+        return inventory.ha.vip_cloud
+    raise InputError(f"side must be one of {', '.join(SIDE_CHOICES)}, not {side!r}")
+
+
+class Clouds:
+    """One authorized connection per side, made on first use."""
+
+    def __init__(self, inventory: Inventory, *, retry_budget: float | None = None) -> None:
+        self.inventory = inventory
+        self.clouds_yaml = clouds_yaml_of(inventory)
+        self.retry_budget = retry_budget
+        self._conns: dict[str, Any] = {}
+
+    def __call__(self, side: str) -> Any:
+        if side not in self._conns:
+            budget = CONNECT_RETRY_BUDGET if self.retry_budget is None else self.retry_budget
+            self._conns[side] = connect(cloud_of(self.inventory, side), self.clouds_yaml,
+                                        retry_budget=budget)
+        return self._conns[side]
+
+    def close(self) -> None:
+        for conn in self._conns.values():
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001, S110 - closing is best effort
+                pass
+        self._conns.clear()
+
+
+@dataclass
+class VerifyReport:
+    side: str
+    smoke: SmokeReport | None = None
+    parity: ParityReport | None = None
+    comparison: ComparisonReport | None = None
+    notes: list[str] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def problems(self) -> list[str]:
+        found = []
+        if self.smoke and not self.smoke.ok:
+            found.append(self.smoke.summary())
+        if self.parity and not self.parity.ok:
+            found.append(self.parity.summary())
+        if self.comparison and self.comparison.failed:
+            found += [f"comparison: {c.scenario} failed: {c.first_error}"
+                      for c in self.comparison.failed]
+        return found
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def raise_if_failed(self) -> None:
+        """Raises VerificationError listing every failed check and difference."""
+        if not self.ok:
+            raise VerificationError(redact("\n".join(self.problems)),
+                                    hint="see the report for every check")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"side": self.side, "ok": self.ok,
+                "smoke": self.smoke.to_dict() if self.smoke else None,
+                "parity": self.parity.to_dict() if self.parity else None,
+                "comparison": self.comparison.to_dict() if self.comparison else None,
+                "notes": self.notes, "files": self.files}
+
+
+def smoke_side(inventory: Inventory, clouds: Clouds, side: str) -> SmokeReport:
+    return run_smoke(clouds(side), inventory.ordered_services, side=side,
+                     cloud=cloud_of(inventory, side))
+
+
+def parity_sides(inventory: Inventory, clouds: Clouds, left: str = "old",
+                 right: str = "new") -> ParityReport:
+    """Ids per resource type on two sides now. Raises VerificationError (a listing
+    failed), InputError, UnreachableError."""
+    services = inventory.ordered_services
+    return compare_snapshots(snapshot(clouds(left), services), snapshot(clouds(right), services),
+                             left_name=left, right_name=right)
+
+
+def parity_with_snapshot(inventory: Inventory, clouds: Clouds, before: Mapping[str, Any],
+                         side: str = "vip") -> ParityReport:
+    now = snapshot(clouds(side), inventory.ordered_services)
+    return compare_snapshots(before, now, left_name="before cutover", right_name=f"{side} now")
+
+
+def capacity(inventory: Inventory, host_of: Callable[[str], Host]
+             ) -> dict[str, tuple[Capacity, ...]]:
+    result: dict[str, tuple[Capacity, ...]] = {}
+    for side in ("old", "new"):
+        entries = []
+        for name in inventory.side(side).controllers:
+            try:
+                host = host_of(name)
+            except Exception as exc:  # noqa: BLE001 - informative only
+                entries.append(Capacity(name, None, None, error=str(exc)))
+                continue
+            entries.append(host_capacity(host))
+        result[side] = tuple(entries)
+    return result
+
+
+def compare_sides(inventory: Inventory, clouds: Clouds, *, rounds: int = DEFAULT_ROUNDS,
+                  threshold: float = DEFAULT_THRESHOLD,
+                  host_of: Callable[[str], Host] | None = None) -> ComparisonReport:
+    """The fixed scenarios on old and new, interleaved. Raises InputError (rounds,
+    threshold), UnreachableError."""
+    if rounds < 1:
+        raise InputError(f"--rounds must be at least 1, not {rounds}")
+    if threshold <= 1.0:
+        raise InputError(f"--threshold must be above 1.0 (a ratio new/old), not {threshold}")
+    started = time.monotonic()
+    names, calls = scenario_calls(clouds("old"), clouds("new"), inventory.ordered_services)
+    samples = run_interleaved(names, calls, rounds=rounds)
+    return ComparisonReport(
+        rounds=rounds, threshold=threshold, calls=tuple(compare(samples, names,
+                                                                threshold=threshold)),
+        capacity=capacity(inventory, host_of) if host_of else {},
+        clouds={"old": inventory.old.cloud, "new": inventory.new.cloud},
+        seconds=time.monotonic() - started)
+
+
+def run_verify(inventory: Inventory, *, side: str = "vip", parity: bool | None = None,
+               before: Mapping[str, Any] | None = None, do_compare: bool = False,
+               rounds: int = DEFAULT_ROUNDS, threshold: float = DEFAULT_THRESHOLD,
+               host_of: Callable[[str], Host] | None = None,
+               clouds: Clouds | None = None) -> VerifyReport:
+    """Smoke on `side`, parity, and with do_compare the old-vs-new latency comparison.
+
+    Parity by default: `new` against old now; `vip` against `before` (the snapshot the
+    cutover recorded) when there is one; `old` none (the new side may not exist yet).
+    Failed checks are in the report, not raised (see `raise_if_failed`). Raises
+    InputError or UnreachableError when a cloud cannot be used at all.
+    """
+    cloud_of(inventory, side)
+    own = clouds is None
+    clouds = clouds or Clouds(inventory)
+    report = VerifyReport(side=side)
+    try:
+        report.smoke = smoke_side(inventory, clouds, side)
+        if parity is None:
+            parity = side == "new" or (side == "vip" and before is not None)
+            if side == "vip" and before is None:
+                report.notes.append("no resource snapshot recorded by a cutover: parity "
+                                    "through the VIP skipped")
+        if parity:
+            try:
+                if side == "vip":
+                    if before is None:
+                        raise InputError("no resource snapshot recorded by a cutover to "
+                                         "compare the VIP with")
+                    report.parity = parity_with_snapshot(inventory, clouds, before, side)
+                else:
+                    report.parity = parity_sides(inventory, clouds, "old", "new")
+            except VerificationError as exc:
+                names = ("before cutover", "vip now") if side == "vip" else ("old", "new")
+                report.parity = ParityReport(*names, (), error=exc.message)
+        if do_compare:
+            report.comparison = compare_sides(inventory, clouds, rounds=rounds,
+                                              threshold=threshold, host_of=host_of)
+    finally:
+        if own:
+            clouds.close()
+    return report
+
+
+def write_report_files(report: VerifyReport, directory: Path, *, stamp: str | None = None
+                       ) -> dict[str, str]:
+    """The JSON report, and the SVG chart when there is a comparison, in directory."""
+    directory.mkdir(parents=True, exist_ok=True)
+    stamp = stamp or time.strftime("%Y%m%d-%H%M%S")
+    files: dict[str, str] = {}
+    if report.comparison is not None:
+        svg = directory / f"verify-{stamp}.svg"
+        svg.write_text(chart.render_svg(report.comparison))
+        files["chart"] = str(svg)
+    path = directory / f"verify-{stamp}.json"
+    files["report"] = str(path)
+    report.files = files
+    path.write_text(redact(json.dumps(report.to_dict(), indent=2, default=str)) + "\n")
+    return files
+
+
+def stored_snapshot(value: Any) -> Snapshot | None:
+    """The journal fact as a snapshot, or None when absent or malformed."""
+    if not isinstance(value, dict) or not all(isinstance(v, list) for v in value.values()):
+        return None
+    return {str(k): [str(i) for i in v] for k, v in value.items()}
