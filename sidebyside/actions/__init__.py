@@ -21,6 +21,7 @@ from sidebyside.actions.data import (
 )
 from sidebyside.actions.hosts import Hosts
 from sidebyside.actions.service_control import ServiceAction
+from sidebyside.cloud.actions import cloud_actions
 from sidebyside.deploy.actions import DeployAction
 from sidebyside.engine.executor import Action
 from sidebyside.engine.session import Environment
@@ -38,6 +39,7 @@ def build_actions(env: Environment, options: Mapping[str, Any]) -> dict[str, Act
     }
     registry.update(upgrade_actions(inv, hosts))
     registry.update(traffic_actions(inv, hosts, hosts.path))
+    registry.update(cloud_actions(inv))
     # Nothing may upgrade a copy that did not verify.
     registry["db_sync"] = RequireVerifiedCopy(registry["db_sync"], env.state_dir)
     registry["update_cell_mappings"] = RequireVerifiedCopy(registry["update_cell_mappings"],
