@@ -83,7 +83,9 @@ def backup(source: DbEndpoint, databases: list[str] | None, dest_dir: Path, *,
             folder = dest / _safe_name(database)
             folder.mkdir()
             tables = schema.read_tables(control, database)
-            statements = [_show_create_database(control, database),
+            # Tables come in name order, so a foreign key may name a table created
+            # later: the dump turns the checks off for its own session, as mysqldump does.
+            statements = ["SET FOREIGN_KEY_CHECKS=0;", _show_create_database(control, database),
                           f"USE {quote_ident(database)};"]
             statements += [schema.show_create_table(control, database, t.name) + ";"
                            for t in tables]
