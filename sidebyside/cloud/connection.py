@@ -77,6 +77,9 @@ def connect(cloud: str, clouds_yaml: str | os.PathLike[str] | None = None, *,
     UnreachableError (nothing answers at the auth URL within the retry budget).
     """
     path = Path(clouds_yaml) if clouds_yaml is not None else None
+    # keystoneauth warns on stderr before every failed version discovery; the error
+    # raised below says it once, naming the cloud.
+    logging.getLogger("keystoneauth").setLevel(logging.ERROR)
     region = _load_region(cloud, path, timeout)
     auth = dict(region.config.get("auth") or {})
     for key in ("password", "token", "application_credential_secret"):
