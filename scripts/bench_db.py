@@ -346,6 +346,35 @@ def limit_of(outcome: dict[str, Any]) -> str:
             f"{cores:.2f} used by the copy)")
 
 
+NOTES = """
+## How sbs gets there, and what limits each method
+
+- (a) and (d) load with one connection: the target server's single loader thread is the
+  limit (its CPU-seconds are close to the wall time). (b) loads with 2 threads but issues
+  multi-row INSERTs into tables that already carry every secondary index; it spends the
+  most target CPU of all.
+- (c) streams with 2 workers, each a `mariadb --batch --raw --quick` client holding the
+  shared consistent snapshot; the source server formats each row as LOAD DATA text
+  (QUOTE() for strings, bare numbers/dates), Python only relays 1 MiB blocks into
+  `LOAD DATA LOCAL INFILE '/dev/fd/N'` (PyMySQL), one transaction per 100k-row PK range.
+  Secondary indexes and foreign keys are added after the data in one ALTER per table.
+- Measured while building it (small data set, target CPU-seconds): deferring indexes
+  5.5 s vs 6.9 s inline; 100k-row chunks 4.9 s vs 7.7 s for one 420k-row transaction;
+  verification adds about a quarter of the servers' CPU (full set: source +7 s, target
+  +11 s), which (a), (b), (d) pay afterwards in the `verify s` column.
+- On this shared 2-core machine no run got both cores (see "cores used"): the copies are
+  CPU-bound and the wall time follows whatever share the other work left. By CPU-seconds,
+  sbs needs about 70 s in total where (a) needs about 99 s and (b) about 110 s, and its
+  work runs on two cores while (a)'s target work runs on one.
+- Client-side per-row work: the table at the end. The C extension of the installed
+  mysql-connector-python (26.10) does not load on Debian 12 (it needs OPENSSL_3.2.0), so
+  the driver silently falls back to pure Python, the slowest reader. With an 8.4.0 wheel
+  in a scratch venv the C extension reading one server-formatted column cost ~0.6x the
+  client CPU of the mariadb pipe on a 420k-row table (0.23 s vs 0.38 s); not worth a
+  dependency that may silently fall back, so sbs uses the `mariadb` client everywhere.
+"""
+
+
 def write_markdown(results: dict[str, Any], path: Path) -> None:
     dataset = results.get("dataset", {})
     methods = results["methods"]
@@ -385,6 +414,9 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
         if "d" in methods:
             lines.append(f"- against the floor (d): {sbs / methods['d']['seconds']:.2f}x its time "
                          f"(goal within 1.3x)")
+        if results.get("other_sbs_runs_seconds"):
+            lines.append(f"- other full-size runs of (c) on the same data set, same day, under "
+                         f"varying load: {results['other_sbs_runs_seconds']} s")
         if "phases" in methods["c"]:
             lines.append(f"- sbs phases (s): {methods['c']['phases']}")
     if results.get("readers"):
@@ -393,7 +425,7 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
         for row in results["readers"]:
             lines.append(f"| {row['reader']} | {row['seconds']} | {row['client_cpu_seconds']} | "
                          f"{row['source_cpu_seconds']} | {row['bytes'] / 1e6:.0f} |")
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text("\n".join(lines) + "\n" + NOTES)
 
 
 def reader_comparison(source: MariaDBServer, workdir: Path) -> list[dict[str, Any]]:
