@@ -415,7 +415,7 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
             lines.append(f"- against the floor (d): {sbs / methods['d']['seconds']:.2f}x its time "
                          f"(goal within 1.3x)")
         if results.get("other_sbs_runs_seconds"):
-            lines.append(f"- other full-size runs of (c) on the same data set, same day, under "
+            lines.append(f"- every full-size CLI run of (c) on this data set, same day, under "
                          f"varying load: {results['other_sbs_runs_seconds']} s")
         if "phases" in methods["c"]:
             lines.append(f"- sbs phases (s): {methods['c']['phases']}")
