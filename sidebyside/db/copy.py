@@ -151,6 +151,7 @@ class _Copy:
             self.report.snapshot = snapshot
             self._phase("plan", lambda: self._plan_chunks(readers[0], tables))
             self._phase("data", lambda: self._copy_data(readers, tables, recheck))
+            self._phase("foreign-keys", lambda: self._add_foreign_keys(admin, tables))
             for reader in readers:
                 reader.close()
             readers = []
@@ -366,7 +367,7 @@ class _Copy:
         try:
             self.progress(ProgressEvent("phase", table.key, message="indexes"))
             schema.add_deferred(session, table.database, table.name,
-                                list(entry.get("deferred", [])))
+                                list(entry.get("deferred", [])), indexes_only=True)
         finally:
             if own:
                 session.close()
@@ -375,6 +376,14 @@ class _Copy:
             self._table_reports[table.key].verified = True
             self._table_reports[table.key].index_seconds += time.monotonic() - started
         self.progress(ProgressEvent("table-done", table.key))
+
+    def _add_foreign_keys(self, target: Session, tables: list[TableInfo]) -> None:
+        """Every table now has its indexes: add the foreign keys (idempotent)."""
+        for table in tables:
+            deferred = list(self.state.table(table.key).get("deferred", []))
+            if any("FOREIGN KEY" in clause for clause in deferred):
+                schema.add_deferred(target, table.database, table.name, deferred,
+                                    foreign_only=True)
 
     # ------------------------------------------------------------- the rest
     def _copy_objects(self, control: Session, target: Session, databases: list[str]) -> None:

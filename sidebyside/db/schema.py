@@ -118,25 +118,37 @@ def create_table(target: Session, database: str, table: str, create: str) -> Non
 
 
 def existing_deferred(target: Session, database: str, table: str) -> set[str]:
-    """Names of the secondary indexes and foreign keys already on a target table."""
-    names = {_text(r[0]) for r in target.query(
+    """What is already on a target table: "index:<name>" and "fk:<name>" (an index and
+    a foreign key often share a name, so the kind is part of the key)."""
+    names = {f"index:{_text(r[0])}" for r in target.query(
         "SELECT DISTINCT INDEX_NAME FROM information_schema.STATISTICS "
         "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s", (database, table))}
-    names |= {_text(r[0]) for r in target.query(
+    names |= {f"fk:{_text(r[0])}" for r in target.query(
         "SELECT CONSTRAINT_NAME FROM information_schema.TABLE_CONSTRAINTS "
         "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s AND CONSTRAINT_TYPE = 'FOREIGN KEY'",
         (database, table))}
     return names
 
 
-def add_deferred(target: Session, database: str, table: str, clauses: list[str]) -> None:
-    """One ALTER TABLE adding the indexes, then one adding the foreign keys."""
+def deferred_key(clause: str) -> str:
     from sidebyside.db.sql import deferred_name
 
+    kind = "fk" if "FOREIGN KEY" in clause else "index"
+    return f"{kind}:{deferred_name(clause)}"
+
+
+def add_deferred(target: Session, database: str, table: str, clauses: list[str], *,
+                 indexes_only: bool = False, foreign_only: bool = False) -> None:
+    """One ALTER TABLE adding the indexes, then one adding the foreign keys.
+
+    A foreign key needs an index on the columns it references, which may be a
+    deferred index of another table: the copy adds every table's indexes first
+    (`indexes_only`) and the foreign keys once all tables have theirs (`foreign_only`).
+    """
     present = existing_deferred(target, database, table)
-    missing = [c for c in clauses if deferred_name(c) not in present]
-    indexes = [c for c in missing if "FOREIGN KEY" not in c]
-    foreign = [c for c in missing if "FOREIGN KEY" in c]
+    missing = [c for c in clauses if deferred_key(c) not in present]
+    indexes = [] if foreign_only else [c for c in missing if "FOREIGN KEY" not in c]
+    foreign = [] if indexes_only else [c for c in missing if "FOREIGN KEY" in c]
     name = f"{quote_ident(database)}.{quote_ident(table)}"
     if indexes:
         target.execute(f"ALTER TABLE {name} " + ", ".join(indexes))
