@@ -4,15 +4,19 @@ side installed and empty, as after `sbs lab up`)."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from sidebyside.cloud.actions import cloud_actions
 from sidebyside.cloud.connection import connect
+from sidebyside.db.copy import copy_databases
+from sidebyside.db.endpoint import endpoint_from_inventory
 from sidebyside.engine.executor import StepContext
 from sidebyside.engine.journal import Journal
 from sidebyside.errors import VerificationError
@@ -89,3 +93,74 @@ def test_cutover_snapshot_then_verify_vip_catches_a_project_created_since(
         assert actions["verify_vip"].run(vip, context(vip)) is not None
     finally:
         journal.close()
+
+
+@pytest.fixture(scope="module")
+def new_side_served(lab: RunningLab, tmp_path_factory: pytest.TempPathFactory
+                    ) -> Iterator[RunningLab]:
+    """What `sbs prepare` leaves for keystone and glance, in miniature: the databases
+    copied to the new server, the key repositories carried over, the new release's
+    db_sync, the new services started. `sbs lab reset` undoes it all afterwards."""
+    inventory = load_inventory(lab.state_dir / "sbs.yaml")
+    copy_databases(endpoint_from_inventory(inventory.old.database),
+                   endpoint_from_inventory(inventory.new.database), ["keystone", "glance"],
+                   replace=True, state_dir=tmp_path_factory.mktemp("copy"))
+    old_etc, new_etc = (lab.state_dir / side / "etc" for side in ("old", "new"))
+    try:
+        for keys in ("fernet-keys", "credential-keys"):
+            shutil.rmtree(new_etc / "keystone" / keys, ignore_errors=True)
+            shutil.copytree(old_etc / "keystone" / keys, new_etc / "keystone" / keys)
+        new_bin = lab.state_dir / "new" / "usr" / "bin"
+        for tool, conf in (("keystone-manage", new_etc / "keystone" / "keystone.conf"),
+                           ("glance-manage", new_etc / "glance" / "glance-api.conf")):
+            subprocess.run([str(new_bin / tool), "--config-file", str(conf), "db_sync"],
+                           check=True, capture_output=True, timeout=600,
+                           stdin=subprocess.DEVNULL)
+        for service in ("keystone", "glance"):
+            lab.cli("service", "start", "--side", "new", service)
+        yield lab
+    finally:
+        lab.cli("reset")
+
+
+def test_smoke_and_parity_pass_on_the_new_side_after_prepare(new_side_served: RunningLab,
+                                                             tmp_path: Path) -> None:
+    result = sbs(new_side_served, "--side", "new", "--json", state_dir=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["smoke"]["ok"] and report["parity"]["ok"]
+    types = {t["resource"]: t for t in report["parity"]["types"]}
+    assert types["projects"]["left_count"] == types["projects"]["right_count"] >= 4
+    assert types["images"]["right_count"] >= 1
+
+
+def test_parity_finds_a_project_created_on_the_new_side_only(new_side_served: RunningLab,
+                                                             tmp_path: Path) -> None:
+    conn = connect("lab-new", new_side_served.state_dir / "clouds.yaml")
+    extra = conn.identity.create_project(name=f"e2e-new-only-{uuid.uuid4().hex[:8]}",
+                                         domain_id="default")
+    try:
+        result = sbs(new_side_served, "--side", "new", "--json", state_dir=tmp_path)
+    finally:
+        conn.identity.delete_project(extra.id)
+    assert result.returncode == 9, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    (projects,) = [t for t in report["parity"]["types"] if t["resource"] == "projects"]
+    assert projects["only_right"] == [extra.id] and projects["only_left"] == []
+
+
+def test_comparison_of_the_two_keystone_releases(new_side_served: RunningLab,
+                                                 tmp_path: Path) -> None:
+    result = sbs(new_side_served, "--side", "new", "--compare", "--rounds", "5", "--json",
+                 state_dir=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    calls = {c["scenario"]: c for c in report["comparison"]["calls"]}
+    assert {"token issue", "list projects", "list images"} <= set(calls)
+    for call in calls.values():
+        assert call["old"]["samples"] == call["new"]["samples"] == 5
+        assert call["old"]["p50_ms"] > 0 and call["new"]["p50_ms"] > 0
+        assert call["ratio_p50"] is not None
+    assert report["comparison"]["capacity"]["new"][0]["cpus"] >= 1
+    svg = Path(report["files"]["chart"])
+    assert svg.is_file() and "token issue" in svg.read_text()
