@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,12 +116,12 @@ def smoke_side(inventory: Inventory, clouds: Clouds, side: str) -> SmokeReport:
 
 
 def parity_sides(inventory: Inventory, clouds: Clouds, left: str = "old",
-                 right: str = "new") -> ParityReport:
-    """Ids per resource type on two sides now. Raises VerificationError (a listing
-    failed), InputError, UnreachableError."""
+                 right: str = "new", *, ignore: Sequence[str] = ()) -> ParityReport:
+    """Ids per resource type on two sides now; `ignore` names types not compared.
+    Raises VerificationError (a listing failed), InputError, UnreachableError."""
     services = inventory.ordered_services
     return compare_snapshots(snapshot(clouds(left), services), snapshot(clouds(right), services),
-                             left_name=left, right_name=right)
+                             left_name=left, right_name=right, ignore=ignore)
 
 
 def parity_with_snapshot(inventory: Inventory, clouds: Clouds, before: Mapping[str, Any],

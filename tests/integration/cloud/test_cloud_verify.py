@@ -228,6 +228,9 @@ def test_verify_side_new_with_parity_fails_on_a_difference(
     assert actions["verify_side"].run(smoke_only, ctx)["checks"] == 6  # type: ignore[index]
     with pytest.raises(VerificationError, match=project_on_new_only):
         actions["verify_side"].run(step, ctx)
+    ignoring = Step(id="prepare.verify-new", action="verify_side", changes=Changes.NOTHING,
+                    title="verify new", params={"side": "new", "ignore": ["projects"]})
+    assert actions["verify_side"].run(ignoring, ctx)["parity_types"] >= 5  # type: ignore[index]
     ctx.journal.close()
 
 
