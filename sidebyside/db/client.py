@@ -48,7 +48,10 @@ _COMMON_SESSION = ("SET SESSION time_zone = '+00:00'",
                    "SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'",
                    "SET SESSION group_concat_max_len = 1048576")
 # The target is tuned for bulk load: constraints were checked on the source.
-_TARGET_SESSION = ("SET SESSION unique_checks = 0", "SET SESSION foreign_key_checks = 0")
+# A DROP or ALTER that waits on a connection someone left open (a running service)
+# fails after a minute with that reason instead of hanging the window.
+_TARGET_SESSION = ("SET SESSION unique_checks = 0", "SET SESSION foreign_key_checks = 0",
+                   "SET SESSION lock_wait_timeout = 60")
 
 
 def _code_of(exc: BaseException) -> tuple[int, str]:

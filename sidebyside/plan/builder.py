@@ -99,6 +99,12 @@ def plan_cutover(inv: Inventory) -> list[Step]:
                           changes=Changes.OLD_SERVICES, undo="start_service",
                           hosts=tuple(inv.old.controllers), params={"side": "old"},
                           title=f"Stop {svc} on the old controllers"))
+    # The new services ran since prepare (verification): they hold connections to the
+    # copies the final copy replaces, so they stop first.
+    steps += [Step(id=f"cutover.stop-new.{svc}", action="stop_service", service=svc,
+                   changes=Changes.NEW_SIDE, hosts=tuple(inv.new.controllers),
+                   params={"side": "new"}, title=f"Stop {svc} on the new controllers")
+              for svc in inv.ordered_services]
     steps.append(Step(id="cutover.final-copy", action="copy_databases",
                       changes=Changes.NEW_SIDE,
                       title="Final copy and verification of every database old -> new",
