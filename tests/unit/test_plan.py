@@ -90,7 +90,7 @@ def test_rollback_starts_old_before_switching_back_and_reports_writes_first():
     assert actions.index("verify_old_untouched") < actions.index("start_service")
     assert actions.index("start_service") < actions.index("switch_traffic")
     switches = [s.service for s in plan.steps if s.action == "switch_traffic"]
-    assert switches == list(reversed(SERVICE_ORDER))
+    assert switches == list(SERVICE_ORDER)  # keystone first: the others need its tokens
 
 
 def test_step_ids_unique_and_once_per_cloud_commands_on_one_controller():
