@@ -93,6 +93,9 @@ class VerifySideAction(_CloudAction):
 
     `ignore` (a list of resource types, e.g. ["servers", "ports"]) leaves out types
     that a live old cloud keeps changing between the copy and this check.
+    `services` limits the smoke to those services: a service validates tokens with
+    the keystone its own config names (usually through the VIP), so before keystone's
+    traffic is switched to this side only keystone itself may be checkable.
     """
 
     def run(self, step: Step, ctx: StepContext) -> dict[str, Any] | None:
@@ -102,7 +105,9 @@ class VerifySideAction(_CloudAction):
         clouds = self._clouds(self.inventory)
         report = VerifyReport(side=side)
         try:
-            report.smoke = smoke_side(self.inventory, clouds, side)
+            services = step.params.get("services")
+            report.smoke = smoke_side(self.inventory, clouds, side,
+                                      None if services is None else [str(s) for s in services])
             _log_smoke(ctx, report.smoke)
             if not step.params.get("smoke_only", False):
                 try:

@@ -110,9 +110,12 @@ class VerifyReport:
                 "notes": self.notes, "files": self.files}
 
 
-def smoke_side(inventory: Inventory, clouds: Clouds, side: str) -> SmokeReport:
-    return run_smoke(clouds(side), inventory.ordered_services, side=side,
-                     cloud=cloud_of(inventory, side))
+def smoke_side(inventory: Inventory, clouds: Clouds, side: str,
+               services: Sequence[str] | None = None) -> SmokeReport:
+    """Smoke of the inventory's services (or of those of `services` it has).
+    Raises InputError or UnreachableError when the side's cloud cannot be used."""
+    wanted = [s for s in inventory.ordered_services if services is None or s in services]
+    return run_smoke(clouds(side), wanted, side=side, cloud=cloud_of(inventory, side))
 
 
 def parity_sides(inventory: Inventory, clouds: Clouds, left: str = "old",

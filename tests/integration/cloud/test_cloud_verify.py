@@ -226,6 +226,10 @@ def test_verify_side_new_with_parity_fails_on_a_difference(
                       title="check new", params={"side": "new", "smoke_only": True})
     ctx = _context(tmp_path, step)
     assert actions["verify_side"].run(smoke_only, ctx)["checks"] == 6  # type: ignore[index]
+    nothing = Step(id="cutover.check-new", action="verify_side", changes=Changes.NOTHING,
+                   title="check new", params={"side": "new", "smoke_only": True,
+                                              "services": ["glance"]})
+    assert actions["verify_side"].run(nothing, ctx)["checks"] == 0  # type: ignore[index]
     with pytest.raises(VerificationError, match=project_on_new_only):
         actions["verify_side"].run(step, ctx)
     ignoring = Step(id="prepare.verify-new", action="verify_side", changes=Changes.NOTHING,
