@@ -37,6 +37,7 @@ def main() -> int:
     sbs("lab", "up", "--state-dir", str(lab))
     if state.exists():
         import shutil
+        sbs("lab", "reset", "--state-dir", str(lab))
         shutil.rmtree(state)
     common = ["-i", str(inventory), "--state-dir", str(state)]
     try:

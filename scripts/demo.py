@@ -100,8 +100,9 @@ def run_demo(args: argparse.Namespace, lab: Path, state: Path, inventory: Path,
         lab_args += ["--via", args.via]
     sbs(*lab_args)
     common = ["-i", str(inventory), "--state-dir", str(state)]
-    if state.exists():  # a previous demo's journal: start from a clean slate
+    if state.exists():  # a previous demo ran here: empty new side, fresh journal
         import shutil
+        sbs("lab", "reset", "--state-dir", str(lab))
         shutil.rmtree(state)
 
     banner("2. the runbook")
