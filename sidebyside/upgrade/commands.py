@@ -73,10 +73,17 @@ class CommandRun:
     seconds: float
     lines: tuple[str, ...]
     stdout: str
+    stderr: str = ""
 
     @property
     def tail(self) -> str:
-        return output_tail(self.lines)
+        """The last lines printed, and stderr's last lines if they are not among them:
+        stdout and stderr arrive on two pipes, so the error may have streamed earlier."""
+        tail = output_tail(self.lines)
+        errors = output_tail(self.stderr.strip().splitlines(), 5)
+        if errors and errors not in tail:
+            tail = f"{tail}\n(stderr) {errors}" if tail else errors
+        return tail
 
     @property
     def text(self) -> str:
@@ -110,7 +117,7 @@ def execute(host: Host, argv: Sequence[str], *, service: str, stage: str,
             log(f"  {line}")
     log(f"{service} {stage}: exit {result.returncode} after {seconds:.1f}s")
     return CommandRun(argv=tuple(argv), returncode=result.returncode, seconds=seconds,
-                      lines=tuple(lines), stdout=result.stdout)
+                      lines=tuple(lines), stdout=result.stdout, stderr=result.stderr)
 
 
 @dataclass
