@@ -30,6 +30,7 @@ import pymysql
 from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from sidebyside.errors import InputError, StepFailed
+from sidebyside.lab.processes import pid_alive
 from sidebyside.redact import redact, register_secret
 
 # Sockets live in a sun_path of at most 108 bytes; deep pytest tmp dirs overflow that.
@@ -65,22 +66,6 @@ def _binary(*names: str) -> str:
             if found:
                 return found
     raise InputError(f"none of {', '.join(names)} is installed (apt package mariadb-server)")
-
-
-def _pid_alive(pid: int | None) -> bool:
-    if not pid or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 class MariaDBServer:
@@ -180,7 +165,7 @@ class MariaDBServer:
         if self._process is not None:
             self._process.poll()  # reap our own child so a killed server is not a zombie
         pid = self.pid
-        if not _pid_alive(pid):
+        if not pid_alive(pid):
             return False
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
@@ -326,10 +311,10 @@ class MariaDBServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self._reap_pid(pid)
-            if not _pid_alive(pid):
+            if not pid_alive(pid):
                 return True
             time.sleep(0.1)
-        return not _pid_alive(pid)
+        return not pid_alive(pid)
 
     def _reap_pid(self, pid: int) -> None:
         if self._process is not None and self._process.pid == pid:
