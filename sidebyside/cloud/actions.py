@@ -25,7 +25,7 @@ from sidebyside.cloud.verify import (
     stored_snapshot,
 )
 from sidebyside.engine.executor import Action, StepContext
-from sidebyside.errors import InputError, VerificationError
+from sidebyside.errors import InputError, SbsError, VerificationError
 from sidebyside.inventory import Inventory
 from sidebyside.plan.model import Step
 
@@ -70,6 +70,16 @@ class SnapshotResourcesAction(_CloudAction):
         clouds = self._clouds(self.inventory)
         try:
             taken = snapshot(clouds(side), self.inventory.ordered_services)
+        except SbsError as exc:
+            earlier = self._earlier_cutover_snapshot(ctx)
+            if earlier is None:
+                raise
+            run_id, taken = earlier
+            ctx.log(f"the VIP does not answer ({exc.message}): cutover run {run_id} already "
+                    "drained and stopped the old side and was not rolled back, so its "
+                    "snapshot stands")
+            return {"counts": {kind: len(ids) for kind, ids in taken.items()},
+                    "reused_from_run": run_id}
         finally:
             clouds.close()
         ctx.set_fact(SNAPSHOT_FACT, taken)
@@ -80,6 +90,24 @@ class SnapshotResourcesAction(_CloudAction):
         ctx.log(f"snapshot through {cloud_of(self.inventory, side)}: "
                 + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
         return {"counts": counts}
+
+    @staticmethod
+    def _earlier_cutover_snapshot(ctx: StepContext) -> tuple[int, Any] | None:
+        """The snapshot of an earlier cutover run that was not rolled back (a cutover
+        re-run with --restart after it stopped the old services)."""
+        from sidebyside.engine.journal import RunStatus
+
+        meta = ctx.fact(SNAPSHOT_META_FACT)
+        taken = stored_snapshot(ctx.fact(SNAPSHOT_FACT))
+        if not isinstance(meta, dict) or taken is None or meta.get("run_id") == ctx.run_id:
+            return None
+        try:
+            run = ctx.journal.run(int(meta["run_id"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+        if run.command != "cutover" or run.status == RunStatus.ROLLED_BACK:
+            return None
+        return run.id, taken
 
     def verify(self, step: Step, ctx: StepContext) -> bool:
         """Already taken in this run (a crash after storing it)."""
