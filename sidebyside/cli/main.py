@@ -52,7 +52,8 @@ def run() -> None:
     """Console-script entry point."""
     as_json = "--json" in sys.argv
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click returns a typer.Exit's code instead of exiting.
+        result = app(standalone_mode=False)
     except SbsError as exc:
         output.print_error(exc, as_json)
         sys.exit(exc.exit_code)
@@ -64,10 +65,11 @@ def run() -> None:
         sys.exit(130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
-        raise
+    except Exception as exc:  # the command-line parser's own errors (usage, bad value)
+        show = getattr(exc, "show", None)
+        code = getattr(exc, "exit_code", None)
+        if show is None or not isinstance(code, int):
+            raise
+        show()
+        sys.exit(code)
+    sys.exit(result if isinstance(result, int) else 0)
