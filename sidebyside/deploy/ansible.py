@@ -180,12 +180,14 @@ def _stop(marker: str, stop_requested: threading.Event, thread: threading.Thread
     but ansible's task workers call setsid: the modules they run (and what those
     started) would live on. So every descendant is killed by PID, parents first.
     """
-    for _ in range(2):  # a second pass for what was being forked during the first
+    for attempt in range(4):  # later passes catch what was being forked meanwhile
         for pid in _process_tree(marker):
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        if attempt:
+            time.sleep(0.2)
     stop_requested.set()
     thread.join(STOP_WAIT_SECONDS)
 
