@@ -175,9 +175,27 @@ class HaproxyNode(_Model):
     socket: str = "/run/haproxy/admin.sock"
 
 
+class WriteFreezeModel(_Model):
+    """Cutover's read-only window: while the final copy and the db_syncs run, HAProxy
+    refuses writes (503 + Retry-After) and the old servers keep answering reads.
+
+    `map` is the HAProxy map file (on every node) that the sbs rules of haproxy.cfg read
+    (see ha/haproxy.cfg.j2); sbs adds a backend to it through the runtime API and writes
+    the file too, so a reload keeps the freeze. Keystone's token issue (POST
+    /v3/auth/tokens) stays open when `allow_token_issue`: fernet tokens are not stored,
+    so issuing one writes nothing, unless [security_compliance] lockout or inactivity
+    tracking is on (then set it false; sbs checks the old databases stayed unchanged
+    before it switches, whatever this says).
+    """
+
+    map: str = Field(min_length=1)
+    allow_token_issue: bool = True
+
+
 class HaproxyModel(_Model):
     nodes: list[HaproxyNode] = Field(min_length=1)
     state_file: str | None = None
+    write_freeze: WriteFreezeModel | None = None
     backends: dict[str, BackendModel] = Field(default_factory=dict)
 
 

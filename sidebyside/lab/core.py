@@ -387,6 +387,7 @@ class Lab:
             return
         _write(layout.haproxy_cfg, render.haproxy_cfg(layout, spec.services), mode=0o644)
         layout.haproxy_state_file.touch(exist_ok=True)
+        layout.haproxy_write_freeze_map.touch(exist_ok=True)
         self.progress("starting HAProxy")
         layout.haproxy_socket.unlink(missing_ok=True)
         run_tool([_haproxy_binary(), "-f", str(layout.haproxy_cfg), "-D",
@@ -524,7 +525,11 @@ class Lab:
                 for command in (f"set server {backend}/{CONTROLLER['old']} state ready",
                                 f"set server {backend}/{CONTROLLER['new']} state maint"):
                     processes.unix_socket_command(layout.haproxy_socket, command)
-            done.append("HAProxy: old servers ready, new ones in maintenance")
+                processes.unix_socket_command(
+                    layout.haproxy_socket,
+                    f"del map {layout.haproxy_write_freeze_map} {backend}")
+            _write(layout.haproxy_write_freeze_map, "", mode=0o644)
+            done.append("HAProxy: old servers ready, new ones in maintenance, writes open")
             for service in spec.served:
                 state.want("old", service, True)
                 if services.status("old", service).pid is None:

@@ -108,6 +108,11 @@ class LabLayout:
         return self.state_dir / "haproxy-server-state"
 
     @property
+    def haproxy_write_freeze_map(self) -> Path:
+        """The map of cutover's read-only window (empty unless a cutover is in it)."""
+        return self.state_dir / "haproxy-write-freeze.map"
+
+    @property
     def inventory(self) -> Path:
         return self.state_dir / "sbs.yaml"
 

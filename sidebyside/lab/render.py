@@ -129,7 +129,8 @@ def haproxy_cfg(layout: LabLayout, services: tuple[str, ...]) -> str:
     } for service in services]
     return _env.get_template("haproxy.cfg.j2").render(
         pid_file=str(layout.pid_file("haproxy")), socket=str(layout.haproxy_socket),
-        state_file=str(layout.haproxy_state_file), vip=VIP, backends=backends)
+        state_file=str(layout.haproxy_state_file), vip=VIP, backends=backends,
+        write_freeze_map=str(layout.haproxy_write_freeze_map))
 
 
 def service_command(python: str, layout: LabLayout, action: str, side: str,
@@ -196,6 +197,7 @@ def inventory(layout: LabLayout, spec: LabSpec, *, python: str,
             "haproxy": {
                 "nodes": [{"host": HAPROXY_HOST, "socket": str(layout.haproxy_socket)}],
                 "state_file": str(layout.haproxy_state_file),
+                "write_freeze": {"map": str(layout.haproxy_write_freeze_map)},
                 "backends": {service: {"backend": backend_name(service),
                                        "old": [CONTROLLER["old"]], "new": [CONTROLLER["new"]]}
                              for service in spec.services},

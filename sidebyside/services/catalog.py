@@ -61,6 +61,8 @@ class ServiceInfo:
     cell_mappings: dict[str, str] = field(default_factory=dict)
     api_port: int | None = None
     api_check: str | None = None
+    # Its old API can keep serving reads during cutover's read-only window.
+    serves_reads_while_frozen: bool = False
     package: PackageInfo | None = None
 
     @property
@@ -98,6 +100,7 @@ def catalog() -> dict[str, ServiceInfo]:
             cell_mappings=dict(entry.get("cell_mappings", {})),
             api_port=api.get("port"),
             api_check=api.get("check"),
+            serves_reads_while_frozen=bool(api.get("serves_reads_while_frozen", False)),
             package=package,
         )
     return result
