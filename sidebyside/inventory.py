@@ -183,13 +183,16 @@ class WriteFreezeModel(_Model):
     (see ha/haproxy.cfg.j2); sbs adds a backend to it through the runtime API and writes
     the file too, so a reload keeps the freeze. Keystone's token issue (POST
     /v3/auth/tokens) stays open when `allow_token_issue`: fernet tokens are not stored,
-    so issuing one writes nothing, unless [security_compliance] lockout or inactivity
-    tracking is on (then set it false; sbs checks the old databases stayed unchanged
-    before it switches, whatever this says).
+    so a successful login writes nothing unless [security_compliance] lockout or
+    inactivity tracking is on (pre-flight blocks then). A FAILED password login always
+    writes keystone's local_user.failed_auth_count: sbs proves the old databases
+    unchanged before it switches, so such a write stops the cutover before any switch
+    rather than being lost. Off by default: logins wait for the window to end, tokens
+    already issued keep working for reads.
     """
 
     map: str = Field(min_length=1)
-    allow_token_issue: bool = True
+    allow_token_issue: bool = False
 
 
 class HaproxyModel(_Model):

@@ -197,7 +197,9 @@ def inventory(layout: LabLayout, spec: LabSpec, *, python: str,
             "haproxy": {
                 "nodes": [{"host": HAPROXY_HOST, "socket": str(layout.haproxy_socket)}],
                 "state_file": str(layout.haproxy_state_file),
-                "write_freeze": {"map": str(layout.haproxy_write_freeze_map)},
+                # the lab's load logs in with good passwords only: logins stay open
+                "write_freeze": {"map": str(layout.haproxy_write_freeze_map),
+                                 "allow_token_issue": True},
                 "backends": {service: {"backend": backend_name(service),
                                        "old": [CONTROLLER["old"]], "new": [CONTROLLER["new"]]}
                              for service in spec.services},

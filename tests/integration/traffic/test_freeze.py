@@ -146,3 +146,36 @@ def test_a_map_file_haproxy_does_not_use_is_refused(haproxy: HaproxyUnderTest) -
     with pytest.raises(HaproxyCommandRejected) as info:
         registry["freeze_writes"].run(step("freeze_writes"), context())
     assert "not-in-this-config.map" in info.value.message
+
+
+def haproxy_preflight(inv: Any) -> list[Any]:
+    from sidebyside.upgrade.preflight import _Preflight
+
+    hosts = Hosts(inv)
+    check = _Preflight(inv, hosts, lambda line: None)
+    check.haproxy()
+    return check.report.results
+
+
+def test_preflight_checks_backends_and_the_write_freeze_map_on_every_node(
+        haproxy: HaproxyUnderTest) -> None:
+    results = haproxy_preflight(frozen_inventory(haproxy))
+    assert [(r.severity, r.subject) for r in results] == [("ok", "lb1")]
+    assert "write-freeze map in use" in results[0].message
+
+    missing_map = haproxy_preflight(frozen_inventory(haproxy, map_file="/etc/nope.map"))
+    assert [(r.severity, r.subject) for r in missing_map] == [
+        ("blocker", "lb1 write freeze")]
+
+    # a cutover interrupted in its window: the freeze is still in force
+    actions(haproxy)["freeze_writes"].run(step("freeze_writes"), context())
+    frozen = haproxy_preflight(frozen_inventory(haproxy))
+    assert ("warning", "lb1 write freeze") in [(r.severity, r.subject) for r in frozen]
+    assert BACKEND in next(r.message for r in frozen if r.severity == "warning")
+
+    data = frozen_inventory(haproxy).model_dump(by_alias=True, exclude_none=True)
+    data["ha"]["haproxy"]["backends"]["keystone"]["new"] = ["new", "new-ctl9"]
+    undeclared = [r for r in haproxy_preflight(parse_inventory(data))
+                  if r.severity == "blocker"]
+    assert [r.subject for r in undeclared] == ["lb1 keystone"]
+    assert "new-ctl9" in undeclared[0].message
