@@ -23,6 +23,7 @@ from sidebyside.remote.base import Host
 from sidebyside.remote.factory import HostSpec, connect, rooted
 from sidebyside.services import releases as releases_mod
 from sidebyside.services.catalog import databases_of, service
+from sidebyside.traffic.errors import HaproxyUnreachable
 from sidebyside.traffic.haproxy import HaproxyNode
 from sidebyside.upgrade import mysql_probe
 from sidebyside.upgrade.commands import LogSink, display, render
@@ -386,6 +387,13 @@ class _Preflight:
             root = self.inv.hosts[node_model.host].root
             node = HaproxyNode.on_host(self.hosts(node_model.host),
                                        rooted(root, node_model.socket))
+            try:
+                node.command("show info")
+            except HaproxyUnreachable as exc:
+                # prepare itself does not need HAProxy; the cutover will
+                self.report.add("haproxy", WARNING, node_model.host, exc.message,
+                                "make the admin socket reachable before the cutover")
+                continue
             problems = 0
             for svc, backend in model.backends.items():
                 try:

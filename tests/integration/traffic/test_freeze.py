@@ -175,7 +175,10 @@ def test_preflight_checks_backends_and_the_write_freeze_map_on_every_node(
 
     data = frozen_inventory(haproxy).model_dump(by_alias=True, exclude_none=True)
     data["ha"]["haproxy"]["backends"]["keystone"]["new"] = ["new", "new-ctl9"]
+    data["ha"]["haproxy"]["nodes"].append({"host": "old", "socket": "/nonexistent.sock"})
     undeclared = [r for r in haproxy_preflight(parse_inventory(data))
                   if r.severity == "blocker"]
     assert [r.subject for r in undeclared] == ["lb1 keystone"]
+    unreachable = [r for r in haproxy_preflight(parse_inventory(data)) if r.subject == "old"]
+    assert [r.severity for r in unreachable] == ["warning"]  # prepare does not need it
     assert "new-ctl9" in undeclared[0].message
