@@ -130,6 +130,8 @@ class ServiceControl(_Model):
 
     units: list[str] = Field(default_factory=list)
     containers: list[str] = Field(default_factory=list)
+    # Commands run on each controller of the side; `{host}` in them becomes the
+    # inventory name of the controller (see actions.service_control.control_argvs).
     stop: str | None = None
     start: str | None = None
     status: str | None = None

@@ -16,10 +16,18 @@ from sidebyside.inventory import Inventory, ServiceControl
 from sidebyside.plan.model import Step
 
 CONTAINER_RUNTIME = "docker"
+# In an operator's stop/start/status command: the inventory name of the host it runs on
+# (for commands that act on one host of several from one place, like the lab's).
+HOST_PLACEHOLDER = "{host}"
 
 
-def control_argvs(control: ServiceControl, verb: str) -> list[list[str]]:
-    """The commands that start or stop (verb) one service on one host. Pure."""
+def control_argvs(control: ServiceControl, verb: str,
+                  host: str | None = None) -> list[list[str]]:
+    """The commands that start or stop (verb) one service on one host. Pure.
+
+    In stop/start/status commands, `{host}` becomes `host` (the inventory name of the
+    host the command runs on); nothing else in them is interpreted.
+    """
     if verb not in ("start", "stop", "status"):
         raise ValueError(verb)
     if control.units:
@@ -34,7 +42,12 @@ def control_argvs(control: ServiceControl, verb: str) -> list[list[str]]:
                     for c in control.containers]
         return [[CONTAINER_RUNTIME, verb, *control.containers]]
     command = {"start": control.start, "stop": control.stop, "status": control.status}[verb]
-    return [shlex.split(command)] if command else []
+    if not command:
+        return []
+    argv = shlex.split(command)
+    if host is not None:
+        argv = [word.replace(HOST_PLACEHOLDER, host) for word in argv]
+    return [argv]
 
 
 class ServiceAction:
@@ -55,7 +68,7 @@ class ServiceAction:
 
         def on_host(name: str) -> dict[str, Any]:
             host = self.hosts(name)
-            for argv in control_argvs(control, self.verb):
+            for argv in control_argvs(control, self.verb, name):
                 result = host.run(argv, timeout=300, on_output=lambda line: ctx.log(
                     f"{name}: {line}"))
                 ctx.log(f"{name}: {' '.join(argv)} -> {result.returncode}")
@@ -67,12 +80,11 @@ class ServiceAction:
     def verify(self, step: Step, ctx: StepContext) -> bool:
         """On resume: is the service already in the wanted state on every host?"""
         side, control = self._control(step)
-        status = control_argvs(control, "status")
-        if not status:
+        if not control_argvs(control, "status"):
             return False
         for name in step.hosts:
             running = all(self.hosts(name).run(argv, check=False, timeout=60).ok
-                          for argv in status)
+                          for argv in control_argvs(control, "status", name))
             if running != (self.verb == "start"):
                 return False
         return True

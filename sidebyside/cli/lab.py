@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -17,7 +18,7 @@ import typer
 from sidebyside.cli import output
 from sidebyside.errors import InputError, SbsError
 from sidebyside.lab.core import Lab
-from sidebyside.lab.layout import SIDES
+from sidebyside.lab.layout import SIDES, TOPOLOGIES, Topology
 from sidebyside.lab.lockfiles import default_cache_root
 from sidebyside.lab.releases import LAB_SERVICES, LOCKED_RELEASES
 from sidebyside.lab.render import LabSpec
@@ -61,6 +62,33 @@ def _services(value: str) -> tuple[str, ...]:
     return tuple(s for s in UP_SERVICES if s in names)
 
 
+def _topology(name: str, address_base: str | None) -> Topology:
+    """A named topology, optionally moved to other addresses. Raises InputError."""
+    if name not in TOPOLOGIES:
+        raise InputError(f"--topology: unknown {name!r}; known: {', '.join(TOPOLOGIES)}")
+    topology = TOPOLOGIES[name]
+    if address_base is not None:
+        topology = replace(topology, address_base=address_base)
+    problems = topology.problems()
+    if problems:
+        raise InputError("; ".join(f"--{field.replace('_', '-')}: {what}"
+                                   for field, what in problems))
+    return topology
+
+
+def _check_shape(topology: Topology, services: tuple[str, ...]) -> None:
+    """Raises InputError for what a multi-controller lab cannot do yet."""
+    if topology.controllers > 1 and "glance" in services:
+        # glance-api.conf binds its controller's address; sbs writes the config of the
+        # first old controller to every new one, so the new ones would all bind one.
+        raise InputError("--services: glance needs one controller a side in the lab "
+                         "(its bind_host is per controller); use --services keystone "
+                         "or keystone,nova with --topology "
+                         f"{next(n for n, t in TOPOLOGIES.items() if t == topology)}"
+                         if topology in TOPOLOGIES.values() else
+                         "--services: glance needs one controller a side in the lab")
+
+
 def _releases(from_release: str, to_release: str, via: list[str]) -> tuple[str, ...]:
     for name in (from_release, to_release, *via):
         if name not in LOCKED_RELEASES:
@@ -80,17 +108,31 @@ def up(
     via: Annotated[list[str] | None, typer.Option(
         "--via", help="Intermediate release (repeatable; default: what upstream needs, "
                       "e.g. 2025.1 for 2024.1 -> 2026.1).")] = None,
-    services: Annotated[str, typer.Option(
-        "--services", help="Comma-separated; nova is database-only.")] = "keystone,glance,nova",
+    services: Annotated[str | None, typer.Option(
+        "--services", help="Comma-separated; nova is database-only (default: keystone,"
+                           "glance,nova; keystone with several controllers a side).")] = None,
+    topology: Annotated[str, typer.Option(
+        "--topology", help="single: one controller a side, one HAProxy, on 127.0.0.10-12 "
+                           "(MariaDB :13306). ha3: three controllers a side behind two "
+                           "HAProxy nodes on 127.0.2.10-17 (MariaDB :23306, service ports "
+                           "+10000).")] = "single",
+    address_base: Annotated[str | None, typer.Option(
+        "--address-base", help="The topology's first three octets instead, e.g. 127.0.3 "
+                               "(to run two labs of one topology side by side).")] = None,
     as_json: Json = False,
 ) -> None:
-    """Bring the lab up (idempotent): databases, old controller served and seeded, new
-    controller installed, HAProxy on the VIP, inventory and clouds.yaml written."""
+    """Bring the lab up (idempotent): databases, old controllers served and seeded, new
+    controllers installed, HAProxy on the VIP, inventory and clouds.yaml written."""
     via_list = [v for item in (via or []) for v in item.split(",") if v.strip()] \
         if via is not None else suggest_via(from_release, to_release)
+    shape = _topology(topology, address_base)
+    if services is None:
+        services = "keystone,glance,nova" if shape.controllers == 1 else "keystone"
+    chosen = _services(services)
+    _check_shape(shape, chosen)
     spec = LabSpec(from_release=from_release, to_release=to_release,
                    via=_releases(from_release, to_release, via_list),
-                   services=_services(services))
+                   services=chosen, topology=shape)
     lab = Lab(state_dir, cache_root=default_cache_root(), progress=_progress)
     report = lab.up(spec, python=sys.executable)
     if as_json:
@@ -172,6 +214,8 @@ def env(state_dir: StateDir = DEFAULT_STATE_DIR,
 
 Side = Annotated[str, typer.Option("--side", help="old or new.")]
 Service = Annotated[str, typer.Argument(help="keystone, glance, nova, ...")]
+ControllerOpt = Annotated[str | None, typer.Option(
+    "--controller", help="Which controller of the side (old-ctl2, ...); default: its first.")]
 
 
 def _side(side: str) -> str:
@@ -182,25 +226,25 @@ def _side(side: str) -> str:
 
 @service_app.command("start")
 def service_start(service: Service, side: Side, state_dir: StateDir = DEFAULT_STATE_DIR,
-                  as_json: Json = False) -> None:
+                  controller: ControllerOpt = None, as_json: Json = False) -> None:
     """Start a service of one side and wait until it answers."""
-    result = LabServices.open(state_dir).start(_side(side), service)
+    result = LabServices.open(state_dir).start(_side(side), service, controller)
     _print_service(result.to_dict(), as_json)
 
 
 @service_app.command("stop")
 def service_stop(service: Service, side: Side, state_dir: StateDir = DEFAULT_STATE_DIR,
-                 as_json: Json = False) -> None:
+                 controller: ControllerOpt = None, as_json: Json = False) -> None:
     """Stop a service of one side by its recorded PID."""
-    result = LabServices.open(state_dir).stop(_side(side), service)
+    result = LabServices.open(state_dir).stop(_side(side), service, controller)
     _print_service(result.to_dict(), as_json)
 
 
 @service_app.command("status")
 def service_status(service: Service, side: Side, state_dir: StateDir = DEFAULT_STATE_DIR,
-                   as_json: Json = False) -> None:
+                   controller: ControllerOpt = None, as_json: Json = False) -> None:
     """Exit 0 when the service runs, 3 when it does not."""
-    result = LabServices.open(state_dir).status(_side(side), service)
+    result = LabServices.open(state_dir).status(_side(side), service, controller)
     _print_service(result.to_dict(), as_json)
     if not result.running:
         # SystemExit, not typer.Exit: click returns Exit's code silently when embedded
@@ -216,7 +260,7 @@ def _print_service(data: dict[str, object], as_json: bool) -> None:
         state = "database-only (nothing to run)"
     else:
         state = f"running (pid {data['pid']})" if data["running"] else "stopped"
-    output.console.print(f"{data['side']} {data['service']}: {state} "
+    output.console.print(f"{data['controller'] or data['side']} {data['service']}: {state} "
                          f"on {data['address']}:{data['port']}")
 
 

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from sidebyside.cli import output
 from sidebyside.cli.common import DEFAULT_INVENTORY, InventoryOpt, JsonOpt, StateDirOpt, environment
+from sidebyside.engine.fleet import host_results
+from sidebyside.engine.journal import Journal, StepRecord
+
+
+def _step_json(journal: Journal, run_id: int, step: StepRecord) -> dict[str, Any]:
+    data: dict[str, Any] = {"id": step.step_id, "status": step.status.value,
+                            "attempts": step.attempts, "duration": step.duration,
+                            "error": step.error}
+    # A step acting on several hosts: each host it finished, and when (a resumed step
+    # re-runs only the hosts missing here).
+    hosts = host_results(journal, run_id, step.step_id)
+    if hosts:
+        data["hosts"] = {host: {"done_at": done["done_at"]} for host, done in hosts.items()}
+    return data
 
 
 def register(app: typer.Typer) -> None:
@@ -34,9 +48,7 @@ def register(app: typer.Typer) -> None:
                 "runs": [{"id": r.id, "command": r.command, "status": r.status.value,
                           "started": r.started, "ended": r.ended, "rc": r.rc,
                           "error": r.error,
-                          "steps": [{"id": s.step_id, "status": s.status.value,
-                                     "attempts": s.attempts, "duration": s.duration,
-                                     "error": s.error} for s in journal.steps(r.id)]}
+                          "steps": [_step_json(journal, r.id, s) for s in journal.steps(r.id)]}
                          for r in runs]})
             return
         if not runs:

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
 from sidebyside.engine.executor import StepContext
+from sidebyside.engine.journal import Journal
 from sidebyside.errors import SbsError, StepFailed
 from sidebyside.redact import redact
 
@@ -23,6 +24,14 @@ def fleet_key(run_id: int, step_id: str, host: str) -> str:
     # Keyed by run too: a later run of the same step (a second cutover after a
     # rollback, or --restart) must act on every host again.
     return f"fleet:{run_id}:{step_id}:{host}"
+
+
+def host_results(journal: Journal, run_id: int, step_id: str) -> dict[str, dict[str, Any]]:
+    """host -> {"done_at": epoch seconds, "result": ...} of every host the step finished
+    in this run (what a resume will not run again), in the order they finished."""
+    prefix = fleet_key(run_id, step_id, "")
+    return {key[len(prefix):]: {"done_at": at, "result": value}
+            for key, (value, at) in journal.facts_under(prefix).items()}
 
 
 def run_on_hosts(ctx: StepContext, hosts: Sequence[str],

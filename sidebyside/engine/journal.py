@@ -292,6 +292,12 @@ class Journal:
         row = self._db.execute("SELECT value FROM facts WHERE key=?", (key,)).fetchone()
         return json.loads(row["value"]) if row else default
 
+    def facts_under(self, prefix: str) -> dict[str, tuple[Any, float]]:
+        """key -> (value, when it was set) for every fact whose key starts with prefix."""
+        rows = self._db.execute("SELECT key, value, at FROM facts WHERE substr(key, 1, ?) = ?"
+                                " ORDER BY at", (len(prefix), prefix)).fetchall()
+        return {row["key"]: (json.loads(row["value"]), row["at"]) for row in rows}
+
     def step_durations(self, command: str | None = None) -> dict[str, float]:
         """Latest successful duration of every step id (for window estimates)."""
         query = ("SELECT s.step_id, s.started, s.ended FROM steps s JOIN runs r"

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -32,11 +32,10 @@ import yaml
 from sidebyside.errors import InputError, PreflightError, StepFailed
 from sidebyside.lab import processes, render
 from sidebyside.lab.layout import (
-    CONTROLLER,
-    DB_PORT,
     SERVED_SERVICES,
-    SIDE_ADDRESS,
     SIDES,
+    Balancer,
+    Controller,
     LabLayout,
     backend_name,
 )
@@ -78,8 +77,10 @@ def _mariadb_class() -> Any:
 
 
 def mariadb_server(layout: LabLayout, side: str) -> Any:
-    return _mariadb_class()(layout.mariadb_dir(side), host=SIDE_ADDRESS[side], port=DB_PORT,
-                            name=f"lab-{side}-db")
+    """The side's one MariaDB (a Galera cluster's role), on its first controller."""
+    topology = layout.topology
+    return _mariadb_class()(layout.mariadb_dir(side), host=topology.db_address(side),
+                            port=topology.db_port, name=f"lab-{side}-db")
 
 
 @contextmanager
@@ -165,15 +166,31 @@ class Lab:
         with _lab_lock(self.layout):
             state = load_state(self.layout)
             if state is None:
-                state = LabState(spec=spec, wanted={"old": list(spec.served), "new": []})
+                # Every old controller serves; the new ones start empty and stopped.
+                state = LabState(spec=spec, wanted={
+                    c.dir: list(spec.served) if c.side == "old" else []
+                    for c in spec.topology.all_controllers})
             elif state.spec != spec:
                 raise InputError(
                     f"{self.layout.state_dir} holds a lab of {_describe(state.spec)}, not "
                     f"{_describe(spec)}", hint="run `sbs lab down --purge` first, or use "
                     "another --state-dir")
+            self._bind(state)
             self._up(state, python, report)
         report.seconds = time.monotonic() - started
         return report
+
+    def _bind(self, state: LabState) -> None:
+        """Paths and addresses from here on follow the lab's own topology."""
+        self.layout = replace(self.layout, topology=state.spec.topology)
+
+    def _load(self) -> LabState:
+        """This lab's state, the layout bound to it. Raises InputError (no lab)."""
+        state = load_state(self.layout)
+        if state is None:
+            raise InputError(f"{self.layout.state_dir}: no lab here (no lab.json)")
+        self._bind(state)
+        return state
 
     def _step(self, state: LabState, name: str, action: Callable[[], None],
               report: UpReport) -> None:
@@ -208,9 +225,9 @@ class Lab:
         self._step(state, "clouds-and-inventory",
                    lambda: self._clouds_and_inventory(state, servers, python, passwords),
                    report)
-        self._haproxy(spec, report)
+        for balancer in spec.topology.balancers:
+            self._haproxy(spec, balancer, report)
         services = LabServices(layout, state)
-        wanted_old = [s for s in spec.services if s in state.wanted.get("old", [])]
         # The database-only set-up (glance's and nova's schemas, nova's cells) needs no
         # keystone: it runs beside keystone's set-up, which is the long pole.
         with ThreadPoolExecutor(max_workers=1) as pool:
@@ -218,18 +235,18 @@ class Lab:
             if "keystone" in spec.services:
                 self._step(state, "old-keystone-setup",
                            lambda: self._keystone(state, passwords), report)
-            if "keystone" in wanted_old:
-                self._start(services, "old", "keystone", report)
+                if spec.topology.controllers > 1:
+                    self._step(state, "old-keystone-keys",
+                               lambda: self._share_keystone_keys(), report)
+            self._start_wanted(services, state, "old", "keystone", report)
             if "glance" in spec.services:
                 self._step(state, "old-glance-register",
                            lambda: self._glance_register(passwords), report)
             background.result()
-        if "glance" in wanted_old:
-            self._start(services, "old", "glance", report)
+        self._start_wanted(services, state, "old", "glance", report)
         self._step(state, "old-seed", lambda: self._seed(state, passwords), report)
         for service in spec.served:
-            if service in state.wanted.get("new", []):
-                self._start(services, "new", service, report)
+            self._start_wanted(services, state, "new", service, report)
 
     def _mariadb(self, side: str, server: Any, report: UpReport) -> None:
         if not server.is_running():
@@ -252,19 +269,23 @@ class Lab:
         Raises PreflightError naming the busy addresses (another lab, or a stray service).
         """
         busy = []
+        topology = state.spec.topology
         for side, server in servers.items():
-            if not server.is_running() and processes.port_open(SIDE_ADDRESS[side], DB_PORT):
-                busy.append(f"{SIDE_ADDRESS[side]}:{DB_PORT} (MariaDB of {side})")
-        if not processes.running_pid(self.layout.pid_file("haproxy")):
-            busy += [f"{render.VIP}:{render.SERVICE_PORT[s]} (HAProxy)" for s in
-                     state.spec.services if processes.port_open(render.VIP,
-                                                                render.SERVICE_PORT[s])]
+            address = topology.db_address(side)
+            if not server.is_running() and processes.port_open(address, topology.db_port):
+                busy.append(f"{address}:{topology.db_port} (MariaDB of {side})")
+        for node in topology.balancers:
+            if not processes.running_pid(self.layout.pid_file(node.component)):
+                busy += [f"{node.address}:{topology.port(s)} (HAProxy {node.name})"
+                         for s in state.spec.services
+                         if processes.port_open(node.address, topology.port(s))]
         services = LabServices(self.layout, state)
-        for side in SIDES:
+        for controller in topology.all_controllers:
             for service in state.spec.served:
-                status = services.status(side, service)
+                status = services.status(controller.side, service, controller.name)
                 if status.pid is None and status.listening:
-                    busy.append(f"{status.address}:{status.port} ({side} {service})")
+                    busy.append(f"{status.address}:{status.port} ({controller.name} "
+                                f"{service})")
         if busy:
             raise PreflightError(
                 f"lab {self.layout.state_dir}: addresses already in use by processes this "
@@ -272,12 +293,28 @@ class Lab:
                 hint="another lab may be running: `sbs lab status --state-dir <its dir>`, "
                      "then `sbs lab down` there")
 
-    def _start(self, services: LabServices, side: str, service: str,
+    def _start_wanted(self, services: LabServices, state: LabState, side: str, service: str,
+                      report: UpReport) -> None:
+        """Start `service` on every controller of `side` that should run it, in
+        parallel (each waits until its server answers). Raises StepFailed."""
+        if service not in state.spec.served:
+            return
+        wanted = [c for c in state.spec.topology.side_controllers(side)
+                  if service in state.wanted.get(c.dir, [])]
+        with ThreadPoolExecutor(max_workers=max(1, len(wanted))) as pool:
+            for future in [pool.submit(self._start, services, c, service, report)
+                           for c in wanted]:
+                future.result()
+
+    def _start(self, services: LabServices, controller: Controller, service: str,
                report: UpReport) -> None:
-        if services.status(side, service).pid is None:
-            self.progress(f"starting {side} {service}")
-            services.start(side, service, remember=False)
-            report.started.append(f"{side}-{service}")
+        side, name = controller.side, controller.name
+        if services.status(side, service, name).pid is None:
+            self.progress(f"starting {side} {service}" if controller.dir == side
+                          else f"starting {service} on {name}")
+            services.start(side, service, name, remember=False)
+            with self._state_lock:
+                report.started.append(controller.component(service))
 
     def _venvs(self, state: LabState, report: UpReport) -> None:
         spec, layout = state.spec, self.layout
@@ -291,16 +328,17 @@ class Lab:
                 _symlink(layout.venv_link(service, release_name), venv.path)
         # Each controller's <root>/opt/openstack/<service>-<release> is one installed
         # release; <root>/usr/bin holds its own release's tools, as packages do.
-        for side in SIDES:
+        for controller in spec.topology.all_controllers:
+            side, where = controller.side, controller.dir
             for service in spec.services:
                 for release_name in render.side_releases(spec, side):
-                    _symlink(layout.release_dir(side, service, release_name),
+                    _symlink(layout.release_dir(where, service, release_name),
                              Path(state.venvs[service][release_name]))
             release_name = spec.side_release(side)
             for service in spec.services:
                 venv_bin = Path(state.venvs[service][release_name]) / "bin"
                 for tool in sorted(venv_bin.glob(f"{service}-*")):
-                    _symlink(layout.bin_dir(side) / tool.name, tool)
+                    _symlink(layout.bin_dir(where) / tool.name, tool)
 
     def _databases(self, server: Any, side: str, spec: LabSpec,
                    passwords: dict[str, str]) -> None:
@@ -324,39 +362,47 @@ class Lab:
             connection.close()
 
     def _configs(self, state: LabState, side: str, passwords: dict[str, str]) -> None:
+        for controller in state.spec.topology.side_controllers(side):
+            self._controller_configs(state, controller, passwords)
+
+    def _controller_configs(self, state: LabState, controller: Controller,
+                            passwords: dict[str, str]) -> None:
         spec, layout = state.spec, self.layout
+        side, where, name = controller.side, controller.dir, controller.name
         release_name = spec.side_release(side)
         custom = side == "old"
         for service in spec.services:
-            (layout.root(side) / "var" / "log" / service).mkdir(parents=True, exist_ok=True)
-            layout.var_lib(side, service).mkdir(parents=True, exist_ok=True)
+            (layout.root(where) / "var" / "log" / service).mkdir(parents=True, exist_ok=True)
+            layout.var_lib(where, service).mkdir(parents=True, exist_ok=True)
         if "keystone" in spec.services:
-            etc = layout.etc(side, "keystone")
+            etc = layout.etc(where, "keystone")
             _write(etc / "keystone.conf", render.keystone_conf(
                 layout, side, release_name, db_password=passwords["keystone-db"],
-                custom=custom))
+                custom=custom, controller=name))
             if custom:
-                _write(etc / "policy.yaml", render.keystone_policy(side))
+                _write(etc / "policy.yaml", render.keystone_policy(side, name))
         if "glance" in spec.services:
-            etc = layout.etc(side, "glance")
+            etc = layout.etc(where, "glance")
             _write(etc / "glance-api.conf", render.glance_conf(
                 layout, side, release_name, db_password=passwords["glance-db"],
-                service_password=passwords["glance-service"]))
+                service_password=passwords["glance-service"], controller=name))
             paste = Path(state.venvs["glance"][release_name]) / "etc" / "glance" / \
                 "glance-api-paste.ini"
             _write(etc / "glance-api-paste.ini", paste.read_text(), mode=0o644)
             for sub in ("staging", "tasks", "lock"):
-                (layout.var_lib(side, "glance") / sub).mkdir(parents=True, exist_ok=True)
+                (layout.var_lib(where, "glance") / sub).mkdir(parents=True, exist_ok=True)
             layout.glance_images.mkdir(parents=True, exist_ok=True)
         if "nova" in spec.services:
-            _write(layout.etc(side, "nova") / "nova.conf", render.nova_conf(
-                layout, side, release_name, db_password=passwords["nova-db"]))
+            _write(layout.etc(where, "nova") / "nova.conf", render.nova_conf(
+                layout, side, release_name, db_password=passwords["nova-db"],
+                controller=name))
 
     def _clouds_and_inventory(self, state: LabState, servers: dict[str, Any], python: str,
                               passwords: dict[str, str]) -> None:
         layout, spec = self.layout, state.spec
         _write(layout.clouds_yaml, yaml.safe_dump(
-            render.clouds(passwords["admin"], spec.served), sort_keys=False), mode=0o600)
+            render.clouds(passwords["admin"], spec.served, spec.topology), sort_keys=False),
+               mode=0o600)
         inventory = render.inventory(
             layout, spec, python=python,
             db_password_files={side: Path(servers[side].password_file) for side in SIDES},
@@ -374,37 +420,41 @@ class Lab:
         if not LAB_PLAYBOOK.is_file():
             return None
         layout = self.layout
-        _write(layout.ansible_inventory, render_lab_inventory([LabAnsibleHost(
-            name=render.CONTROLLER["new"], address=SIDE_ADDRESS["new"],
-            root=str(layout.root("new")))]), mode=0o644)
+        _write(layout.ansible_inventory, render_lab_inventory([
+            LabAnsibleHost(name=c.name, address=c.address, root=str(layout.root(c.dir)))
+            for c in layout.topology.side_controllers("new")]), mode=0o644)
         return {"ansible": {"playbook": str(LAB_PLAYBOOK),
                             "inventory": str(layout.ansible_inventory), "limit": "new",
                             "extra_vars": {"sbs_python": python}}}
 
-    def _haproxy(self, spec: LabSpec, report: UpReport) -> None:
+    def _haproxy(self, spec: LabSpec, balancer: Balancer, report: UpReport) -> None:
         layout = self.layout
-        if processes.running_pid(layout.pid_file("haproxy")):
+        pid_file = layout.pid_file(balancer.component)
+        if processes.running_pid(pid_file):
             return
-        _write(layout.haproxy_cfg, render.haproxy_cfg(layout, spec.services), mode=0o644)
-        layout.haproxy_state_file.touch(exist_ok=True)
-        layout.haproxy_write_freeze_map.touch(exist_ok=True)
-        self.progress("starting HAProxy")
-        layout.haproxy_socket.unlink(missing_ok=True)
-        run_tool([_haproxy_binary(), "-f", str(layout.haproxy_cfg), "-D",
-                  "-p", str(layout.pid_file("haproxy"))], what="haproxy-start")
-        report.started.append("haproxy")
+        cfg = layout.haproxy_cfg_of(balancer)
+        _write(cfg, render.haproxy_cfg(layout, spec.services, balancer), mode=0o644)
+        layout.haproxy_state_file_of(balancer).touch(exist_ok=True)
+        layout.haproxy_write_freeze_map_of(balancer).touch(exist_ok=True)
+        self.progress("starting HAProxy" if not balancer.dir
+                      else f"starting HAProxy {balancer.name}")
+        layout.haproxy_socket_of(balancer).unlink(missing_ok=True)
+        run_tool([_haproxy_binary(), "-f", str(cfg), "-D", "-p", str(pid_file)],
+                 what=f"{balancer.component}-start")
+        report.started.append(balancer.component)
 
     def _keystone(self, state: LabState, passwords: dict[str, str]) -> None:
         layout = self.layout
         venv_bin = Path(state.venvs["keystone"][state.spec.from_release]) / "bin"
-        etc = layout.etc("old", "keystone")
+        etc = layout.etc(layout.topology.controller("old").dir, "keystone")
         manage = [str(venv_bin / "keystone-manage"), "--config-file", str(etc / "keystone.conf")]
         user, group = getpass.getuser(), grp.getgrgid(os.getgid()).gr_name
         run_tool([*manage, "db_sync"], what="keystone-db-sync")
         for repository in ("fernet_setup", "credential_setup"):
             run_tool([*manage, repository, "--keystone-user", user, "--keystone-group", group],
                      what=f"keystone-{repository}")
-        vip_url = f"http://{render.VIP}:{render.SERVICE_PORT['keystone']}/v3"
+        topology = layout.topology
+        vip_url = f"http://{topology.vip}:{topology.port('keystone')}/v3"
         run_tool([*manage, "bootstrap", "--bootstrap-username", "admin",
                   "--bootstrap-project-name", "admin", "--bootstrap-role-name", "admin",
                   "--bootstrap-service-name", "keystone", "--bootstrap-region-id", render.REGION,
@@ -412,15 +462,32 @@ class Lab:
                   "--bootstrap-public-url", vip_url],
                  env={"OS_BOOTSTRAP_PASSWORD": passwords["admin"]}, what="keystone-bootstrap")
 
+    def _share_keystone_keys(self) -> None:
+        """The fernet and credential keys of the first old controller on the others, as
+        an operator's key distribution does: any controller validates any token."""
+        layout = self.layout
+        first, *others = layout.topology.side_controllers("old")
+        for repository in ("fernet-keys", "credential-keys"):
+            source = layout.etc(first.dir, "keystone") / repository
+            for controller in others:
+                target = layout.etc(controller.dir, "keystone") / repository
+                if target.exists():
+                    shutil.rmtree(target)
+                shutil.copytree(source, target)
+                os.chmod(target, source.stat().st_mode & 0o7777)
+
     def _glance_register(self, passwords: dict[str, str]) -> None:
         from sidebyside.lab import seed  # openstacksdk takes seconds to import
 
         conn = seed.connect(self.layout.clouds_yaml, "lab-old")
-        seed.register_glance(conn, passwords["glance-service"])
+        topology = self.layout.topology
+        seed.register_glance(conn, passwords["glance-service"],
+                             url=f"http://{topology.vip}:{topology.port('glance')}")
 
     def _glance_db(self, state: LabState) -> None:
         venv_bin = Path(state.venvs["glance"][state.spec.from_release]) / "bin"
-        conf = self.layout.etc("old", "glance") / "glance-api.conf"
+        first = self.layout.topology.controller("old").dir
+        conf = self.layout.etc(first, "glance") / "glance-api.conf"
         run_tool([str(venv_bin / "glance-manage"), "--config-file", str(conf), "db_sync"],
                  what="glance-db-sync")
 
@@ -428,16 +495,18 @@ class Lab:
         """Databases and cell mappings of nova, no nova service: the cell mappings store
         the old servers' URLs literally, the trap a real upgrade must handle."""
         venv_bin = Path(state.venvs["nova"][state.spec.from_release]) / "bin"
-        conf = self.layout.etc("old", "nova") / "nova.conf"
+        topology = self.layout.topology
+        conf = self.layout.etc(topology.controller("old").dir, "nova") / "nova.conf"
         manage = [str(venv_bin / "nova-manage"), "--config-file", str(conf)]
         password = passwords["nova-db"]
         run_tool([*manage, "api_db", "sync"], what="nova-api-db-sync")
         run_tool([*manage, "cell_v2", "map_cell0", "--database_connection",
-                  render.database_url("old", "nova", password, "nova_cell0")],
+                  render.database_url("old", "nova", password, "nova_cell0", topology)],
                  what="nova-map-cell0")
         run_tool([*manage, "cell_v2", "create_cell", "--name", "cell1",
-                  "--database_connection", render.database_url("old", "nova", password, "nova"),
-                  "--transport-url", render.transport_url("old")],
+                  "--database_connection",
+                  render.database_url("old", "nova", password, "nova", topology),
+                  "--transport-url", render.transport_url("old", topology)],
                  what="nova-create-cell1", ok_codes=(0, 2))
         run_tool([*manage, "db", "sync"], what="nova-db-sync")
 
@@ -454,55 +523,57 @@ class Lab:
 
     def status(self) -> list[dict[str, Any]]:
         """Every component: running, address, port, pid. Raises InputError (no lab)."""
-        layout = self.layout
-        state = load_state(layout)
-        if state is None:
-            raise InputError(f"{layout.state_dir}: no lab here (no lab.json)")
+        state = self._load()
+        layout, topology = self.layout, state.spec.topology
+        services = LabServices(layout, state)
         rows: list[dict[str, Any]] = []
         for side in SIDES:
             pid = processes.running_pid(layout.pid_file(f"{side}-mariadb"))
-            rows.append({"component": f"{side}-mariadb", "address": SIDE_ADDRESS[side],
-                         "port": DB_PORT, "pid": pid, "running": pid is not None,
-                         "listening": processes.port_open(SIDE_ADDRESS[side], DB_PORT)})
-            services = LabServices(layout, state)
-            for service in state.spec.services:
-                status: ServiceStatus = services.status(side, service)
-                row = status.to_dict()
-                row["component"] = f"{side}-{service}"
-                if status.database_only:  # it "runs" when its databases do
-                    row["running"] = pid is not None
-                rows.append(row)
-        pid = processes.running_pid(layout.pid_file("haproxy"))
-        rows.append({"component": "haproxy", "address": render.VIP,
-                     "port": ",".join(str(render.SERVICE_PORT[s]) for s in state.spec.services),
-                     "pid": pid, "running": pid is not None,
-                     "listening": any(processes.port_open(render.VIP, render.SERVICE_PORT[s])
-                                      for s in state.spec.served)})
+            address = topology.db_address(side)
+            rows.append({"component": f"{side}-mariadb", "address": address,
+                         "port": topology.db_port, "pid": pid, "running": pid is not None,
+                         "listening": processes.port_open(address, topology.db_port)})
+            for controller in topology.side_controllers(side):
+                for service in state.spec.services:
+                    status: ServiceStatus = services.status(side, service, controller.name)
+                    row = status.to_dict()
+                    row["component"] = controller.component(service)
+                    if status.database_only:  # it "runs" when its databases do
+                        row["running"] = pid is not None
+                    rows.append(row)
+        for node in topology.balancers:
+            pid = processes.running_pid(layout.pid_file(node.component))
+            rows.append({"component": node.component, "address": node.address,
+                         "port": ",".join(str(topology.port(s)) for s in state.spec.services),
+                         "pid": pid, "running": pid is not None,
+                         "listening": any(processes.port_open(node.address, topology.port(s))
+                                          for s in state.spec.served)})
         return rows
 
     def reset_new(self) -> list[str]:
-        """Return the new controller to what `up` left: stopped, no databases, a plain
-        deployed config tree without keys; the VIP back on the old controller, whose
+        """Return the new controllers to what `up` left: stopped, no databases, a plain
+        deployed config tree without keys; the VIP back on the old controllers, whose
         services run. For running `sbs prepare` again on the same lab (`make demo`).
 
         Returns what was done. Raises InputError (no lab, or not up) or StepFailed.
         """
-        layout = self.layout
         done: list[str] = []
-        with _lab_lock(layout):
-            state = load_state(layout)
-            if state is None:
-                raise InputError(f"{layout.state_dir}: no lab here (no lab.json)")
-            spec = state.spec
+        with _lab_lock(self.layout):
+            state = self._load()
+            layout, spec = self.layout, state.spec
+            topology = spec.topology
             server = mariadb_server(layout, "new")
-            if not server.is_running() or not processes.running_pid(layout.pid_file("haproxy")):
+            if not server.is_running() or not all(
+                    processes.running_pid(layout.pid_file(n.component))
+                    for n in topology.balancers):
                 raise InputError(f"{layout.state_dir}: the lab is not up; run `sbs lab up`")
             services = LabServices(layout, state)
-            for service in spec.served:
-                if services.status("new", service).pid is not None:
-                    services.stop("new", service, remember=False)
-                    done.append(f"stopped new {service}")
-                state.want("new", service, False)
+            for controller in topology.side_controllers("new"):
+                for service in spec.served:
+                    if services.status("new", service, controller.name).pid is not None:
+                        services.stop("new", service, controller.name, remember=False)
+                        done.append(f"stopped {_on(controller, service)}")
+                    state.want(controller.dir, service, False)
             connection = server.connect(None)
             try:
                 with connection.cursor() as cursor:
@@ -514,71 +585,81 @@ class Lab:
                 connection.commit()
             finally:
                 connection.close()
-            for service in spec.services:
-                etc = layout.etc("new", service)
-                if etc.exists():
-                    shutil.rmtree(etc)
+            for controller in topology.side_controllers("new"):
+                for service in spec.services:
+                    etc = layout.etc(controller.dir, service)
+                    if etc.exists():
+                        shutil.rmtree(etc)
             self._configs(state, "new", ensure_secrets(layout))
             done.append("new config tree re-deployed")
-            for service in spec.services:
-                backend = backend_name(service)
-                for command in (f"set server {backend}/{CONTROLLER['old']} state ready",
-                                f"set server {backend}/{CONTROLLER['new']} state maint"):
-                    processes.unix_socket_command(layout.haproxy_socket, command)
-                processes.unix_socket_command(
-                    layout.haproxy_socket,
-                    f"del map {layout.haproxy_write_freeze_map} {backend}")
-            _write(layout.haproxy_write_freeze_map, "", mode=0o644)
+            for node in topology.balancers:
+                for service in spec.services:
+                    backend = backend_name(service)
+                    for controller in topology.all_controllers:
+                        wanted = "ready" if controller.side == "old" else "maint"
+                        processes.unix_socket_command(
+                            layout.haproxy_socket_of(node),
+                            f"set server {backend}/{controller.name} state {wanted}")
+                    processes.unix_socket_command(
+                        layout.haproxy_socket_of(node),
+                        f"del map {layout.haproxy_write_freeze_map_of(node)} {backend}")
+                _write(layout.haproxy_write_freeze_map_of(node), "", mode=0o644)
             done.append("HAProxy: old servers ready, new ones in maintenance, writes open")
-            for service in spec.served:
-                state.want("old", service, True)
-                if services.status("old", service).pid is None:
-                    services.start("old", service, remember=False)
-                    done.append(f"started old {service}")
+            for controller in topology.side_controllers("old"):
+                for service in spec.served:
+                    state.want(controller.dir, service, True)
+                    if services.status("old", service, controller.name).pid is None:
+                        services.start("old", service, controller.name, remember=False)
+                        done.append(f"started {_on(controller, service)}")
             save_state(layout, state)
         return done
 
     def down(self, *, purge: bool = False) -> list[str]:
         """Stop every process the lab started, by its recorded PID; with purge, delete
         the state directory too. Returns what was stopped. Raises StepFailed."""
-        layout = self.layout
         stopped: list[str] = []
-        if not layout.state_dir.is_dir():
+        if not self.layout.state_dir.is_dir():
             return stopped
-        with _lab_lock(layout):
-            state = load_state(layout)
+        with _lab_lock(self.layout):
+            state = load_state(self.layout)
             if state is not None:
-                services = LabServices(layout, state)
-                for side in SIDES:
+                self._bind(state)
+                services = LabServices(self.layout, state)
+                for controller in state.spec.topology.all_controllers:
                     for service in state.spec.services:
-                        if service in SERVED_SERVICES and \
-                                services.status(side, service).pid is not None:
-                            services.stop(side, service, remember=False)
-                            stopped.append(f"{side}-{service}")
-            pid = processes.running_pid(layout.pid_file("haproxy"))
-            if pid:
-                self._save_haproxy_state()
-                processes.stop_pid(pid, what="haproxy")
-                stopped.append("haproxy")
-            layout.pid_file("haproxy").unlink(missing_ok=True)
+                        if service in SERVED_SERVICES and services.status(
+                                controller.side, service, controller.name).pid is not None:
+                            services.stop(controller.side, service, controller.name,
+                                          remember=False)
+                            stopped.append(controller.component(service))
+            layout = self.layout
+            for node in layout.topology.balancers:
+                pid_file = layout.pid_file(node.component)
+                pid = processes.running_pid(pid_file)
+                if pid:
+                    self._save_haproxy_state(node)
+                    processes.stop_pid(pid, what=node.component)
+                    stopped.append(node.component)
+                pid_file.unlink(missing_ok=True)
             for side in SIDES:
                 if stopped_db := self._stop_mariadb(side):
                     stopped.append(stopped_db)
-        if purge and layout.state_dir.exists():
-            shutil.rmtree(layout.state_dir)
+        if purge and self.layout.state_dir.exists():
+            shutil.rmtree(self.layout.state_dir)
         return stopped
 
-    def _save_haproxy_state(self) -> None:
+    def _save_haproxy_state(self, node: Balancer) -> None:
         """Keep which servers are enabled (after a cutover: the new ones) across
         `lab down`/`lab up`: HAProxy loads the file on start (load-server-state-from-file)."""
         layout = self.layout
         try:
-            text = processes.unix_socket_command(layout.haproxy_socket, "show servers state")
+            text = processes.unix_socket_command(layout.haproxy_socket_of(node),
+                                                 "show servers state")
         except OSError as exc:
-            log.warning("could not save HAProxy's server state: %s", exc)
+            log.warning("could not save %s's server state: %s", node.component, exc)
             return
         if text.lstrip().startswith("1"):  # the state file format's version line
-            _write(layout.haproxy_state_file, text, mode=0o644)
+            _write(layout.haproxy_state_file_of(node), text, mode=0o644)
 
     def _stop_mariadb(self, side: str) -> str | None:
         layout = self.layout
@@ -597,7 +678,19 @@ class Lab:
 
 def _describe(spec: LabSpec) -> str:
     via = f" via {', '.join(spec.via)}" if spec.via else ""
-    return f"{spec.from_release} -> {spec.to_release}{via} ({', '.join(spec.services)})"
+    topology = spec.topology
+    shape = "" if topology.controllers == topology.haproxy_nodes == 1 else (
+        f", {topology.controllers} controllers a side, {topology.haproxy_nodes} HAProxy "
+        f"nodes on {topology.address_base}.x")
+    return (f"{spec.from_release} -> {spec.to_release}{via} "
+            f"({', '.join(spec.services)}{shape})")
+
+
+def _on(controller: Controller, service: str) -> str:
+    """`new keystone` in the default lab, `keystone on new-ctl2` with several a side."""
+    if controller.dir == controller.side:
+        return f"{controller.side} {service}"
+    return f"{service} on {controller.name}"
 
 
 def _symlink(link: Path, target: Path) -> None:

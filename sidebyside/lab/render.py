@@ -14,16 +14,12 @@ from typing import Any
 import jinja2
 
 from sidebyside.lab.layout import (
-    CONTROLLER,
-    DB_PORT,
-    HAPROXY_HOST,
+    DEFAULT_TOPOLOGY,
     REGION,
     SERVED_SERVICES,
-    SERVICE_PORT,
-    SIDE_ADDRESS,
-    SIDES,
-    VIP,
+    Balancer,
     LabLayout,
+    Topology,
     backend_name,
 )
 from sidebyside.lab.releases import release
@@ -43,13 +39,14 @@ _env = jinja2.Environment(
 
 @dataclass(frozen=True)
 class LabSpec:
-    """What a lab is made of: releases and services (from `lab up` options)."""
+    """What a lab is made of: releases, services and topology (from `lab up` options)."""
 
     from_release: str = "2024.1"
     to_release: str = "2026.1"
     via: tuple[str, ...] = ()
     services: tuple[str, ...] = ("keystone", "glance", "nova")
     environment: str = "lab"
+    topology: Topology = DEFAULT_TOPOLOGY
 
     def side_release(self, side: str) -> str:
         return self.from_release if side == "old" else self.to_release
@@ -64,80 +61,106 @@ class LabSpec:
         return tuple(s for s in self.services if s in SERVED_SERVICES)
 
 
-def _context(layout: LabLayout, side: str, service: str, release_name: str) -> dict[str, Any]:
+def _context(layout: LabLayout, side: str, service: str, release_name: str,
+             controller: str | None) -> dict[str, Any]:
+    topology = layout.topology
+    node = topology.controller(side, controller)
     return {
         "release": release_name,
         "series": release(release_name).series,
-        "controller": CONTROLLER[side],
-        "address": SIDE_ADDRESS[side],
-        "port": SERVICE_PORT[service],
-        "etc": str(layout.etc(side, service)),
-        "var_lib": str(layout.var_lib(side, service)),
-        "log_dir": str(layout.root(side) / "var" / "log" / service),
-        "db_host": SIDE_ADDRESS[side],
-        "db_port": DB_PORT,
+        "controller": node.name,
+        "address": node.address,
+        "port": topology.port(service),
+        "etc": str(layout.etc(node.dir, service)),
+        "var_lib": str(layout.var_lib(node.dir, service)),
+        "log_dir": str(layout.root(node.dir) / "var" / "log" / service),
+        "db_host": topology.db_address(side),
+        "db_port": topology.db_port,
     }
 
 
 def keystone_conf(layout: LabLayout, side: str, release_name: str, *, db_password: str,
-                  custom: bool) -> str:
-    """keystone.conf; `custom` adds the settings an upgrade must carry (old side)."""
+                  custom: bool, controller: str | None = None) -> str:
+    """keystone.conf of one controller (the side's first by default); `custom` adds
+    the settings an upgrade must carry (old side). Raises ValueError (no such
+    controller)."""
     return _env.get_template("keystone.conf.j2").render(
-        **_context(layout, side, "keystone", release_name), db_password=db_password,
-        custom=custom, token_expiration=TOKEN_EXPIRATION, list_limit=LIST_LIMIT)
+        **_context(layout, side, "keystone", release_name, controller),
+        db_password=db_password, custom=custom, token_expiration=TOKEN_EXPIRATION,
+        list_limit=LIST_LIMIT)
 
 
-def keystone_policy(side: str) -> str:
-    return _env.get_template("keystone-policy.yaml.j2").render(controller=CONTROLLER[side])
+def keystone_policy(side: str, controller: str | None = None) -> str:
+    return _env.get_template("keystone-policy.yaml.j2").render(
+        controller=controller or DEFAULT_TOPOLOGY.controller(side).name)
 
 
 def glance_conf(layout: LabLayout, side: str, release_name: str, *, db_password: str,
-                service_password: str) -> str:
+                service_password: str, controller: str | None = None) -> str:
+    topology = layout.topology
     return _env.get_template("glance-api.conf.j2").render(
-        **_context(layout, side, "glance", release_name), db_password=db_password,
-        service_password=service_password, auth_url=f"http://{VIP}:{SERVICE_PORT['keystone']}",
+        **_context(layout, side, "glance", release_name, controller),
+        db_password=db_password, service_password=service_password,
+        auth_url=f"http://{topology.vip}:{topology.port('keystone')}",
         images_dir=str(layout.glance_images))
 
 
-def nova_conf(layout: LabLayout, side: str, release_name: str, *, db_password: str) -> str:
+def nova_conf(layout: LabLayout, side: str, release_name: str, *, db_password: str,
+              controller: str | None = None) -> str:
     return _env.get_template("nova.conf.j2").render(
-        **_context(layout, side, "nova", release_name), db_password=db_password,
-        transport_url=transport_url(side))
+        **_context(layout, side, "nova", release_name, controller), db_password=db_password,
+        transport_url=transport_url(side, layout.topology))
 
 
-def transport_url(side: str) -> str:
-    return TRANSPORT_URL.format(address=SIDE_ADDRESS[side])
+def transport_url(side: str, topology: Topology = DEFAULT_TOPOLOGY) -> str:
+    return TRANSPORT_URL.format(address=topology.db_address(side))
 
 
-def database_url(side: str, user: str, password: str, database: str) -> str:
-    return f"mysql+pymysql://{user}:{password}@{SIDE_ADDRESS[side]}:{DB_PORT}/{database}"
+def database_url(side: str, user: str, password: str, database: str,
+                 topology: Topology = DEFAULT_TOPOLOGY) -> str:
+    return (f"mysql+pymysql://{user}:{password}@{topology.db_address(side)}:"
+            f"{topology.db_port}/{database}")
 
 
-def haproxy_cfg(layout: LabLayout, services: tuple[str, ...]) -> str:
-    """haproxy.cfg with a VIP frontend and an old+new backend per service.
+def haproxy_cfg(layout: LabLayout, services: tuple[str, ...],
+                balancer: Balancer | None = None) -> str:
+    """haproxy.cfg of one HAProxy node (the first by default): a frontend on the node's
+    address and a backend per service declaring every controller of both sides.
 
     Served services are health-checked; database-only ones are declared unchecked, so
     that the inventory's backends all exist and can be switched.
     """
+    topology = layout.topology
+    node = balancer or topology.balancers[0]
     backends = [{
         "service": service,
         "name": backend_name(service),
-        "port": SERVICE_PORT[service],
+        "port": topology.port(service),
         "check_path": HEALTH_PATH.get(service),
-        "servers": [{"name": CONTROLLER[side], "address": SIDE_ADDRESS[side],
-                     "disabled": side == "new"} for side in SIDES],
+        "servers": [{"name": c.name, "address": c.address, "disabled": c.side == "new"}
+                    for c in topology.all_controllers],
     } for service in services]
     return _env.get_template("haproxy.cfg.j2").render(
-        pid_file=str(layout.pid_file("haproxy")), socket=str(layout.haproxy_socket),
-        state_file=str(layout.haproxy_state_file), vip=VIP, backends=backends,
-        write_freeze_map=str(layout.haproxy_write_freeze_map))
+        pid_file=str(layout.pid_file(node.component)),
+        socket=str(layout.haproxy_socket_of(node)),
+        state_file=str(layout.haproxy_state_file_of(node)), vip=node.address,
+        backends=backends, write_freeze_map=str(layout.haproxy_write_freeze_map_of(node)))
+
+
+# In a service command of a lab with several controllers per side: replaced by sbs
+# with the inventory name of the host the command runs on (see ServiceControl).
+HOST_PLACEHOLDER = "{host}"
 
 
 def service_command(python: str, layout: LabLayout, action: str, side: str,
                     service: str) -> str:
-    """The shell command the inventory runs to start/stop/status one lab service."""
-    return shlex.join([python, "-m", "sidebyside.cli.lab", "service", action,
-                       "--state-dir", str(layout.state_dir), "--side", side, service])
+    """The shell command the inventory runs to start/stop/status one lab service; with
+    several controllers per side it names the controller it runs on (`{host}`)."""
+    argv = [python, "-m", "sidebyside.cli.lab", "service", action,
+            "--state-dir", str(layout.state_dir), "--side", side]
+    if layout.topology.controllers > 1:
+        argv += ["--controller", HOST_PLACEHOLDER]
+    return shlex.join([*argv, service])
 
 
 def side_releases(spec: LabSpec, side: str) -> tuple[str, ...]:
@@ -157,30 +180,50 @@ DATABASE_ONLY_ACCEPTED: dict[str, tuple[str, ...]] = {
 def inventory(layout: LabLayout, spec: LabSpec, *, python: str,
               db_password_files: dict[str, Path],
               deploy: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The lab's sbs inventory (see the inventory schema) as data; secrets by file only."""
+    """The lab's sbs inventory (see the inventory schema) as data; secrets by file only.
+
+    Every controller is a local host with its own root. With several HAProxy nodes,
+    each is a local host whose root holds its admin socket and server-state file, so
+    `ha.haproxy` names them once, relative to the root, as on real nodes.
+    """
+    topology = layout.topology
     hosts: dict[str, Any] = {
-        CONTROLLER[side]: {"address": SIDE_ADDRESS[side], "transport": "local",
-                           "root": str(layout.root(side))} for side in SIDES}
-    hosts[HAPROXY_HOST] = {"address": VIP, "transport": "local"}
+        c.name: {"address": c.address, "transport": "local", "root": str(layout.root(c.dir))}
+        for c in topology.all_controllers}
+    for node in topology.balancers:
+        hosts[node.name] = {"address": node.address, "transport": "local"}
+        if node.dir:
+            hosts[node.name]["root"] = str(layout.balancer_root(node))
+
+    def node_path(path: Path) -> str:
+        return f"/{path.name}" if topology.haproxy_nodes > 1 else str(path)
 
     def side_block(side: str) -> dict[str, Any]:
+        controllers = topology.side_controllers(side)
+        first = controllers[0].dir  # the lab's nodes share the venvs: the first one's links
         return {
-            "controllers": [CONTROLLER[side]],
-            "database": {"host": SIDE_ADDRESS[side], "port": DB_PORT, "user": "root",
-                         "password_file": str(db_password_files[side])},
+            "controllers": [c.name for c in controllers],
+            "database": {"host": topology.db_address(side), "port": topology.db_port,
+                         "user": "root", "password_file": str(db_password_files[side])},
             "cloud": f"lab-{side}",
             "services": {service: {
                 **{action: service_command(python, layout, action, side, service)
                    for action in ("start", "stop", "status")},
-                "bin_dir": str(layout.bin_dir(side)),
+                "bin_dir": str(layout.bin_dir(first)),
                 "release_bin_dirs": {
-                    release_name: str(layout.release_dir(side, service, release_name) / "bin")
+                    release_name: str(layout.release_dir(first, service, release_name) / "bin")
                     for release_name in side_releases(spec, side)},
                 **({"accept_check_failures": list(DATABASE_ONLY_ACCEPTED[service])}
                    if side == "new" and service in DATABASE_ONLY_ACCEPTED else {}),
             } for service in spec.services},
         }
 
+    old, new = topology.side_controllers("old"), topology.side_controllers("new")
+    host_map = {o.address: n.address for o, n in zip(old, new, strict=True)}
+    if topology.controllers == 1:
+        # One controller a side: its root moves as well. With several, each new host's
+        # root replaces the old one's by itself (config.migrate._with_roots).
+        host_map[f"{layout.root(old[0].dir)}/"] = f"{layout.root(new[0].dir)}/"
     release_block: dict[str, Any] = {"from": spec.from_release, "to": spec.to_release}
     if spec.via:
         release_block["via"] = list(spec.via)
@@ -195,20 +238,22 @@ def inventory(layout: LabLayout, spec: LabSpec, *, python: str,
         "new": side_block("new"),
         "ha": {
             "haproxy": {
-                "nodes": [{"host": HAPROXY_HOST, "socket": str(layout.haproxy_socket)}],
-                "state_file": str(layout.haproxy_state_file),
+                "nodes": [{"host": node.name,
+                           "socket": node_path(layout.haproxy_socket_of(node))}
+                          for node in topology.balancers],
+                "state_file": node_path(layout.haproxy_state_file),
                 # the lab's load logs in with good passwords only: logins stay open
-                "write_freeze": {"map": str(layout.haproxy_write_freeze_map),
+                "write_freeze": {"map": node_path(layout.haproxy_write_freeze_map),
                                  "allow_token_issue": True},
                 "backends": {service: {"backend": backend_name(service),
-                                       "old": [CONTROLLER["old"]], "new": [CONTROLLER["new"]]}
+                                       "old": [c.name for c in old],
+                                       "new": [c.name for c in new]}
                              for service in spec.services},
             },
             "vip_cloud": "lab-vip",
         },
         "clouds_yaml": str(layout.clouds_yaml),
-        "host_map": {SIDE_ADDRESS["old"]: SIDE_ADDRESS["new"],
-                     f"{layout.root('old')}/": f"{layout.root('new')}/"},
+        "host_map": host_map,
         "window": {"max_downtime": "5m"},
     }
     if deploy:
@@ -216,25 +261,28 @@ def inventory(layout: LabLayout, spec: LabSpec, *, python: str,
     return data
 
 
-def clouds(admin_password: str, served: tuple[str, ...]) -> dict[str, Any]:
-    """clouds.yaml data: the VIP, and each controller reached directly.
+def clouds(admin_password: str, served: tuple[str, ...],
+           topology: Topology = DEFAULT_TOPOLOGY) -> dict[str, Any]:
+    """clouds.yaml data: the VIP, and each side's first controller reached directly.
 
     The catalog names the VIP, so the per-side clouds override every endpoint.
     """
+    keystone_port, glance_port = topology.port("keystone"), topology.port("glance")
+
     def cloud(address: str, direct: bool) -> dict[str, Any]:
         data: dict[str, Any] = {
-            "auth": {"auth_url": f"http://{address}:{SERVICE_PORT['keystone']}/v3",
+            "auth": {"auth_url": f"http://{address}:{keystone_port}/v3",
                      "username": "admin", "password": admin_password,
                      "project_name": "admin", "user_domain_name": "Default",
                      "project_domain_name": "Default"},
             "region_name": REGION, "identity_api_version": 3, "interface": "public",
         }
         if direct:
-            data["identity_endpoint_override"] = f"http://{address}:{SERVICE_PORT['keystone']}/v3"
+            data["identity_endpoint_override"] = f"http://{address}:{keystone_port}/v3"
             if "glance" in served:
-                data["image_endpoint_override"] = f"http://{address}:{SERVICE_PORT['glance']}"
+                data["image_endpoint_override"] = f"http://{address}:{glance_port}"
         return data
 
-    return {"clouds": {"lab-vip": cloud(VIP, False),
-                       "lab-old": cloud(SIDE_ADDRESS["old"], True),
-                       "lab-new": cloud(SIDE_ADDRESS["new"], True)}}
+    return {"clouds": {"lab-vip": cloud(topology.vip, False),
+                       "lab-old": cloud(topology.controller("old").address, True),
+                       "lab-new": cloud(topology.controller("new").address, True)}}

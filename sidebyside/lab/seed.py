@@ -44,9 +44,10 @@ def _fail(what: str, exc: Exception) -> StepFailed:
     return StepFailed("lab-seed", f"{what}: {exc}")
 
 
-def register_glance(conn: Any, service_password: str) -> None:
+def register_glance(conn: Any, service_password: str,
+                    url: str = f"http://{VIP}:{SERVICE_PORT['glance']}") -> None:
     """The `service` project, the `glance` user (admin on it), the image service and
-    its endpoints on the VIP. Raises StepFailed."""
+    its endpoints on the VIP (`url`). Raises StepFailed."""
     try:
         project = conn.identity.find_project("service", domain_id=DOMAIN) or \
             conn.identity.create_project(name="service", domain_id=DOMAIN,
@@ -67,7 +68,7 @@ def register_glance(conn: Any, service_password: str) -> None:
             if interface not in existing:
                 conn.identity.create_endpoint(
                     service_id=service.id, interface=interface, region_id=REGION,
-                    url=f"http://{VIP}:{SERVICE_PORT['glance']}")
+                    url=url)
     except os_exc.SDKException as exc:
         raise _fail("registering glance in keystone", exc) from None
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sidebyside.errors import InputError
-from sidebyside.lab.layout import LabLayout
+from sidebyside.lab.layout import TOPOLOGIES, LabLayout, Topology
 from sidebyside.lab.render import LabSpec
 
 
@@ -20,7 +22,8 @@ class LabState:
     venvs: dict[str, dict[str, str]] = field(default_factory=dict)
     # setup steps already done, so that `lab up` is idempotent
     done: list[str] = field(default_factory=list)
-    # side -> services that should run; `lab up` restores it after `lab down`
+    # controller dir ("old", or "old-ctl2" with several a side) -> services that should
+    # run; `lab up` restores it after `lab down`
     wanted: dict[str, list[str]] = field(default_factory=lambda: {"old": [], "new": []})
 
     def venv(self, service: str, release: str) -> Path:
@@ -46,6 +49,8 @@ class LabState:
         data = asdict(self)
         data["spec"]["via"] = list(self.spec.via)
         data["spec"]["services"] = list(self.spec.services)
+        if self.spec.topology == TOPOLOGIES["single"]:
+            del data["spec"]["topology"]  # lab.json as before topologies existed
         return data
 
     @classmethod
@@ -55,7 +60,8 @@ class LabState:
                        to_release=spec_data["to_release"],
                        via=tuple(spec_data.get("via", ())),
                        services=tuple(spec_data["services"]),
-                       environment=spec_data.get("environment", "lab"))
+                       environment=spec_data.get("environment", "lab"),
+                       topology=Topology(**spec_data.get("topology", {})))
         return cls(spec=spec, venvs=data.get("venvs", {}), done=data.get("done", []),
                    wanted=data.get("wanted", {"old": [], "new": []}))
 
@@ -79,6 +85,23 @@ def load_state(layout: LabLayout) -> LabState | None:
 
 def save_state(layout: LabLayout, state: LabState) -> None:
     layout.state_dir.mkdir(parents=True, exist_ok=True)
-    tmp = layout.lab_file.with_suffix(".tmp")
+    tmp = layout.lab_file.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps(state.to_json(), indent=2) + "\n")
     os.replace(tmp, layout.lab_file)
+
+
+def update_state(layout: LabLayout, change: Callable[[LabState], None]) -> LabState:
+    """Re-read lab.json, apply `change`, write it back, under a file lock: the services
+    of several controllers start in parallel processes, each recording its own.
+
+    Raises InputError when there is no lab state (or it is unreadable).
+    """
+    layout.state_dir.mkdir(parents=True, exist_ok=True)
+    with open(layout.state_dir / "lab-state.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        state = load_state(layout)
+        if state is None:
+            raise InputError(f"{layout.lab_file}: no lab state to update")
+        change(state)
+        save_state(layout, state)
+        return state
