@@ -115,8 +115,9 @@ def plan_cutover(inv: Inventory) -> list[Step]:
     dbs = databases_of(inv.ordered_services)
     frozen = frozen_services(inv)
     readable = read_only_window(inv)
-    steps = [Step(id="cutover.snapshot", action="snapshot_resources", changes=Changes.LOCAL,
-                  title="Count resources through the VIP before the drain")]
+    snapshot = Step(id="cutover.snapshot", action="snapshot_resources", changes=Changes.LOCAL,
+                    title="Count resources through the VIP before the drain")
+    steps = [] if frozen else [snapshot]
     # The read-only window: every service's writes are refused at once, so the old
     # databases stop changing at one point; reads go on where the old API can serve them.
     steps += [Step(id=f"cutover.freeze-writes.{svc}", action="freeze_writes", service=svc,
@@ -125,6 +126,12 @@ def plan_cutover(inv: Inventory) -> list[Step]:
                          + ("the old servers keep serving reads; " if svc in readable
                             else "") + "wait for requests in flight and queues")
               for svc in frozen]
+    if frozen:
+        # Counted once nothing can change them any more, on the old controllers directly
+        # (sbs's own login there writes nothing; the VIP refuses logins in the window).
+        steps.append(Step(id="cutover.snapshot", action="snapshot_resources",
+                          changes=Changes.LOCAL, params={"side": "old"},
+                          title="Count resources on the old side, writes frozen"))
     for svc in inv.ordered_services:
         if svc in readable:
             continue  # stopped after the switch
@@ -176,15 +183,24 @@ def plan_cutover(inv: Inventory) -> list[Step]:
         steps.append(Step(id="cutover.move-vip", action="move_vip", changes=Changes.TRAFFIC,
                           undo="move_vip", params={"to": "new"},
                           title=f"keepalived: move VIP {inv.ha.keepalived.vip} to the new side"))
-    if frozen:
-        steps.append(Step(id="cutover.thaw-writes", action="thaw_writes",
-                          changes=Changes.TRAFFIC, params={"services": frozen},
-                          title="End the read-only window: writes go to the new side"))
+    if frozen and "keystone" in frozen:
+        steps.append(Step(id="cutover.open-logins", action="open_token_issue",
+                          service="keystone", changes=Changes.TRAFFIC,
+                          title="Let logins (token issue) through to the new keystone, "
+                                "other writes still refused"))
+    verify = Step(id="cutover.verify-vip", action="verify_vip", changes=Changes.NOTHING,
+                  rerunnable=True,
+                  title="Verify through the VIP with openstacksdk; counts equal the "
+                        "snapshot (failure rolls back automatically)")
+    if not frozen:
+        return [*steps, verify]
+    # Verified while writes are still refused: the counts cannot drift, and a failed
+    # verification rolls back with nothing written on the new side to lose.
+    steps.append(verify)
+    steps.append(Step(id="cutover.thaw-writes", action="thaw_writes",
+                      changes=Changes.TRAFFIC, params={"services": frozen},
+                      title="End the read-only window: writes go to the new side"))
     steps += [_stop_old(inv, svc) for svc in readable]
-    steps.append(Step(id="cutover.verify-vip", action="verify_vip", changes=Changes.NOTHING,
-                      rerunnable=True,
-                      title="Verify through the VIP with openstacksdk; counts equal the "
-                            "snapshot (failure rolls back automatically)"))
     return steps
 
 

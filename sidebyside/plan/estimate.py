@@ -17,6 +17,7 @@ _DEFAULT_SECONDS = {  # steps that cost about the same everywhere
     "snapshot_resources": 5.0, "record_position": 2.0, "switch_traffic": 1.0,
     "move_vip": 5.0, "verify_vip": 10.0, "stop_service": 5.0, "start_service": 10.0,
     "freeze_writes": 2.0, "thaw_writes": 1.0, "verify_old_untouched": 2.0,
+    "open_token_issue": 1.0,
 }
 
 

@@ -9,8 +9,10 @@
   freeze_writes   the read-only window: HAProxy refuses the service's writes (503), the
                   old servers keep answering reads; waits for the requests in flight
                   and the service's queues
-  thaw_writes     params.services: writes accepted again (after the switch, or on
-                  rollback)
+  open_token_issue  keystone's logins through again, other writes still refused (so
+                  verification through the VIP can log in)
+  thaw_writes     params.services: writes accepted again (after the switch and its
+                  verification, or on rollback)
 
 Options read from the run (`ctx.options`): drain_timeout, queue_timeout, vip_timeout
 (seconds). For `sidebyside.actions.build_actions`: `registry.update(traffic_actions(...))`.
@@ -140,6 +142,15 @@ class FreezeWritesAction(_Traffic):
     # ended, which only a completed run proves; a killed run re-freezes (idempotent).
 
 
+class OpenTokenIssueAction(_Traffic):
+    def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
+        """Raises InputError, TrafficNotSettled, HaproxyCommandRejected, HaproxyUnreachable."""
+        return self.freeze(ctx).open_logins()
+
+    def verify(self, step: Step, ctx: StepContext) -> bool:
+        return self.freeze(ctx).logins_open()
+
+
 class ThawWritesAction(_Traffic):
     def _services(self, step: Step) -> list[str]:
         if step.service:
@@ -218,4 +229,5 @@ def traffic_actions(inventory: Inventory, hosts: HostFactory,
             "switch_back": SwitchTrafficAction(inventory, hosts, path, reverse=True),
             "move_vip": MoveVipAction(inventory, hosts, path),
             "freeze_writes": FreezeWritesAction(inventory, hosts, path),
-            "thaw_writes": ThawWritesAction(inventory, hosts, path)}
+            "thaw_writes": ThawWritesAction(inventory, hosts, path),
+            "open_token_issue": OpenTokenIssueAction(inventory, hosts, path)}

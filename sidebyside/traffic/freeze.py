@@ -141,6 +141,30 @@ class WriteFreeze:
                  f"{waited:.1f}s")
         return waited
 
+    def logins_open(self) -> bool:
+        route = self.routes.get("keystone")
+        return route is None or all(entries.get(route.backend) != FROZEN_ALL
+                                    for entries in self._entries().values())
+
+    def open_logins(self) -> dict[str, Any]:
+        """Keystone's token issue through again (other writes still refused), where the
+        freeze still holds it. Raises as thaw."""
+        route = self.routes.get("keystone")
+        if route is None:
+            return {"opened": []}
+        opened = []
+        for node in self.nodes:
+            if node.map_entries(self.map_file(node)).get(route.backend) == FROZEN_ALL:
+                node.set_map_entry(self.map_file(node), route.backend,
+                                   FROZEN_EXCEPT_TOKEN_ISSUE)
+                node.save_map(self.map_file(node))
+                opened.append(node.name)
+        if not self.logins_open():
+            raise TrafficNotSettled("logins still refused on some node",
+                                    hint="re-run the same command: it is idempotent")
+        self.log(f"keystone logins open on {route.backend}; other writes still refused")
+        return {"opened": opened}
+
     def thaw(self, services: Iterable[str]) -> dict[str, Any]:
         """Let writes through again on every node. Raises TrafficNotSettled (read-back),
         HaproxyCommandRejected, HaproxyUnreachable, RemoteError."""

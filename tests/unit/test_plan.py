@@ -190,10 +190,16 @@ def test_read_only_window_freezes_every_backend_first_and_keeps_read_apis_until_
         i for i, s in enumerate(order) if s.startswith("cutover.start-new."))
     first_switch = min(i for i, s in enumerate(order) if s.startswith("cutover.switch."))
     assert order.index("cutover.old-unchanged") < first_switch
-    assert order.index("cutover.thaw-writes") > order.index("cutover.move-vip")
+    # Verified through the VIP while writes are still refused (logins let through
+    # first): counts cannot drift, and a failed verification loses nothing.
+    assert order.index("cutover.move-vip") < order.index("cutover.open-logins") < \
+        order.index("cutover.verify-vip") < order.index("cutover.thaw-writes")
     assert plan.step("cutover.record-position").params["sides"] == ["new"]
     assert plan.step("cutover.old-unchanged").params["since"] == "freeze"
-    assert order[-1] == "cutover.verify-vip"
+    # the snapshot is counted on the old side once writes are frozen
+    assert order.index("cutover.snapshot") == len(freezes)
+    assert plan.step("cutover.snapshot").params["side"] == "old"
+    assert order[-1] == f"cutover.stop-old.{readable[-1]}"
 
 
 def test_rollback_thaws_writes_only_after_every_switch_back():

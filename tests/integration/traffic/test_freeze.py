@@ -97,6 +97,14 @@ def test_without_token_issue_every_write_is_refused(haproxy: HaproxyUnderTest) -
     registry["freeze_writes"].run(step("freeze_writes"), context())
     assert request(haproxy, "POST", "/v3/auth/tokens")[0] == 503
     assert request(haproxy, "GET", "/")[0] == 200
+    opener = registry["open_token_issue"]
+    assert opener.verify(step("open_token_issue"), context()) is False
+    # after the switch, verification through the VIP needs to log in: logins open,
+    # every other write still refused
+    opener.run(step("open_token_issue"), context())
+    assert opener.verify(step("open_token_issue"), context()) is True
+    assert request(haproxy, "POST", "/v3/auth/tokens")[0] == 201
+    assert request(haproxy, "POST", "/v3/projects")[0] == 503
 
 
 def test_freeze_waits_for_the_requests_in_flight_when_it_took_effect(
