@@ -139,3 +139,23 @@ def test_real_nova_status_table() -> None:
     assert report.failures[0].details == "No credentials specified for placement API in nova.conf."
     assert report.items[0].details.startswith("No host mappings or compute nodes were found.")
     assert len(report.items) == 7
+
+
+def test_interpreter_of_reads_the_shebang(tmp_path) -> None:
+    import pytest
+
+    from sidebyside.errors import PreflightError
+    from sidebyside.remote.local import LocalHost
+    from sidebyside.upgrade.status import interpreter_of
+
+    script = tmp_path / "keystone-status"
+    script.write_text("#!/opt/venvs/keystone/bin/python3.11\nimport sys\n")
+    assert interpreter_of(LocalHost(), str(script)) == "/opt/venvs/keystone/bin/python3.11"
+    script.write_text("#!/usr/bin/env python3\n")
+    assert interpreter_of(LocalHost(), str(script)) == "python3"
+    script.write_text("import sys\n")
+    with pytest.raises(PreflightError):
+        interpreter_of(LocalHost(), str(script))
+    with pytest.raises(PreflightError) as err:
+        interpreter_of(LocalHost(), str(tmp_path / "missing"))
+    assert "missing" in err.value.message
