@@ -137,7 +137,7 @@ class WriteLoad:
 
 def request_kind(index: int, token_every: int, write_every: int) -> str:
     """Pure: which request the `index`-th one is (writes win over token issues)."""
-    if write_every and index % write_every == write_every // 2:
+    if write_every and index % write_every == write_every - 1:
         return "write"
     if token_every and index % token_every == 0:
         return "token"

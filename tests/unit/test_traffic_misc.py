@@ -141,3 +141,13 @@ def test_wait_until_reports_each_wait_and_the_last_result() -> None:
     done, value = wait_until(lambda: 7, lambda n: n == 0, timeout=0.05, interval=0.01,
                              waiting_for=str)
     assert (done, value) == (False, 7)
+
+
+def test_request_kind_mixes_writes_logins_and_reads() -> None:
+    from sidebyside.traffic.loadgen import request_kind
+
+    kinds = [request_kind(i, 5, 10) for i in range(20)]
+    assert kinds.count("write") == 2 and kinds.count("token") == 4
+    assert kinds.count("get") == 14
+    assert [request_kind(i, 0, 0) for i in range(3)] == ["get"] * 3
+    assert kinds[0] == "token" and kinds[9] == "write"
