@@ -139,6 +139,9 @@ class ServiceControl(_Model):
     # Fast-forward upgrades run each intermediate release's db_sync with that
     # release's code: where it is installed on the new controller.
     release_bin_dirs: dict[str, str] = Field(default_factory=dict)
+    # The `<service>-status upgrade check` command, instead of the catalog's (with its
+    # `{bin}` and `{etc}` placeholders), for a checker that needs wrapping.
+    status_check: str | None = None
     # `<service>-status upgrade check` failures the operator reviewed and accepts
     # (by check name); logged on every run, never silently.
     accept_check_failures: list[str] = Field(default_factory=list)

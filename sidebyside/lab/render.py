@@ -177,6 +177,13 @@ DATABASE_ONLY_ACCEPTED: dict[str, tuple[str, ...]] = {
 }
 
 
+# keystone-status checks /etc/keystone/fernet-keys/ before it reads its config; the
+# lab's controllers keep their keys under their roots (see keystone_status.py).
+KEYSTONE_STATUS_CHECK = shlex.join([
+    "{bin}/python3", str(Path(__file__).with_name("keystone_status.py")),
+    "--config-file", "{etc}/keystone/keystone.conf", "upgrade", "check", "--json"])
+
+
 def inventory(layout: LabLayout, spec: LabSpec, *, python: str,
               db_password_files: dict[str, Path],
               deploy: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -215,6 +222,8 @@ def inventory(layout: LabLayout, spec: LabSpec, *, python: str,
                     for release_name in side_releases(spec, side)},
                 **({"accept_check_failures": list(DATABASE_ONLY_ACCEPTED[service])}
                    if side == "new" and service in DATABASE_ONLY_ACCEPTED else {}),
+                **({"status_check": KEYSTONE_STATUS_CHECK}
+                   if side == "new" and service == "keystone" else {}),
             } for service in spec.services},
         }
 

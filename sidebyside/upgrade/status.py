@@ -137,16 +137,19 @@ def parse_status_output(service: str, stdout: str, returncode: int) -> StatusRep
 
 
 def check_upgrade_status(host: Host, service_info: ServiceInfo, bin_dir: str, etc_dir: str,
-                         log: LogSink, *, timeout: float = STATUS_TIMEOUT) -> StatusReport:
-    """Run the service's status check with the new release's code and parse it.
+                         log: LogSink, *, timeout: float = STATUS_TIMEOUT,
+                         command: str | None = None) -> StatusReport:
+    """Run the service's status check (the catalog's, or `command` when given: the
+    inventory's override) with the new release's code and parse it.
 
     Raises PreflightError when the checker cannot run or prints no usable result
     (its output tail in the message), CommandFailed when it cannot be started or
     times out, InputError for a service without a status check.
     """
-    if not service_info.status_check:
+    template = command or service_info.status_check
+    if not template:
         raise PreflightError(f"{service_info.name} has no status check in the catalog")
-    argv = render(service_info.status_check,
+    argv = render(template,
                   {"bin": bin_dir.rstrip("/"), "etc": etc_dir.rstrip("/")})
     run = execute(host, argv, service=service_info.name, stage="upgrade check",
                   timeout=timeout, log=log)
