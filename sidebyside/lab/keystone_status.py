@@ -20,11 +20,10 @@ import sys
 
 
 def main(argv: list[str]) -> int:
+    import keystone.conf
     from keystone.cmd import status
     from keystone.server import backends
     from oslo_upgradecheck import upgradecheck
-
-    import keystone.conf
 
     conf = keystone.conf.CONF
     keystone.conf.configure()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -139,3 +140,19 @@ def test_real_nova_status_table() -> None:
     assert report.failures[0].details == "No credentials specified for placement API in nova.conf."
     assert report.items[0].details.startswith("No host mappings or compute nodes were found.")
     assert len(report.items) == 7
+
+
+def test_the_inventory_s_command_replaces_the_catalog_s(tmp_path: Path) -> None:
+    from sidebyside.remote.local import LocalHost
+    from sidebyside.services.catalog import service
+    from sidebyside.upgrade.status import check_upgrade_status
+
+    checker = tmp_path / "bin" / "wrapped-status"
+    checker.parent.mkdir()
+    checker.write_text("#!/bin/sh\necho \"$1\" >&2\necho '"
+                       + _doc(("Fernet keys", 1, None)) + "'\n")
+    checker.chmod(0o755)
+    report = check_upgrade_status(LocalHost(), service("keystone"), str(checker.parent),
+                                  "/srv/etc", lambda line: None,
+                                  command="{bin}/wrapped-status {etc}/keystone/keystone.conf")
+    assert [item.name for item in report.items] == ["Fernet keys"]
