@@ -16,12 +16,13 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from sidebyside.traffic.loadgen import LoadResult, run_load
+from sidebyside.traffic.loadgen import LoadResult, WriteLoad, run_load
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,8 +40,12 @@ def sbs(*args: str, check: bool = True, env: dict[str, str] | None = None) -> in
     return proc.returncode
 
 
+def vip_auth(clouds_file: Path) -> dict[str, Any]:
+    return yaml.safe_load(clouds_file.read_text())["clouds"]["lab-vip"]["auth"]
+
+
 def token_body(clouds_file: Path) -> bytes:
-    auth = yaml.safe_load(clouds_file.read_text())["clouds"]["lab-vip"]["auth"]
+    auth = vip_auth(clouds_file)
     return json.dumps({"auth": {"identity": {"methods": ["password"], "password": {"user": {
         "name": auth["username"], "domain": {"name": auth["user_domain_name"]},
         "password": auth["password"]}}}, "scope": {"project": {
@@ -48,19 +53,41 @@ def token_body(clouds_file: Path) -> bytes:
     ).encode()
 
 
-class Load:
-    """Token issues and GETs through the VIP while the cutover runs (bounded)."""
+def issue_token(clouds_file: Path) -> str:
+    """A token from the VIP before the load starts: the reads carry it (fernet keys are
+    carried to the new side, so it stays valid across the cutover)."""
+    url = vip_auth(clouds_file)["auth_url"].rstrip("/")
+    request = urllib.request.Request(f"{url}/auth/tokens", data=token_body(clouds_file),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return str(answer.headers["X-Subject-Token"])
 
-    def __init__(self, clouds_file: Path) -> None:
+
+class Load:
+    """Through the VIP while the cutover runs (bounded), at 10 requests/s: project
+    listings with a token (database reads), every 5th a token issue (a login), every
+    10th a project create (a database write)."""
+
+    def __init__(self, clouds_file: Path, *, writes: bool = True) -> None:
         self.stop = threading.Event()
         self.result: LoadResult | None = None
-        self._thread = threading.Thread(target=self._run, args=(clouds_file,), daemon=True)
+        self.clouds_file = clouds_file
+        self.writes = writes
+        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _run(self, clouds_file: Path) -> None:
-        self.result = run_load("http://127.0.0.10:5000/v3", rate=10, max_requests=20000,
-                               max_seconds=900, token_url="http://127.0.0.10:5000/v3/auth/tokens",
-                               token_body=token_body(clouds_file), token_every=5,
-                               stop=self.stop)
+    def _run(self) -> None:
+        url = vip_auth(self.clouds_file)["auth_url"].rstrip("/")  # http://<vip>:5000/v3
+        token = issue_token(self.clouds_file)
+        stamp = time.strftime("%H%M%S")
+        writes = WriteLoad(
+            url=f"{url}/projects", every=10, headers={"X-Auth-Token": token},
+            body=lambda i: json.dumps({"project": {
+                "name": f"load-{stamp}-{i}", "domain_id": "default"}}).encode())
+        self.result = run_load(f"{url}/projects", rate=10, max_requests=20000,
+                               max_seconds=900, token_url=f"{url}/auth/tokens",
+                               token_body=token_body(self.clouds_file), token_every=5,
+                               get_headers={"X-Auth-Token": token},
+                               writes=writes if self.writes else None, stop=self.stop)
 
     def __enter__(self) -> Load:
         self._thread.start()
@@ -136,7 +163,8 @@ def run_demo(args: argparse.Namespace, lab: Path, state: Path, inventory: Path,
     if load.result:
         result = load.result
         summary.update(result.summary())
-        windows = {kind: result.unavailability_windows(kind) for kind in ("get", "token")}
+        windows = {kind: result.unavailability_windows(kind)
+                   for kind in ("get", "token", "write")}
         summary["unavailable_seconds"] = {
             kind: round(sum(end - begin for begin, end in spans), 2)
             for kind, spans in windows.items()}

@@ -139,9 +139,6 @@ class ServiceControl(_Model):
     # Fast-forward upgrades run each intermediate release's db_sync with that
     # release's code: where it is installed on the new controller.
     release_bin_dirs: dict[str, str] = Field(default_factory=dict)
-    # The `<service>-status upgrade check` command, instead of the catalog's (with its
-    # `{bin}` and `{etc}` placeholders), for a checker that needs wrapping.
-    status_check: str | None = None
     # `<service>-status upgrade check` failures the operator reviewed and accepts
     # (by check name); logged on every run, never silently.
     accept_check_failures: list[str] = Field(default_factory=list)
@@ -180,9 +177,30 @@ class HaproxyNode(_Model):
     socket: str = "/run/haproxy/admin.sock"
 
 
+class WriteFreezeModel(_Model):
+    """Cutover's read-only window: while the final copy and the db_syncs run, HAProxy
+    refuses writes (503 + Retry-After) and the old servers keep answering reads.
+
+    `map` is the HAProxy map file (on every node) that the sbs rules of haproxy.cfg read
+    (see ha/haproxy.cfg.j2); sbs adds a backend to it through the runtime API and writes
+    the file too, so a reload keeps the freeze. Keystone's token issue (POST
+    /v3/auth/tokens) stays open when `allow_token_issue`: fernet tokens are not stored,
+    so a successful login writes nothing unless [security_compliance] lockout or
+    inactivity tracking is on (pre-flight blocks then). A FAILED password login always
+    writes keystone's local_user.failed_auth_count: sbs proves the old databases
+    unchanged before it switches, so such a write stops the cutover before any switch
+    rather than being lost. Off by default: logins wait for the window to end, tokens
+    already issued keep working for reads.
+    """
+
+    map: str = Field(min_length=1)
+    allow_token_issue: bool = False
+
+
 class HaproxyModel(_Model):
     nodes: list[HaproxyNode] = Field(min_length=1)
     state_file: str | None = None
+    write_freeze: WriteFreezeModel | None = None
     backends: dict[str, BackendModel] = Field(default_factory=dict)
 
 

@@ -135,19 +135,31 @@ class RequireVerifiedCopy:
 
 class RecordPositionAction(_DataAction):
     """`record_position`: where the new databases stand just before traffic moves,
-    and the old databases' checksums (rollback proves them unchanged)."""
+    and the old databases' checksums (rollback proves them unchanged).
+
+    `params.sides` (default both): the read-only window records the old side before the
+    final copy (the cutover then proves the old side unchanged before it switches) and
+    the new side just before the switch."""
 
     def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
         databases = list(step.params["databases"])
-        new_position = record_position(self.new(), databases)
-        old_position = record_position(self.old(), databases)
-        ctx.set_fact(POSITION_NEW, new_position)
-        ctx.set_fact(POSITION_OLD, old_position)
-        ctx.log(f"new side: {len(new_position['tables'])} tables, binlog "
-                f"{new_position.get('binlog_file')}:{new_position.get('binlog_pos')}")
-        return {"tables": len(new_position["tables"]),
-                "binlog_file": new_position.get("binlog_file"),
-                "binlog_pos": new_position.get("binlog_pos"), "gtid": new_position.get("gtid")}
+        sides = list(step.params.get("sides", ["new", "old"]))
+        result: dict[str, Any] = {"sides": sides}
+        if "new" in sides:
+            new_position = record_position(self.new(), databases)
+            ctx.set_fact(POSITION_NEW, new_position)
+            ctx.log(f"new side: {len(new_position['tables'])} tables, binlog "
+                    f"{new_position.get('binlog_file')}:{new_position.get('binlog_pos')}")
+            result.update({"tables": len(new_position["tables"]),
+                           "binlog_file": new_position.get("binlog_file"),
+                           "binlog_pos": new_position.get("binlog_pos"),
+                           "gtid": new_position.get("gtid")})
+        if "old" in sides:
+            old_position = record_position(self.old(), databases)
+            ctx.set_fact(POSITION_OLD, old_position)
+            ctx.log(f"old side: {len(old_position['tables'])} tables checksummed")
+            result["old_tables"] = len(old_position["tables"])
+        return result
 
 
 def describe_changes(changes: dict[str, Any]) -> list[str]:
@@ -208,12 +220,20 @@ class VerifyOldUntouchedAction(_DataAction):
             ctx.log("no cutover position recorded: the old side was never stopped by sbs")
             return {"checked": False}
         changes = changes_since(self.old(), position)
+        if changes["changed"] and step.params.get("since") == "freeze":
+            raise VerificationError(
+                "writes reached the old databases during the read-only window, after the "
+                "final copy's position: " + "; ".join(describe_changes(changes))
+                + "; the new side would miss them, so traffic was not switched",
+                hint="find what writes (a worker still running? keystone lockout or "
+                     "inactivity tracking with allow_token_issue?), stop it, then "
+                     "`sbs cutover --restart` or `sbs rollback`")
         if changes["changed"]:
             raise VerificationError(
                 "the old databases changed since cutover, though sbs never writes them: "
                 + "; ".join(describe_changes(changes)),
                 hint="something else wrote the old database: investigate before starting "
                      "the old services")
-        ctx.log(f"old databases unchanged since cutover ({len(position['tables'])} tables, "
-                "checksums equal)")
+        ctx.log(f"old databases unchanged since the final copy's position "
+                f"({len(position['tables'])} tables, checksums equal)")
         return {"checked": True, "tables": len(position["tables"])}

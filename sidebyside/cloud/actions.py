@@ -66,7 +66,8 @@ class SnapshotResourcesAction(_CloudAction):
     """Ids per resource type through the VIP, stored as the fact `cutover.snapshot`."""
 
     def run(self, step: Step, ctx: StepContext) -> dict[str, Any] | None:
-        side = "vip" if self.inventory.ha.vip_cloud else "old"
+        side = str(step.params.get("side") or ("vip" if self.inventory.ha.vip_cloud
+                                                 else "old"))
         clouds = self._clouds(self.inventory)
         try:
             taken = snapshot(clouds(side), self.inventory.ordered_services)

@@ -29,7 +29,9 @@ ActionsFactory = Callable[[Environment, Mapping[str, Any]], Mapping[str, Action]
 
 def _first_traffic_step(plan: Plan) -> int | None:
     for index, step in enumerate(plan.steps):
-        if step.changes == Changes.TRAFFIC and step.action != "drain":
+        # A drain or a write freeze moves no traffic to the new side: a failure after
+        # one leaves the operator to resume or roll back.
+        if step.changes == Changes.TRAFFIC and step.action not in ("drain", "freeze_writes"):
             return index
     return None
 

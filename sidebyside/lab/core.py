@@ -435,6 +435,7 @@ class Lab:
         cfg = layout.haproxy_cfg_of(balancer)
         _write(cfg, render.haproxy_cfg(layout, spec.services, balancer), mode=0o644)
         layout.haproxy_state_file_of(balancer).touch(exist_ok=True)
+        layout.haproxy_write_freeze_map_of(balancer).touch(exist_ok=True)
         self.progress("starting HAProxy" if not balancer.dir
                       else f"starting HAProxy {balancer.name}")
         layout.haproxy_socket_of(balancer).unlink(missing_ok=True)
@@ -599,7 +600,11 @@ class Lab:
                         processes.unix_socket_command(
                             layout.haproxy_socket_of(node),
                             f"set server {backend}/{controller.name} state {wanted}")
-            done.append("HAProxy: old servers ready, new ones in maintenance")
+                    processes.unix_socket_command(
+                        layout.haproxy_socket_of(node),
+                        f"del map {layout.haproxy_write_freeze_map_of(node)} {backend}")
+                _write(layout.haproxy_write_freeze_map_of(node), "", mode=0o644)
+            done.append("HAProxy: old servers ready, new ones in maintenance, writes open")
             for controller in topology.side_controllers("old"):
                 for service in spec.served:
                     state.want(controller.dir, service, True)

@@ -268,6 +268,14 @@ class LabLayout:
     def haproxy_state_file(self) -> Path:
         return self.haproxy_state_file_of(self.topology.balancers[0])
 
+    def haproxy_write_freeze_map_of(self, balancer: Balancer | None = None) -> Path:
+        """The map of cutover's read-only window (empty unless a cutover is in it)."""
+        return self.balancer_root(balancer) / "haproxy-write-freeze.map"
+
+    @property
+    def haproxy_write_freeze_map(self) -> Path:
+        return self.haproxy_write_freeze_map_of(self.topology.balancers[0])
+
     @property
     def inventory(self) -> Path:
         return self.state_dir / "sbs.yaml"

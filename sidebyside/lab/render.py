@@ -144,7 +144,7 @@ def haproxy_cfg(layout: LabLayout, services: tuple[str, ...],
         pid_file=str(layout.pid_file(node.component)),
         socket=str(layout.haproxy_socket_of(node)),
         state_file=str(layout.haproxy_state_file_of(node)), vip=node.address,
-        backends=backends)
+        backends=backends, write_freeze_map=str(layout.haproxy_write_freeze_map_of(node)))
 
 
 # In a service command of a lab with several controllers per side: replaced by sbs
@@ -175,13 +175,6 @@ def side_releases(spec: LabSpec, side: str) -> tuple[str, ...]:
 DATABASE_ONLY_ACCEPTED: dict[str, tuple[str, ...]] = {
     "nova": ("Placement API", "Service User Token Configuration"),
 }
-
-
-# keystone-status checks /etc/keystone/fernet-keys/ before it reads its config; the
-# lab's controllers keep their keys under their roots (see keystone_status.py).
-KEYSTONE_STATUS_CHECK = shlex.join([
-    "{bin}/python3", str(Path(__file__).with_name("keystone_status.py")),
-    "--config-file", "{etc}/keystone/keystone.conf", "upgrade", "check", "--json"])
 
 
 def inventory(layout: LabLayout, spec: LabSpec, *, python: str,
@@ -222,8 +215,6 @@ def inventory(layout: LabLayout, spec: LabSpec, *, python: str,
                     for release_name in side_releases(spec, side)},
                 **({"accept_check_failures": list(DATABASE_ONLY_ACCEPTED[service])}
                    if side == "new" and service in DATABASE_ONLY_ACCEPTED else {}),
-                **({"status_check": KEYSTONE_STATUS_CHECK}
-                   if side == "new" and service == "keystone" else {}),
             } for service in spec.services},
         }
 
@@ -251,6 +242,9 @@ def inventory(layout: LabLayout, spec: LabSpec, *, python: str,
                            "socket": node_path(layout.haproxy_socket_of(node))}
                           for node in topology.balancers],
                 "state_file": node_path(layout.haproxy_state_file),
+                # the lab's load logs in with good passwords only: logins stay open
+                "write_freeze": {"map": node_path(layout.haproxy_write_freeze_map),
+                                 "allow_token_issue": True},
                 "backends": {service: {"backend": backend_name(service),
                                        "old": [c.name for c in old],
                                        "new": [c.name for c in new]}

@@ -86,25 +86,71 @@ def plan_prepare(inv: Inventory) -> list[Step]:
     return steps
 
 
+def read_only_window(inv: Inventory) -> list[str]:
+    """Services whose old API keeps serving reads during cutover's final sync, behind
+    an HAProxy write freeze (empty without ha.haproxy.write_freeze)."""
+    haproxy = inv.ha.haproxy
+    if haproxy is None or haproxy.write_freeze is None:
+        return []
+    return [svc for svc in inv.ordered_services
+            if svc in haproxy.backends and service(svc).serves_reads_while_frozen]
+
+
+def frozen_services(inv: Inventory) -> list[str]:
+    """Services whose writes HAProxy refuses from the start of the cutover."""
+    haproxy = inv.ha.haproxy
+    if haproxy is None or haproxy.write_freeze is None:
+        return []
+    return [svc for svc in inv.ordered_services if svc in haproxy.backends]
+
+
+def _stop_old(inv: Inventory, svc: str) -> Step:
+    return Step(id=f"cutover.stop-old.{svc}", action="stop_service", service=svc,
+                changes=Changes.OLD_SERVICES, undo="start_service",
+                hosts=tuple(inv.old.controllers), params={"side": "old"},
+                title=f"Stop {svc} on the old controllers")
+
+
 def plan_cutover(inv: Inventory) -> list[Step]:
     dbs = databases_of(inv.ordered_services)
-    steps = [Step(id="cutover.snapshot", action="snapshot_resources", changes=Changes.LOCAL,
-                  title="Count resources through the VIP before the drain")]
+    frozen = frozen_services(inv)
+    readable = read_only_window(inv)
+    snapshot = Step(id="cutover.snapshot", action="snapshot_resources", changes=Changes.LOCAL,
+                    title="Count resources through the VIP before the drain")
+    steps = [] if frozen else [snapshot]
+    # The read-only window: every service's writes are refused at once, so the old
+    # databases stop changing at one point; reads go on where the old API can serve them.
+    steps += [Step(id=f"cutover.freeze-writes.{svc}", action="freeze_writes", service=svc,
+                   changes=Changes.TRAFFIC, undo="thaw_writes",
+                   title=f"Read-only window for {svc}: HAProxy refuses writes (503), "
+                         + ("the old servers keep serving reads; " if svc in readable
+                            else "") + "wait for requests in flight and queues")
+              for svc in frozen]
+    if frozen:
+        # Counted once nothing can change them any more, on the old controllers directly
+        # (sbs's own login there writes nothing; the VIP refuses logins in the window).
+        steps.append(Step(id="cutover.snapshot", action="snapshot_resources",
+                          changes=Changes.LOCAL, params={"side": "old"},
+                          title="Count resources on the old side, writes frozen"))
     for svc in inv.ordered_services:
+        if svc in readable:
+            continue  # stopped after the switch
         steps.append(Step(id=f"cutover.drain.{svc}", action="drain", service=svc,
                           changes=Changes.TRAFFIC, undo="undrain",
                           title=f"Drain old {svc}: no new requests, wait for in-flight "
                                 "requests and its queues to empty"))
-        steps.append(Step(id=f"cutover.stop-old.{svc}", action="stop_service", service=svc,
-                          changes=Changes.OLD_SERVICES, undo="start_service",
-                          hosts=tuple(inv.old.controllers), params={"side": "old"},
-                          title=f"Stop {svc} on the old controllers"))
+        steps.append(_stop_old(inv, svc))
     # The new services ran since prepare (verification): they hold connections to the
     # copies the final copy replaces, so they stop first.
     steps += [Step(id=f"cutover.stop-new.{svc}", action="stop_service", service=svc,
                    changes=Changes.NEW_SIDE, hosts=tuple(inv.new.controllers),
                    params={"side": "new"}, title=f"Stop {svc} on the new controllers")
               for svc in inv.ordered_services]
+    if frozen:
+        steps.append(Step(id="cutover.old-position", action="record_position",
+                          changes=Changes.LOCAL, params={"databases": dbs, "sides": ["old"]},
+                          title="Checksum the old databases: they must not change until "
+                                "the switch"))
     steps.append(Step(id="cutover.final-copy", action="copy_databases",
                       changes=Changes.NEW_SIDE,
                       title="Final copy and verification of every database old -> new",
@@ -115,8 +161,15 @@ def plan_cutover(inv: Inventory) -> list[Step]:
     # No API smoke on the new side here: its services validate tokens through the VIP,
     # which no Keystone answers until the switch. Each switch checks its new servers
     # directly (HTTP) before they take traffic; verify-vip then smoke-tests it all.
+    if frozen:
+        steps.append(Step(id="cutover.old-unchanged", action="verify_old_untouched",
+                          changes=Changes.NOTHING,
+                          params={"databases": dbs, "since": "freeze"},
+                          title="Prove no write reached the old databases during the "
+                                "read-only window (else nothing switches)"))
     steps.append(Step(id="cutover.record-position", action="record_position",
-                      changes=Changes.LOCAL, params={"databases": dbs},
+                      changes=Changes.LOCAL,
+                      params={"databases": dbs, "sides": ["new"] if frozen else ["new", "old"]},
                       title="Record the new databases' position (what rollback would drop)"))
     if inv.ha.haproxy:
         for svc in inv.ordered_services:
@@ -130,10 +183,24 @@ def plan_cutover(inv: Inventory) -> list[Step]:
         steps.append(Step(id="cutover.move-vip", action="move_vip", changes=Changes.TRAFFIC,
                           undo="move_vip", params={"to": "new"},
                           title=f"keepalived: move VIP {inv.ha.keepalived.vip} to the new side"))
-    steps.append(Step(id="cutover.verify-vip", action="verify_vip", changes=Changes.NOTHING,
-                      rerunnable=True,
-                      title="Verify through the VIP with openstacksdk; counts equal the "
-                            "snapshot (failure rolls back automatically)"))
+    if frozen and "keystone" in frozen:
+        steps.append(Step(id="cutover.open-logins", action="open_token_issue",
+                          service="keystone", changes=Changes.TRAFFIC,
+                          title="Let logins (token issue) through to the new keystone, "
+                                "other writes still refused"))
+    verify = Step(id="cutover.verify-vip", action="verify_vip", changes=Changes.NOTHING,
+                  rerunnable=True,
+                  title="Verify through the VIP with openstacksdk; counts equal the "
+                        "snapshot (failure rolls back automatically)")
+    if not frozen:
+        return [*steps, verify]
+    # Verified while writes are still refused: the counts cannot drift, and a failed
+    # verification rolls back with nothing written on the new side to lose.
+    steps.append(verify)
+    steps.append(Step(id="cutover.thaw-writes", action="thaw_writes",
+                      changes=Changes.TRAFFIC, params={"services": frozen},
+                      title="End the read-only window: writes go to the new side"))
+    steps += [_stop_old(inv, svc) for svc in readable]
     return steps
 
 
@@ -164,6 +231,13 @@ def plan_rollback(inv: Inventory) -> list[Step]:
                        title=f"HAProxy: old {svc} servers ready (checked directly first), "
                              "new ones maint")
                   for svc in inv.ordered_services if svc in inv.ha.haproxy.backends]
+    frozen = frozen_services(inv)
+    if frozen:
+        # Only once the old side serves every backend again: a write let through
+        # earlier would land on the new side.
+        steps.append(Step(id="rollback.thaw-writes", action="thaw_writes",
+                          changes=Changes.TRAFFIC, params={"services": frozen},
+                          title="End any read-only window: writes go to the old side"))
     steps += [Step(id=f"rollback.stop-new.{svc}", action="stop_service", service=svc,
                    changes=Changes.NEW_SIDE, hosts=tuple(inv.new.controllers),
                    params={"side": "new"}, title=f"Stop {svc} on the new controllers")

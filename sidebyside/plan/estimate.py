@@ -16,6 +16,8 @@ _PREPARE_EQUIVALENT = {
 _DEFAULT_SECONDS = {  # steps that cost about the same everywhere
     "snapshot_resources": 5.0, "record_position": 2.0, "switch_traffic": 1.0,
     "move_vip": 5.0, "verify_vip": 10.0, "stop_service": 5.0, "start_service": 10.0,
+    "freeze_writes": 2.0, "thaw_writes": 1.0, "verify_old_untouched": 2.0,
+    "open_token_issue": 1.0,
 }
 
 
@@ -28,9 +30,10 @@ class StepEstimate:
 @dataclass(frozen=True)
 class WindowEstimate:
     steps: dict[str, StepEstimate]
-    downtime: float
+    downtime: float             # writes refused or failing (the SLA's measure)
     max_downtime: float
     unknown: tuple[str, ...]
+    read_downtime: float = 0.0  # reads failing for at least one service
 
     @property
     def verdict(self) -> str:
@@ -41,7 +44,8 @@ class WindowEstimate:
     def summary(self) -> str:
         def fmt(s: float) -> str:
             return f"{int(s // 60)}m{int(s % 60):02d}s"
-        text = (f"Estimated downtime {fmt(self.downtime)} against a window of "
+        text = (f"Estimated downtime {fmt(self.downtime)} (reads: "
+                f"{fmt(self.read_downtime)}) against a window of "
                 f"{fmt(self.max_downtime)}: {self.verdict}")
         if self.unknown:
             text += (f" ({len(self.unknown)} steps have no recorded timing yet: run "
@@ -50,6 +54,7 @@ class WindowEstimate:
 
     def to_dict(self) -> dict[str, Any]:
         return {"downtime_seconds": round(self.downtime, 1),
+                "read_downtime_seconds": round(self.read_downtime, 1),
                 "max_downtime_seconds": self.max_downtime, "verdict": self.verdict,
                 "unknown_steps": list(self.unknown),
                 "steps": {k: {"seconds": round(v.seconds, 1), "source": v.source}
@@ -78,16 +83,36 @@ def _estimate_step(step: Step, inv: Inventory, recorded: dict[str, float]) -> St
 
 
 def estimate_window(plan: Plan, inv: Inventory, recorded: dict[str, float]) -> WindowEstimate:
-    """Per-step estimates and the downtime: from the first old service stopped to the
-    end of verification through the VIP (the drain itself still serves requests)."""
+    """Per-step estimates and the downtimes.
+
+    Writes: from the first write freeze (the read-only window) or else the first old
+    service stopped, to the thaw or else the end of verification through the VIP (a
+    drain still serves requests, so it counts only inside a read-only window). Reads:
+    from the first old service stopped before the switch to the last switch; with a
+    read-only window whose services all keep serving reads, none.
+    """
     steps = {s.id: _estimate_step(s, inv, recorded) for s in plan.steps}
+    frozen = any(s.action == "freeze_writes" for s in plan.steps)
     downtime = 0.0
     in_window = False
     for step in plan.steps:
-        if step.action == "stop_service":
+        if step.action in ("freeze_writes", "stop_service") and step.id.startswith(
+                "cutover.") and (frozen or step.action == "stop_service"):
             in_window = True
-        if in_window and step.action != "drain":
+        if in_window and (frozen or step.action != "drain"):
             downtime += steps[step.id].seconds
+        if step.action == "thaw_writes":
+            break
+    read_downtime = downtime
+    if frozen:
+        ids = [s.id for s in plan.steps]
+        switches = [i for i, s in enumerate(plan.steps) if s.action == "switch_traffic"]
+        stops = [i for i, s in enumerate(plan.steps)
+                 if s.action == "stop_service" and s.params.get("side") == "old"
+                 and switches and i < switches[-1]]
+        read_downtime = sum(steps[ids[i]].seconds for i in range(stops[0], switches[-1] + 1)
+                            ) if stops else 0.0
     unknown = tuple(k for k, v in steps.items() if v.source == "unknown")
     return WindowEstimate(steps=steps, downtime=downtime,
-                          max_downtime=inv.window.max_downtime, unknown=unknown)
+                          max_downtime=inv.window.max_downtime, unknown=unknown,
+                          read_downtime=read_downtime)

@@ -58,9 +58,15 @@ class ServiceInfo:
     databases: tuple[str, ...]
     db_sync: tuple[SyncCommand, ...]
     status_check: str | None = None
+    # {python} in status_check: the interpreter of this script of {bin} (its shebang);
+    # {script}: status_check_script.
+    status_check_interpreter_of: str | None = None
+    status_check_script: str | None = None
     cell_mappings: dict[str, str] = field(default_factory=dict)
     api_port: int | None = None
     api_check: str | None = None
+    # Its old API can keep serving reads during cutover's read-only window.
+    serves_reads_while_frozen: bool = False
     package: PackageInfo | None = None
 
     @property
@@ -95,9 +101,12 @@ def catalog() -> dict[str, ServiceInfo]:
             databases=tuple(entry.get("databases", [])),
             db_sync=syncs,
             status_check=entry.get("status_check"),
+            status_check_interpreter_of=entry.get("status_check_interpreter_of"),
+            status_check_script=entry.get("status_check_script"),
             cell_mappings=dict(entry.get("cell_mappings", {})),
             api_port=api.get("port"),
             api_check=api.get("check"),
+            serves_reads_while_frozen=bool(api.get("serves_reads_while_frozen", False)),
             package=package,
         )
     return result

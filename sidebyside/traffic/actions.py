@@ -6,6 +6,13 @@
   switch_traffic  params.to = new|old: the switch of one service's backend
   switch_back     undo of switch_traffic: the other way
   move_vip        params.to = new|old (params.method = track_file|stop)
+  freeze_writes   the read-only window: HAProxy refuses the service's writes (503), the
+                  old servers keep answering reads; waits for the requests in flight
+                  and the service's queues
+  open_token_issue  keystone's logins through again, other writes still refused (so
+                  verification through the VIP can log in)
+  thaw_writes     params.services: writes accepted again (after the switch and its
+                  verification, or on rollback)
 
 Options read from the run (`ctx.options`): drain_timeout, queue_timeout, vip_timeout
 (seconds). For `sidebyside.actions.build_actions`: `registry.update(traffic_actions(...))`.
@@ -23,6 +30,7 @@ from sidebyside.plan.model import Step
 from sidebyside.remote.base import Host
 from sidebyside.traffic.broker import queue_source, queues_empty
 from sidebyside.traffic.fleet import HaproxyFleet
+from sidebyside.traffic.freeze import WriteFreeze
 from sidebyside.traffic.keepalived import KeepalivedControl
 from sidebyside.traffic.probe import DirectHttpCheck
 from sidebyside.traffic.switch import Side, SwitchSettings, TrafficSwitch, routes_from_inventory
@@ -69,6 +77,37 @@ class _Traffic:
             settings=SwitchSettings(
                 drain_timeout=float(ctx.options.get("drain_timeout", 300.0))))
 
+    def freeze(self, ctx: StepContext) -> WriteFreeze:
+        """Raises InputError when the inventory has no ha.haproxy.write_freeze."""
+        model = self.inventory.ha.haproxy
+        if model is None or model.write_freeze is None:
+            raise InputError("the inventory has no ha.haproxy.write_freeze (the map file "
+                             "of the read-only window)")
+        fleet = HaproxyFleet.from_inventory(model, self.hosts, path=self.path)
+        map_file = model.write_freeze.map
+
+        def placed(node: Any) -> str:
+            return self.path(node.name, map_file) if self.path else map_file
+
+        return WriteFreeze(nodes=fleet.nodes, map_file=placed,
+                           routes=routes_from_inventory(model),
+                           allow_token_issue=model.write_freeze.allow_token_issue,
+                           wait=wait_until, log=ctx.log,
+                           timeout=float(ctx.options.get("drain_timeout", 300.0)))
+
+    def wait_for_queues(self, service: str, ctx: StepContext) -> dict[str, int] | None:
+        """The service's RabbitMQ queues empty (when `old.broker` is given). Raises
+        TrafficNotSettled, UnreachableError."""
+        broker = self.inventory.old.broker
+        if broker is None:
+            return None
+        source = queue_source(broker, host=self.hosts,
+                              password=lambda: resolve_password(broker, "old.broker"))
+        queues = queues_empty(source, service,
+                              timeout=float(ctx.options.get("queue_timeout", 120.0)),
+                              log=ctx.log)
+        return {q.name: q.messages for q in queues}
+
     def has_backend(self, service: str) -> bool:
         model = self.inventory.ha.haproxy
         return model is not None and service in model.backends
@@ -83,15 +122,47 @@ class DrainAction(_Traffic):
         switch = self.switch(ctx)
         if switch is not None and self.has_backend(service):
             result["haproxy"] = switch.drain_old(service)
-        broker = self.inventory.old.broker
-        if broker is not None:
-            source = queue_source(broker, host=self.hosts,
-                                  password=lambda: resolve_password(broker, "old.broker"))
-            queues = queues_empty(source, service,
-                                  timeout=float(ctx.options.get("queue_timeout", 120.0)),
-                                  log=ctx.log)
-            result["queues"] = {q.name: q.messages for q in queues}
+        queues = self.wait_for_queues(service, ctx)
+        if queues is not None:
+            result["queues"] = queues
         return result
+
+
+class FreezeWritesAction(_Traffic):
+    def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
+        """Raises InputError (no write_freeze), TrafficNotSettled, HaproxyCommandRejected,
+        HaproxyUnreachable, UnreachableError (broker)."""
+        service = _service(step)
+        result = self.freeze(ctx).freeze(service)
+        queues = self.wait_for_queues(service, ctx)
+        if queues is not None:
+            result["queues"] = queues
+        return result
+    # No verify: frozen is not enough, the wait for the requests in flight must have
+    # ended, which only a completed run proves; a killed run re-freezes (idempotent).
+
+
+class OpenTokenIssueAction(_Traffic):
+    def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
+        """Raises InputError, TrafficNotSettled, HaproxyCommandRejected, HaproxyUnreachable."""
+        return self.freeze(ctx).open_logins()
+
+    def verify(self, step: Step, ctx: StepContext) -> bool:
+        return self.freeze(ctx).logins_open()
+
+
+class ThawWritesAction(_Traffic):
+    def _services(self, step: Step) -> list[str]:
+        if step.service:
+            return [step.service]
+        return [str(s) for s in step.params.get("services", [])]
+
+    def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
+        """Raises InputError, TrafficNotSettled, HaproxyCommandRejected, HaproxyUnreachable."""
+        return self.freeze(ctx).thaw(self._services(step))
+
+    def verify(self, step: Step, ctx: StepContext) -> bool:
+        return self.freeze(ctx).thawed(self._services(step))
 
 
 class UndrainAction(_Traffic):
@@ -156,4 +227,7 @@ def traffic_actions(inventory: Inventory, hosts: HostFactory,
             "undrain": UndrainAction(inventory, hosts, path),
             "switch_traffic": SwitchTrafficAction(inventory, hosts, path),
             "switch_back": SwitchTrafficAction(inventory, hosts, path, reverse=True),
-            "move_vip": MoveVipAction(inventory, hosts, path)}
+            "move_vip": MoveVipAction(inventory, hosts, path),
+            "freeze_writes": FreezeWritesAction(inventory, hosts, path),
+            "thaw_writes": ThawWritesAction(inventory, hosts, path),
+            "open_token_issue": OpenTokenIssueAction(inventory, hosts, path)}

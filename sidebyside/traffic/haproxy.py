@@ -166,6 +166,72 @@ def parse_stat_csv(text: str) -> list[StatRow]:
     return rows
 
 
+@dataclass(frozen=True)
+class Stream:
+    """One line of `show sess`: a request being handled (HTTP streams live one request;
+    an idle keep-alive connection has none). `epoch` is the value of the node's `show
+    sess` counter when the stream was created: streams created after a `show sess` call
+    have a higher one, which tells in-flight requests from later ones exactly."""
+
+    id: str
+    frontend: str
+    backend: str | None
+    server: str | None
+    source: str
+    epoch: int
+    age: str
+
+
+_STREAM_FIELD = re.compile(r"(\w+)=(\S*)")
+
+
+def parse_sessions(text: str) -> list[Stream]:
+    """Parse `show sess`. Lines that are not streams are skipped; raises ValueError when
+    a stream line lacks its epoch (an HAProxy too old to tell streams apart)."""
+    streams = []
+    for line in text.splitlines():
+        head, _, rest = line.partition(": ")
+        if not head.startswith("0x") or not rest:
+            continue
+        fields = dict(_STREAM_FIELD.findall(rest))
+        if "epoch" not in fields:
+            raise ValueError(f"`show sess` line without epoch: {line[:120]!r}")
+        backend = fields.get("be")
+        server = fields.get("srv")
+        streams.append(Stream(
+            id=head, frontend=fields.get("fe", ""),
+            backend=None if backend in (None, "<NONE>") else backend,
+            server=None if server in (None, "<none>") else server,
+            source=fields.get("src", ""), epoch=int(fields["epoch"], 0),
+            age=fields.get("age", "")))
+    return streams
+
+
+def parse_map(text: str) -> dict[str, str]:
+    """Parse `show map <file>`: `0x<ref> <key> <value>` lines. Raises ValueError on an
+    error answer (unknown map)."""
+    entries = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        parts = line.split(None, 2)
+        if len(parts) < 2 or not parts[0].startswith("0x"):
+            raise ValueError(line.strip())
+        entries[parts[1]] = parts[2].strip() if len(parts) == 3 else ""
+    return entries
+
+
+_MAP_PATH = re.compile(r"^/[^\s;#]+$")
+
+
+def check_map_path(value: str) -> str:
+    """A map file goes into a command line: an absolute path without blanks. Raises
+    ValueError."""
+    if not _MAP_PATH.match(value):
+        raise ValueError(f"invalid HAProxy map file path {value!r}")
+    return value
+
+
 def check_name(kind: str, value: str) -> str:
     """Backend and server names go into a command line: refuse separators. Raises
     ValueError."""
@@ -333,6 +399,48 @@ class HaproxyNode:
         verb = "enable" if enabled else "disable"
         self._expect_silence(f"{verb} health {check_name('backend', backend)}/"
                              f"{check_name('server', server)}", backend, server)
+
+    def streams(self) -> list[Stream]:
+        """`show sess`: every stream (request in flight) of the node. Raises
+        HaproxyCommandRejected (an answer without epochs), HaproxyUnreachable."""
+        answer = self.command("show sess")
+        try:
+            return parse_sessions(answer)
+        except ValueError as exc:
+            raise HaproxyCommandRejected(self.name, "show sess", str(exc)) from exc
+
+    def map_entries(self, map_file: str) -> dict[str, str]:
+        """`show map <file>`: key -> value. Raises HaproxyCommandRejected (the config
+        does not use that map file), HaproxyUnreachable."""
+        command = f"show map {check_map_path(map_file)}"
+        answer = self.command(command)
+        try:
+            return parse_map(answer)
+        except ValueError as exc:
+            raise HaproxyCommandRejected(self.name, command, str(exc)) from exc
+
+    def set_map_entry(self, map_file: str, key: str, value: str) -> None:
+        """Add or replace one entry of a map (runtime only). Raises
+        HaproxyCommandRejected, HaproxyUnreachable."""
+        verb = "set" if key in self.map_entries(map_file) else "add"
+        self._expect_silence(f"{verb} map {check_map_path(map_file)} "
+                             f"{check_name('map key', key)} {check_name('map value', value)}",
+                             key, "")
+
+    def delete_map_entry(self, map_file: str, key: str) -> None:
+        """Remove one entry of a map when present (runtime only). Raises
+        HaproxyCommandRejected, HaproxyUnreachable."""
+        if key in self.map_entries(map_file):
+            self._expect_silence(f"del map {check_map_path(map_file)} "
+                                 f"{check_name('map key', key)}", key, "")
+
+    def save_map(self, map_file: str) -> None:
+        """Write the map's runtime entries into its file, so that a reload keeps them.
+        Raises HaproxyCommandRejected, HaproxyUnreachable, RemoteError."""
+        entries = self.map_entries(map_file)
+        text = "".join(f"{key} {value}\n" for key, value in sorted(entries.items()))
+        host = self.host if self.host is not None else LocalHost(self.name)
+        host.put_file(map_file, text.encode(), mode=0o644)
 
     def save_state(self, state_file: str) -> None:
         """Write `show servers state` into the node's server-state-file, so that a reload

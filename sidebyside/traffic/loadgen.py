@@ -42,6 +42,7 @@ class LoadResult:
     rate: float
     records: list[RequestRecord] = field(default_factory=list)
     stopped_by: str = ""
+    wall_start: float = 0.0   # time.time() when the first request was due
 
     @property
     def failures(self) -> list[RequestRecord]:
@@ -123,23 +124,47 @@ def one_request(host: str, port: int, method: str, path: str, *, body: bytes | N
         connection.close()
 
 
+@dataclass(frozen=True)
+class WriteLoad:
+    """Every `every`-th request a POST to `url` of `body(index)` (a real write, e.g. a
+    project create), with `headers` (the token)."""
+
+    url: str
+    body: Callable[[int], bytes]
+    every: int
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def request_kind(index: int, token_every: int, write_every: int) -> str:
+    """Pure: which request the `index`-th one is (writes win over token issues)."""
+    if write_every and index % write_every == write_every // 2:
+        return "write"
+    if token_every and index % token_every == 0:
+        return "token"
+    return "get"
+
+
 def run_load(url: str, *, rate: float, max_requests: int, max_seconds: float,
              token_url: str | None = None, token_body: bytes | None = None,
              token_every: int = 0, timeout: float = 5.0,
              stop: threading.Event | None = None, workers: int = 8,
-             on_record: Callable[[RequestRecord], None] | None = None) -> LoadResult:
+             on_record: Callable[[RequestRecord], None] | None = None,
+             get_headers: dict[str, str] | None = None,
+             writes: WriteLoad | None = None) -> LoadResult:
     """Issue GET `url` at `rate` per second until `max_requests`, `max_seconds` or `stop`.
 
     Every `token_every`-th request is instead a POST of `token_body` to `token_url`
-    (a Keystone token issue: a write). Requests start on schedule even when earlier
-    ones are slow, with at most `workers` in flight. Raises InputError for a
-    non-loopback URL or a bad bound.
+    (a Keystone token issue), and with `writes` every `writes.every`-th one a real
+    write. GETs carry `get_headers` (an X-Auth-Token makes them real database reads).
+    Requests start on schedule even when earlier ones are slow, with at most `workers`
+    in flight. Raises InputError for a non-loopback URL or a bad bound.
     """
     if rate <= 0 or max_requests <= 0 or max_seconds <= 0 or workers <= 0:
         raise InputError("rate, max_requests, max_seconds and workers must be positive")
     get_target = require_loopback(url)
     token_target = require_loopback(token_url) if token_url else None
-    result = LoadResult(url=url, rate=rate)
+    write_target = require_loopback(writes.url) if writes else None
+    result = LoadResult(url=url, rate=rate, wall_start=time.time())
     lock = threading.Lock()
     slots = threading.BoundedSemaphore(workers)
     threads: list[threading.Thread] = []
@@ -153,10 +178,17 @@ def run_load(url: str, *, rate: float, max_requests: int, max_seconds: float,
                 status, error, text = one_request(
                     host, port, "POST", path, body=token_body,
                     headers={"Content-Type": "application/json"}, timeout=timeout)
+            elif kind == "write" and writes and write_target:
+                host, port, path = write_target
+                status, error, text = one_request(
+                    host, port, "POST", path, body=writes.body(index),
+                    headers={"Content-Type": "application/json", **writes.headers},
+                    timeout=timeout)
             else:
                 host, port, path = get_target
                 status, error, text = one_request(host, port, "GET", path, body=None,
-                                                  headers={}, timeout=timeout)
+                                                  headers=dict(get_headers or {}),
+                                                  timeout=timeout)
             record = RequestRecord(index=index, kind=kind, started=started - begin,
                                    duration=time.monotonic() - started, status=status,
                                    error=error, body=text if kind == "get" else "")
@@ -187,7 +219,8 @@ def run_load(url: str, *, rate: float, max_requests: int, max_seconds: float,
                 time.sleep(due - now)
             continue
         slots.acquire()
-        kind = "token" if token_target and token_every and index % token_every == 0 else "get"
+        kind = request_kind(index, token_every if token_target else 0,
+                            writes.every if writes else 0)
         thread = threading.Thread(target=issue, args=(index, kind), daemon=True)
         thread.start()
         threads.append(thread)

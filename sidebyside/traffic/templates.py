@@ -69,6 +69,10 @@ class HaproxyGlobals:
     group: str | None = None
     maxconn: int = 4096
     timeouts: Timeouts = field(default_factory=Timeouts)
+    # The map file of cutover's read-only window (ha.haproxy.write_freeze.map); None
+    # leaves the rules out, and cutover drains and stops the old services instead.
+    write_freeze_map: str | None = None
+    retry_after: int = 30
 
 
 def _environment(template_dir: Path) -> jinja2.Environment:
@@ -98,7 +102,8 @@ def render_haproxy_cfg(frontends: Sequence[Frontend], backends: Sequence[Backend
         frontends=frontends, backends=backends, admin_socket=settings.admin_socket,
         state_file=settings.state_file, pid_file=settings.pid_file, daemon=settings.daemon,
         user=settings.user, group=settings.group, maxconn=settings.maxconn,
-        timeouts=settings.timeouts)
+        timeouts=settings.timeouts, write_freeze_map=settings.write_freeze_map,
+        retry_after=settings.retry_after)
 
 
 def render_keepalived_conf(*, instance: str, interface: str, vip: str, priority: int,

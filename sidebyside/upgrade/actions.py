@@ -81,8 +81,7 @@ class UpgradeCheckAction(_NewSideAction):
         name = self._host_name(step)
         report = check_upgrade_status(self.hosts(name), info,
                                       control.bin_dir_for(self.inventory.release.to),
-                                      self._etc(name), ctx.log,
-                                      command=control.status_check)
+                                      self._etc(name), ctx.log)
         accepted = frozenset(control.accept_check_failures)
         for item in report.failures:
             if item.name in accepted:

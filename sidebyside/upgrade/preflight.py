@@ -23,6 +23,8 @@ from sidebyside.remote.base import Host
 from sidebyside.remote.factory import HostSpec, connect, rooted
 from sidebyside.services import releases as releases_mod
 from sidebyside.services.catalog import databases_of, service
+from sidebyside.traffic.errors import HaproxyUnreachable
+from sidebyside.traffic.haproxy import HaproxyNode
 from sidebyside.upgrade import mysql_probe
 from sidebyside.upgrade.commands import LogSink, display, render
 from sidebyside.upgrade.db_sync import read_check
@@ -373,6 +375,88 @@ class _Preflight:
             self.report.add("removed-option", OK, f"{old_ctl[0]} ({checked} config files)",
                             "no driver or plugin the target release removed")
 
+    def haproxy(self) -> None:
+        """Every node declares every backend and server of the inventory, and uses the
+        write-freeze map of the read-only window: found now rather than mid-cutover."""
+        model = self.inv.ha.haproxy
+        if model is None:
+            return
+        for node_model in model.nodes:
+            if node_model.host in self.unreachable:
+                continue
+            root = self.inv.hosts[node_model.host].root
+            node = HaproxyNode.on_host(self.hosts(node_model.host),
+                                       rooted(root, node_model.socket))
+            try:
+                node.command("show info")
+            except HaproxyUnreachable as exc:
+                # prepare itself does not need HAProxy; the cutover will
+                self.report.add("haproxy", WARNING, node_model.host, exc.message,
+                                "make the admin socket reachable before the cutover")
+                continue
+            problems = 0
+            for svc, backend in model.backends.items():
+                try:
+                    node.servers(backend.backend, [*backend.old, *backend.new])
+                except SbsError as exc:
+                    problems += 1
+                    self.report.add("haproxy", BLOCKER, f"{node_model.host} {svc}",
+                                    exc.message, "declare the old and new servers of every "
+                                    "backend (ha/haproxy.cfg.j2)")
+            if model.write_freeze is not None:
+                map_file = rooted(root, model.write_freeze.map)
+                try:
+                    frozen = node.map_entries(map_file)
+                except SbsError as exc:
+                    problems += 1
+                    self.report.add(
+                        "haproxy", BLOCKER, f"{node_model.host} write freeze", exc.message,
+                        "add the write-freeze rules of ha/haproxy.cfg.j2 to every backend "
+                        "and create the (empty) map file, or remove ha.haproxy.write_freeze")
+                else:
+                    if frozen:
+                        self.report.add(
+                            "haproxy", WARNING, f"{node_model.host} write freeze",
+                            f"writes are refused now for {', '.join(sorted(frozen))}",
+                            "an interrupted cutover? `sbs cutover` resumes, `sbs rollback` "
+                            "reopens writes")
+            if not problems:
+                self.report.add("haproxy", OK, node_model.host,
+                                f"{len(model.backends)} backends with old and new servers"
+                                + (", write-freeze map in use" if model.write_freeze else ""))
+
+    def token_issue(self) -> None:
+        """A read-only window keeping keystone's token issue open is safe only when
+        issuing a token writes nothing (no lockout or inactivity tracking)."""
+        model = self.inv.ha.haproxy
+        if (model is None or model.write_freeze is None
+                or not model.write_freeze.allow_token_issue
+                or "keystone" not in self.inv.services):
+            return
+        old_ctl = self._reachable(self.inv.old.controllers[:1])
+        if not old_ctl:
+            return
+        path = f"{self._etc(old_ctl[0])}/keystone/keystone.conf"
+        host = self.hosts(old_ctl[0])
+        if not host.exists(path):
+            return
+        options = parse_ini_options(host.read_file(path).decode("utf-8", "replace"))
+        writes = token_issue_writes(options)
+        if writes:
+            self.report.add(
+                "token-issue", BLOCKER, f"{old_ctl[0]} keystone.conf",
+                f"issuing a token writes keystone's database ({'; '.join(writes)}), so the "
+                "read-only window cannot keep it open",
+                "set ha.haproxy.write_freeze.allow_token_issue: false")
+        else:
+            self.report.add(
+                "token-issue", WARNING, f"{old_ctl[0]} keystone.conf",
+                "logins stay open in the read-only window; a failed password login writes "
+                "keystone's local_user.failed_auth_count, which stops the cutover before "
+                "the switch (the old databases must not change)",
+                "keep allow_token_issue only when no failed logins are expected (scripts "
+                "with stale passwords?)")
+
     def run(self) -> PreflightReport:
         started = time.monotonic()
         self.guarded("release", self.release_path, BLOCKER)
@@ -384,8 +468,26 @@ class _Preflight:
         self.guarded("db_sync", self.db_sync_state)
         self.guarded("removed-api", self.catalog)
         self.guarded("removed-option", self.configs)
+        self.guarded("haproxy", self.haproxy, BLOCKER)
+        self.guarded("token-issue", self.token_issue)
         self.report.seconds = time.monotonic() - started
         return self.report
+
+
+# keystone.conf options under which a SUCCESSFUL password authentication writes the
+# identity database too (keystone/identity: last_active_at, lockout bookkeeping).
+TOKEN_ISSUE_WRITES = (("security_compliance", "lockout_failure_attempts"),
+                      ("security_compliance", "disable_user_account_days_inactive"))
+
+
+def token_issue_writes(options: dict[tuple[str, str], str]) -> list[str]:
+    """Pure: the keystone.conf settings that make token issue write, as `[s] o = v`."""
+    found = []
+    for section, option in TOKEN_ISSUE_WRITES:
+        value = options.get((section, option), "").strip()
+        if value and value not in ("0", "<None>"):
+            found.append(f"[{section}] {option} = {value}")
+    return found
 
 
 def parse_ini_options(text: str) -> dict[tuple[str, str], str]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
-from sidebyside.errors import PreflightError
+from sidebyside.errors import PreflightError, SbsError
 from sidebyside.redact import redact
 from sidebyside.remote.base import Host
 from sidebyside.services.catalog import ServiceInfo
@@ -136,21 +136,40 @@ def parse_status_output(service: str, stdout: str, returncode: int) -> StatusRep
                         code=worst, items=items)
 
 
+def interpreter_of(host: Host, script: str) -> str:
+    """The interpreter named by the shebang of `script` on `host`. Raises
+    PreflightError when the script is missing or has no absolute shebang."""
+    try:
+        head = host.read_file(script)[:512].decode("utf-8", "replace")
+    except SbsError as exc:
+        raise PreflightError(f"{script} on {host.name}: cannot be read ({exc.message})",
+                             hint="is the new release installed there?") from exc
+    first = head.splitlines()[0] if head else ""
+    words = first[2:].split() if first.startswith("#!") else []
+    if not words or not words[0].startswith("/"):
+        raise PreflightError(f"{script} on {host.name}: no interpreter in its first line "
+                             f"({first[:80]!r})")
+    if words[0].endswith("/env") and len(words) > 1:
+        return words[1]  # `#!/usr/bin/env python3`: found on the PATH
+    return words[0]
+
+
 def check_upgrade_status(host: Host, service_info: ServiceInfo, bin_dir: str, etc_dir: str,
-                         log: LogSink, *, timeout: float = STATUS_TIMEOUT,
-                         command: str | None = None) -> StatusReport:
-    """Run the service's status check (the catalog's, or `command` when given: the
-    inventory's override) with the new release's code and parse it.
+                         log: LogSink, *, timeout: float = STATUS_TIMEOUT) -> StatusReport:
+    """Run the service's status check with the new release's code and parse it.
 
     Raises PreflightError when the checker cannot run or prints no usable result
     (its output tail in the message), CommandFailed when it cannot be started or
     times out, InputError for a service without a status check.
     """
-    template = command or service_info.status_check
-    if not template:
+    if not service_info.status_check:
         raise PreflightError(f"{service_info.name} has no status check in the catalog")
-    argv = render(template,
-                  {"bin": bin_dir.rstrip("/"), "etc": etc_dir.rstrip("/")})
+    values = {"bin": bin_dir.rstrip("/"), "etc": etc_dir.rstrip("/")}
+    if service_info.status_check_interpreter_of:
+        values["python"] = interpreter_of(
+            host, f"{values['bin']}/{service_info.status_check_interpreter_of}")
+        values["script"] = service_info.status_check_script or ""
+    argv = render(service_info.status_check, values)
     run = execute(host, argv, service=service_info.name, stage="upgrade check",
                   timeout=timeout, log=log)
     try:

@@ -61,8 +61,14 @@ def test_prepare_copies_before_config_before_sync_before_start():
     assert order[-1] == "verify_side"
 
 
+def without_write_freeze():
+    data = yaml.safe_load((EXAMPLES / "production.yaml").read_text())
+    del data["ha"]["haproxy"]["write_freeze"]
+    return parse_inventory(data)
+
+
 def test_cutover_drains_and_stops_one_service_at_a_time_then_switches_then_verifies():
-    plan = build_plan(production(), "cutover")
+    plan = build_plan(without_write_freeze(), "cutover")
     head = [(s.action, s.service) for s in plan.steps[1:17]]
     expected = []
     for svc in SERVICE_ORDER:
@@ -109,7 +115,7 @@ def test_unknown_command():
 
 
 def test_window_estimate_uses_recorded_prepare_timings():
-    inv = production()
+    inv = without_write_freeze()
     plan = build_plan(inv, "cutover")
     recorded = {"prepare.copy-databases": 300.0, "prepare.verify-new": 20.0}
     for step in build_plan(inv, "prepare").steps:
@@ -125,6 +131,30 @@ def test_window_estimate_uses_recorded_prepare_timings():
     assert window.verdict == "GO"
     slow = estimate_window(plan, inv, {**recorded, "prepare.copy-databases": 3000.0})
     assert slow.verdict == "NO-GO"
+    assert window.read_downtime == window.downtime  # without a read-only window
+
+
+def test_window_estimate_of_a_read_only_window():
+    inv = production()
+    plan = build_plan(inv, "cutover")
+    recorded = {step.id: 10.0 for step in build_plan(inv, "prepare").steps}
+    window = estimate_window(plan, inv, recorded)
+    ids = [s.id for s in plan.steps]
+    writes = ids[ids.index("cutover.freeze-writes.keystone"):ids.index("cutover.thaw-writes") + 1]
+    assert window.downtime == pytest.approx(sum(window.steps[i].seconds for i in writes))
+    # reads fail from nova's drain... no: from the first old service stopped (nova's
+    # workers) to the last switch; keystone and glance keep answering
+    reads = ids[ids.index("cutover.stop-old.nova"):max(
+        i for i, s in enumerate(ids) if s.startswith("cutover.switch.")) + 1]
+    assert window.read_downtime == pytest.approx(sum(window.steps[i].seconds for i in reads))
+    only_api = yaml.safe_load((EXAMPLES / "production.yaml").read_text())
+    only_api["services"] = ["keystone", "glance"]
+    for block in (only_api["ha"]["haproxy"]["backends"], only_api["old"]["services"],
+                  only_api["new"]["services"]):
+        for name in [k for k in block if k not in only_api["services"]]:
+            del block[name]
+    inv2 = parse_inventory(only_api)
+    assert estimate_window(build_plan(inv2, "cutover"), inv2, recorded).read_downtime == 0.0
 
 
 def test_window_estimate_unknown_without_timings():
@@ -132,3 +162,54 @@ def test_window_estimate_unknown_without_timings():
     window = estimate_window(build_plan(inv, "cutover"), inv, {})
     assert window.verdict == "UNKNOWN"
     assert "cutover.final-copy" in window.unknown
+
+
+def test_read_only_window_freezes_every_backend_first_and_keeps_read_apis_until_switch():
+    plan = build_plan(production(), "cutover")
+    order = [s.id for s in plan.steps]
+    freezes = [s.service for s in plan.steps if s.action == "freeze_writes"]
+    assert freezes == list(SERVICE_ORDER)  # every service has a backend in the example
+    assert order.index(f"cutover.freeze-writes.{SERVICE_ORDER[-1]}") < min(
+        i for i, s in enumerate(order) if s.startswith(("cutover.drain.", "cutover.stop-")))
+    readable = [s for s in SERVICE_ORDER if catalog()[s].serves_reads_while_frozen]
+    assert readable == ["keystone", "glance", "placement", "horizon"]
+    # Services with workers (heartbeats in the database) still drain and stop before
+    # the final copy; API-only ones stop only after the switch and the thaw.
+    final_copy = order.index("cutover.final-copy")
+    for svc in SERVICE_ORDER:
+        stop = order.index(f"cutover.stop-old.{svc}")
+        if svc in readable:
+            assert f"cutover.drain.{svc}" not in order
+            assert stop > order.index("cutover.thaw-writes")
+        else:
+            assert order.index(f"cutover.drain.{svc}") < stop < final_copy
+    # The old side is checksummed before the final copy and proven unchanged before any
+    # switch; writes reopen only after every switch and the VIP move.
+    assert order.index("cutover.old-position") < final_copy
+    assert order.index("cutover.old-unchanged") > max(
+        i for i, s in enumerate(order) if s.startswith("cutover.start-new."))
+    first_switch = min(i for i, s in enumerate(order) if s.startswith("cutover.switch."))
+    assert order.index("cutover.old-unchanged") < first_switch
+    # Verified through the VIP while writes are still refused (logins let through
+    # first): counts cannot drift, and a failed verification loses nothing.
+    assert order.index("cutover.move-vip") < order.index("cutover.open-logins") < \
+        order.index("cutover.verify-vip") < order.index("cutover.thaw-writes")
+    assert plan.step("cutover.record-position").params["sides"] == ["new"]
+    assert plan.step("cutover.old-unchanged").params["since"] == "freeze"
+    # the snapshot is counted on the old side once writes are frozen
+    assert order.index("cutover.snapshot") == len(freezes)
+    assert plan.step("cutover.snapshot").params["side"] == "old"
+    assert order[-1] == f"cutover.stop-old.{readable[-1]}"
+
+
+def test_rollback_thaws_writes_only_after_every_switch_back():
+    order = [s.id for s in build_plan(production(), "rollback").steps]
+    last_switch = max(i for i, s in enumerate(order) if s.startswith("rollback.switch."))
+    assert order.index("rollback.thaw-writes") > last_switch
+    assert "rollback.thaw-writes" not in [
+        s.id for s in build_plan(without_write_freeze(), "rollback").steps]
+
+
+def test_classic_cutover_has_no_window_steps():
+    actions = {s.action for s in build_plan(without_write_freeze(), "cutover").steps}
+    assert not actions & {"freeze_writes", "thaw_writes", "verify_old_untouched"}

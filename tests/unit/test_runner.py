@@ -90,3 +90,35 @@ def test_manual_rollback_refusal_changes_nothing(tmp_path: Path) -> None:
     run_command(env, "rollback", factory(calls, {"rollback.new-writes"}),
                 options={"accept_data_loss": True})
     assert env.journal.latest_run("cutover").status == RunStatus.ROLLED_BACK
+
+
+def production_environment(tmp_path: Path) -> Environment:
+    inv = parse_inventory(yaml.safe_load((EXAMPLES / "production.yaml").read_text()))
+    assert inv.ha.haproxy is not None and inv.ha.haproxy.write_freeze is not None
+    return Environment(inventory=inv, state_dir=tmp_path)
+
+
+def test_writes_leaking_into_the_read_only_window_stop_the_cutover_before_any_switch(
+        tmp_path: Path) -> None:
+    # A failure after the freeze but before the switch moved no traffic: no automatic
+    # rollback, the operator resumes or rolls back (which thaws the writes).
+    env = production_environment(tmp_path)
+    calls: list[str] = []
+    with pytest.raises(StepFailed) as info:
+        run_command(env, "cutover", factory(calls, {"cutover.old-unchanged"}))
+    assert info.value.exit_code == 4
+    assert not any(c.startswith(("rollback.", "cutover.switch.")) for c in calls)
+    assert calls[0].startswith("cutover.freeze-writes.")
+    calls.clear()
+    run_command(env, "rollback", factory(calls, set()))
+    assert "rollback.thaw-writes" in calls
+
+
+def test_failure_after_the_first_switch_of_a_read_only_window_rolls_back(
+        tmp_path: Path) -> None:
+    env = production_environment(tmp_path)
+    calls: list[str] = []
+    with pytest.raises(CutoverRolledBack):
+        run_command(env, "cutover", factory(calls, {"cutover.switch.glance"}))
+    assert calls[-1] == "rollback.verify-vip"
+    assert "rollback.thaw-writes" in calls

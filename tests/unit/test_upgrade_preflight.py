@@ -63,3 +63,16 @@ def test_release_path_check_names_the_hops() -> None:
     [result] = check.report.results
     assert result.severity == "ok"
     assert "2025.1 -> 2026.1" in result.message
+
+
+def test_token_issue_writes_only_under_lockout_or_inactivity_tracking() -> None:
+    from sidebyside.upgrade.preflight import parse_ini_options, token_issue_writes
+
+    assert token_issue_writes(parse_ini_options("[security_compliance]\n"
+                                                "lockout_failure_attempts = 0\n")) == []
+    assert token_issue_writes(parse_ini_options("[DEFAULT]\ndebug = true\n")) == []
+    found = token_issue_writes(parse_ini_options(
+        "[security_compliance]\nlockout_failure_attempts = 6\n"
+        "disable_user_account_days_inactive = 90\n"))
+    assert found == ["[security_compliance] lockout_failure_attempts = 6",
+                     "[security_compliance] disable_user_account_days_inactive = 90"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -142,17 +141,21 @@ def test_real_nova_status_table() -> None:
     assert len(report.items) == 7
 
 
-def test_the_inventory_s_command_replaces_the_catalog_s(tmp_path: Path) -> None:
-    from sidebyside.remote.local import LocalHost
-    from sidebyside.services.catalog import service
-    from sidebyside.upgrade.status import check_upgrade_status
+def test_interpreter_of_reads_the_shebang(tmp_path) -> None:
+    import pytest
 
-    checker = tmp_path / "bin" / "wrapped-status"
-    checker.parent.mkdir()
-    checker.write_text("#!/bin/sh\necho \"$1\" >&2\necho '"
-                       + _doc(("Fernet keys", 1, None)) + "'\n")
-    checker.chmod(0o755)
-    report = check_upgrade_status(LocalHost(), service("keystone"), str(checker.parent),
-                                  "/srv/etc", lambda line: None,
-                                  command="{bin}/wrapped-status {etc}/keystone/keystone.conf")
-    assert [item.name for item in report.items] == ["Fernet keys"]
+    from sidebyside.errors import PreflightError
+    from sidebyside.remote.local import LocalHost
+    from sidebyside.upgrade.status import interpreter_of
+
+    script = tmp_path / "keystone-status"
+    script.write_text("#!/opt/venvs/keystone/bin/python3.11\nimport sys\n")
+    assert interpreter_of(LocalHost(), str(script)) == "/opt/venvs/keystone/bin/python3.11"
+    script.write_text("#!/usr/bin/env python3\n")
+    assert interpreter_of(LocalHost(), str(script)) == "python3"
+    script.write_text("import sys\n")
+    with pytest.raises(PreflightError):
+        interpreter_of(LocalHost(), str(script))
+    with pytest.raises(PreflightError) as err:
+        interpreter_of(LocalHost(), str(tmp_path / "missing"))
+    assert "missing" in err.value.message

@@ -57,6 +57,18 @@ class NamedHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def _write(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        body = f"{self.server.label} {self.command}".encode()
+        self.send_response(201)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = _write  # noqa: N815 (http.server's naming)
+
     def log_message(self, format: str, *args: object) -> None:
         pass
 
@@ -94,6 +106,7 @@ class HaproxyUnderTest:
     state_file: str
     frontend_url: str
     processes: list[subprocess.Popen[bytes]]
+    write_freeze_map: str = ""
 
     @property
     def pid(self) -> int:
@@ -175,6 +188,8 @@ def haproxy_factory(tmp_path: Path,
         state_file = str(directory / "server-state")
         port = free_port(FRONT_ADDRESS)
         cfg = directory / "haproxy.cfg"
+        freeze_map = directory / "write-freeze.map"
+        freeze_map.touch()
         cfg.write_text(render_haproxy_cfg(
             [Frontend("svc_vip", f"{FRONT_ADDRESS}:{port}", BACKEND)],
             [Backend(BACKEND, [Server(side, SERVER_ADDRESS[side],
@@ -183,9 +198,11 @@ def haproxy_factory(tmp_path: Path,
                      check_path="/", check_interval="500ms")],
             HaproxyGlobals(admin_socket=admin_socket, state_file=state_file,
                            timeouts=Timeouts(connect="2s", client="30s", server="30s",
-                                             check="2s"))))
+                                             check="2s"),
+                           write_freeze_map=str(freeze_map))))
         under_test = HaproxyUnderTest(directory, cfg, admin_socket, state_file,
-                                      f"http://{FRONT_ADDRESS}:{port}", [])
+                                      f"http://{FRONT_ADDRESS}:{port}", [],
+                                      write_freeze_map=str(freeze_map))
         started.append(under_test)
         under_test.processes.append(start_haproxy(cfg, admin_socket))
         return under_test

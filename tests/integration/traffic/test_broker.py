@@ -58,7 +58,7 @@ def test_queues_empty_waits_then_reports(vhost: str) -> None:
         source = RabbitmqctlQueues(LocalHost("broker"), vhost)
         waits: list[str] = []
         with pytest.raises(TrafficNotSettled) as caught:
-            queues_empty(source, "nova", timeout=1.5, interval=0.5, log=waits.append)
+            queues_empty(source, "nova", timeout=8, interval=0.5, log=waits.append)
         message = str(caught.value)
         assert "conductor (3)" in message and "conductor.ctl1 (1)" in message
         assert "fanout" not in message and "engine" not in message  # not nova's

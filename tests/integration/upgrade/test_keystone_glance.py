@@ -3,6 +3,8 @@ with the new release's real keystone-manage / glance-manage."""
 
 from __future__ import annotations
 
+import base64
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +24,16 @@ pytestmark = pytest.mark.integration
 
 def _keystone_etc(root: Path, db: DbServer, database: str) -> Path:
     etc = root / "etc"
+    # Key repositories outside /etc/keystone, as under a controller's root prefix: the
+    # status check must read them from this config (upstream keystone-status does not).
+    for name in ("fernet-keys", "credential-keys"):
+        (root / name).mkdir(mode=0o700, exist_ok=True)
+        for index in ("0", "1"):  # what `keystone-manage fernet_setup` writes
+            (root / name / index).write_bytes(base64.urlsafe_b64encode(os.urandom(32)))
     write_ini(etc / "keystone" / "keystone.conf", {
         "database": {"connection": db.url(database)},
         "fernet_tokens": {"key_repository": str(root / "fernet-keys")},
+        "fernet_receipts": {"key_repository": str(root / "fernet-keys")},
         "credential": {"key_repository": str(root / "credential-keys")},
     })
     return etc
