@@ -61,8 +61,11 @@ lint: venv
 demo: setup
 	$(BIN)/python scripts/demo.py
 
+# e.g. make lab-up LAB_ARGS="--topology ha3 --state-dir .lab-ha3"
+LAB_ARGS ?=
+
 lab-up: setup
-	$(BIN)/sbs lab up
+	$(BIN)/sbs lab up $(LAB_ARGS)
 
 lab-down: venv
 	$(BIN)/sbs lab down

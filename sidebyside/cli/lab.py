@@ -79,14 +79,11 @@ def _topology(name: str, address_base: str | None) -> Topology:
 def _check_shape(topology: Topology, services: tuple[str, ...]) -> None:
     """Raises InputError for what a multi-controller lab cannot do yet."""
     if topology.controllers > 1 and "glance" in services:
-        # glance-api.conf binds its controller's address; sbs writes the config of the
-        # first old controller to every new one, so the new ones would all bind one.
+        # glance-api.conf binds its controller's address, and sbs writes the first old
+        # controller's config to every new one: they would all bind the same address.
         raise InputError("--services: glance needs one controller a side in the lab "
-                         "(its bind_host is per controller); use --services keystone "
-                         "or keystone,nova with --topology "
-                         f"{next(n for n, t in TOPOLOGIES.items() if t == topology)}"
-                         if topology in TOPOLOGIES.values() else
-                         "--services: glance needs one controller a side in the lab")
+                         "(its bind_host is per controller); with several, use keystone "
+                         "or keystone,nova")
 
 
 def _releases(from_release: str, to_release: str, via: list[str]) -> tuple[str, ...]:

@@ -70,8 +70,14 @@ def main() -> None:
     except Exception:
         traceback.print_exc()
         raise SystemExit(1) from None
-    server = make_server(args.host, args.port, application,
-                         server_class=ThreadingWSGIServer, handler_class=QuietHandler)
+    try:
+        server = make_server(args.host, args.port, application,
+                             server_class=ThreadingWSGIServer, handler_class=QuietHandler)
+    except OSError as exc:
+        # Said here: keystone's logging sends an uncaught exception to its own log file.
+        print(f"cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr,
+              flush=True)
+        raise SystemExit(1) from None
     if args.pid_file:
         with open(args.pid_file + ".tmp", "w") as handle:
             handle.write(f"{os.getpid()}\n")

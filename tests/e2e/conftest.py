@@ -2,6 +2,8 @@
 
 The lab listens on fixed addresses (127.0.0.10-12), so a lab already running on this
 machine (a developer's `.lab`) makes the session fail fast instead of colliding.
+test_ha3.py brings up its own lab of another topology on 127.0.2.10-17 (module scope,
+before this one is first used) with its own guard: neither trips the other's.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from sidebyside.engine.executor import Executor, StepContext
-from sidebyside.engine.fleet import fleet_key, run_on_hosts
+from sidebyside.engine.fleet import fleet_key, host_results, run_on_hosts
 from sidebyside.engine.journal import Journal, RunStatus, StepStatus
 from sidebyside.errors import SbsError, StepFailed
 from sidebyside.plan.model import Changes, Plan, Step
@@ -208,3 +208,21 @@ def test_a_finished_host_is_journaled_while_others_still_work(tmp_path: Path) ->
             watcher.close()
 
     run_on_hosts(ctx, HOSTS, work, max_parallel=3)
+
+
+def test_host_results_show_which_hosts_a_resume_will_skip(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    run_id = start(journal)
+    with pytest.raises(StepFailed):
+        run_on_hosts(context(journal, run_id), HOSTS, Work(fail_on={"ctl2"}))
+    first = host_results(journal, run_id, STEP.id)
+    assert set(first) == {"ctl1", "ctl3"}
+    assert first["ctl1"]["result"] == {"stopped": "ctl1"}
+    run_on_hosts(context(journal, run_id), HOSTS, Work())
+    second = host_results(journal, run_id, STEP.id)
+    assert list(second)[-1] == "ctl2"  # in the order they finished
+    assert {h: second[h] for h in first} == first  # the others untouched
+    # another step or run, or a step whose id extends this one's, is not mixed in
+    assert host_results(journal, run_id + 1, STEP.id) == {}
+    journal.set_fact(fleet_key(run_id, STEP.id + "x", "ctl9"), {})
+    assert "ctl9" not in host_results(journal, run_id, STEP.id)

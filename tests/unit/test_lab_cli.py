@@ -51,3 +51,21 @@ def test_env_exports_the_inventory_and_clouds(tmp_path) -> None:  # type: ignore
     assert f"export SBS_INVENTORY={tmp_path / 'sbs.yaml'}" in lines
     assert f"export OS_CLIENT_CONFIG_FILE={tmp_path / 'clouds.yaml'}" in lines
     assert "export OS_CLOUD=lab-old" in lines
+
+
+def test_topologies_are_named_and_movable() -> None:
+    assert lab_cli._topology("single", None).vip == "127.0.0.10"
+    moved = lab_cli._topology("ha3", "127.0.3")
+    assert (moved.controllers, moved.haproxy_nodes, moved.vip) == (3, 2, "127.0.3.10")
+    with pytest.raises(InputError, match="--topology: unknown 'ha9'; known: single, ha3"):
+        lab_cli._topology("ha9", None)
+    with pytest.raises(InputError, match="--address-base: must be three octets"):
+        lab_cli._topology("ha3", "10.1.2")
+
+
+def test_several_controllers_a_side_refuse_glance() -> None:
+    ha3 = lab_cli._topology("ha3", None)
+    lab_cli._check_shape(ha3, ("keystone", "nova"))
+    with pytest.raises(InputError, match="glance needs one controller a side"):
+        lab_cli._check_shape(ha3, ("keystone", "glance"))
+    lab_cli._check_shape(lab_cli._topology("single", None), ("keystone", "glance"))

@@ -30,3 +30,14 @@ def test_commands_are_split_like_a_shell():
 def test_unknown_verb():
     with pytest.raises(ValueError):
         control_argvs(ServiceControl(units=["x"]), "restart")
+
+
+def test_host_placeholder_names_the_host_the_command_runs_on() -> None:
+    control = ServiceControl(start="lab service start --controller {host} keystone",
+                             stop="lab service stop --controller {host} keystone",
+                             status="check {host}-{host}")
+    assert control_argvs(control, "start", "new-ctl3") == [
+        ["lab", "service", "start", "--controller", "new-ctl3", "keystone"]]
+    assert control_argvs(control, "status", "ctl2") == [["check", "ctl2-ctl2"]]
+    assert control_argvs(control, "stop") == [  # no host given: left as written
+        ["lab", "service", "stop", "--controller", "{host}", "keystone"]]

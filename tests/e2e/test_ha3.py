@@ -1,0 +1,141 @@
+"""The production shape on the real lab: three controllers a side behind two HAProxy
+nodes (`sbs lab up --topology ha3`, on 127.0.2.10-17, beside any default lab).
+
+prepare fails on one host, really: a socket of this test listens on new-ctl3's
+keystone address, so that controller's keystone cannot bind it and exits (as a
+stray process holding the port would make it on a real controller). The step fails
+naming new-ctl3; once the port is free, the re-run starts keystone on new-ctl3 only
+(the other two keep their processes, and their journaled per-host results). Then
+cutover and rollback, each read back on both HAProxy nodes.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from sidebyside.inventory import load_inventory
+from sidebyside.lab import processes
+from sidebyside.lab.layout import TOPOLOGIES, backend_name
+from tests.e2e.conftest import TO_RELEASE, RunningLab, listening, processes_under
+from tests.e2e.test_upgrade_flow import old_checksums, sbs
+
+pytestmark = pytest.mark.e2e
+TOPOLOGY = TOPOLOGIES["ha3"]
+# One hop (the SLURP upgrade): this test is about the fleet, the release path is
+# test_upgrade_flow's; it keeps the test within its CI budget.
+FROM_RELEASE = "2025.1"
+OLD = {c.name for c in TOPOLOGY.side_controllers("old")}
+NEW = {c.name for c in TOPOLOGY.side_controllers("new")}
+FAILING = TOPOLOGY.controller("new", "new-ctl3")
+HA_PORTS = [(node.address, TOPOLOGY.port("keystone")) for node in TOPOLOGY.balancers] + \
+    [(c.address, TOPOLOGY.port("keystone")) for c in TOPOLOGY.all_controllers] + \
+    [(TOPOLOGY.db_address(side), TOPOLOGY.db_port) for side in ("old", "new")]
+START_STEP = "prepare.start-new.keystone"
+
+
+@pytest.fixture(scope="module")
+def ha_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLab]:
+    busy = listening(HA_PORTS)
+    if busy:
+        pytest.fail(f"the ha3 lab's addresses are in use ({', '.join(busy)}): another "
+                    "ha3 lab runs on this machine; stop it with `sbs lab down`")
+    running = RunningLab(tmp_path_factory.mktemp("ha3lab"), {})
+    try:
+        started = time.monotonic()
+        result = running.cli("up", "--json", "--topology", "ha3", "--services", "keystone",
+                             "--from-release", FROM_RELEASE, "--to-release", TO_RELEASE)
+        running.up_report = json.loads(result.stdout)
+        print(f"ha3 lab up in {time.monotonic() - started:.1f} s")
+        yield running
+    finally:
+        running.cli("down", "--purge", check=False, timeout=300)
+
+
+def serving(lab: RunningLab, backend: str) -> dict[str, set[str]]:
+    """node -> the servers it sends traffic to (not in forced maintenance), read back
+    from each node's admin socket."""
+    found = {}
+    for node in TOPOLOGY.balancers:
+        text = processes.unix_socket_command(lab.state_dir / node.dir / "haproxy.sock",
+                                             f"show servers state {backend}")
+        rows = [line.split() for line in text.splitlines()[2:] if line.strip()]
+        found[node.name] = {f[3] for f in rows if not int(f[6]) & 1}
+    return found
+
+
+def start_step(lab: RunningLab, run_id: int | None = None) -> dict[str, Any]:
+    status = sbs(lab, "status", "--json", "--command", "prepare")
+    assert status.returncode == 0, status.stderr[-2000:]
+    runs = json.loads(status.stdout)["runs"]
+    run = runs[-1] if run_id is None else next(r for r in runs if r["id"] == run_id)
+    return {"run": run["id"], **next(s for s in run["steps"] if s["id"] == START_STEP)}
+
+
+def keystone_pid(lab: RunningLab, controller: str) -> int | None:
+    return processes.read_pid(lab.state_dir / "run" / f"{controller}-keystone.pid")
+
+
+def test_the_inventory_declares_the_production_shape(ha_lab: RunningLab) -> None:
+    inventory = load_inventory(ha_lab.state_dir / "sbs.yaml")
+    assert set(inventory.old.controllers) == OLD and set(inventory.new.controllers) == NEW
+    assert [n.host for n in inventory.ha.haproxy.nodes] == ["lb1", "lb2"]  # type: ignore[union-attr]
+    backend = inventory.ha.haproxy.backends["keystone"]  # type: ignore[union-attr]
+    assert set(backend.old) == OLD and set(backend.new) == NEW
+    assert (ha_lab.state_dir / "clouds.yaml").is_file()
+    # every node declares all six servers, traffic on the three old ones
+    assert serving(ha_lab, backend_name("keystone")) == {"lb1": OLD, "lb2": OLD}
+
+
+def test_prepare_fails_on_one_host_resumes_it_alone_then_cutover_and_rollback(
+        ha_lab: RunningLab) -> None:
+    before = old_checksums(ha_lab)
+    with socket.socket() as squatter:  # holds new-ctl3's keystone port, as a stray would
+        squatter.bind((FAILING.address, TOPOLOGY.port("keystone")))
+        squatter.listen(1)
+        failed = sbs(ha_lab, "prepare", "--yes")
+    assert failed.returncode == 4, failed.stderr[-3000:]
+    assert f"step {START_STEP} failed: failed on new-ctl3 (" in " ".join(failed.stderr.split())
+    assert "Address already in use" in failed.stderr
+    first = start_step(ha_lab)
+    assert first["status"] == "failed" and set(first["hosts"]) == {"new-ctl1", "new-ctl2"}
+    pids = {name: keystone_pid(ha_lab, name) for name in ("new-ctl1", "new-ctl2")}
+    assert all(pids.values())
+
+    resumed = sbs(ha_lab, "prepare", "--yes")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    out = resumed.stdout + resumed.stderr
+    assert "new-ctl1: already done in an earlier attempt" in out
+    assert "new-ctl2: already done in an earlier attempt" in out
+    second = start_step(ha_lab, first["run"])  # the same run, resumed
+    assert second["status"] == "done" and second["attempts"] == 2
+    assert set(second["hosts"]) == NEW
+    for name in ("new-ctl1", "new-ctl2"):  # not run again: same result, same process
+        assert second["hosts"][name] == first["hosts"][name]
+        assert keystone_pid(ha_lab, name) == pids[name]
+    assert second["hosts"]["new-ctl3"]["done_at"] > max(
+        h["done_at"] for h in first["hosts"].values())
+    assert serving(ha_lab, "keystone_api") == {"lb1": OLD, "lb2": OLD}  # no traffic moved
+
+    cut = sbs(ha_lab, "cutover", "--yes")
+    assert cut.returncode == 0, cut.stderr[-3000:]
+    assert serving(ha_lab, "keystone_api") == {"lb1": NEW, "lb2": NEW}
+    assert old_checksums(ha_lab) == before  # the old controllers were never written
+
+    rolled = sbs(ha_lab, "rollback", "--yes", "--accept-data-loss")
+    assert rolled.returncode == 0, rolled.stderr[-3000:]
+    assert serving(ha_lab, "keystone_api") == {"lb1": OLD, "lb2": OLD}
+    assert old_checksums(ha_lab) == before
+    assert all(keystone_pid(ha_lab, name) is None for name in NEW)  # stopped by rollback
+
+
+def test_zz_down_leaves_no_process_of_the_lab(ha_lab: RunningLab) -> None:
+    stopped = json.loads(ha_lab.cli("down", "--json").stdout)["stopped"]
+    assert {"haproxy-lb1", "haproxy-lb2", "old-mariadb", "new-mariadb"} <= set(stopped)
+    assert not listening(HA_PORTS)
+    assert not processes_under(ha_lab.state_dir)
