@@ -23,6 +23,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,9 +102,14 @@ class Crashes:
     def latest_run(self, command: str) -> sqlite3.Row | None:
         if not (self.state_dir / "journal.db").exists():
             return None
-        with self.journal() as conn:
-            return conn.execute("SELECT * FROM runs WHERE command=? ORDER BY id DESC LIMIT 1",
-                                (command,)).fetchone()
+        try:
+            with self.journal() as conn:
+                return conn.execute("SELECT * FROM runs WHERE command=? ORDER BY id DESC "
+                                    "LIMIT 1", (command,)).fetchone()
+        except sqlite3.OperationalError as exc:  # the journal being created
+            if "no such table" in str(exc):
+                return None
+            raise
 
     def step_status(self, run_id: int, step_id: str) -> str:
         with self.journal() as conn:
@@ -314,7 +320,8 @@ def _first(steps: list[dict[str, object]], **match: object) -> str:
 def _kill_then_rollback(crashes: Crashes, step_id: str, *, after_effect: bool) -> None:
     lab = crashes.lab
     # The cloud lives on between two cutovers: the old side takes a write.
-    vip(lab).identity.create_project(name=f"crash-{step_id}", domain_id="default")
+    vip(lab).identity.create_project(name=f"crash-{step_id}-{uuid.uuid4().hex[:8]}",
+                                     domain_id="default")
     checksums, projects, images = old_checksums(lab), project_names(lab), image_names(lab)
     earlier = crashes.latest_run("cutover")
     run_id = crashes.kill_in_step("cutover", step_id, after_effect=after_effect,
