@@ -23,6 +23,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ pytestmark = pytest.mark.e2e
 
 STEP_TIMEOUT = 900  # seconds a single step may take to show up in the journal
 HOLD_ENV = "SBS_E2E_HOLD_BEFORE_DONE"
+CRASH_PROJECT = "e2e-crash-"  # written on the old side between two cutovers
 # `sbs` with one pause point: SIGSTOP itself instead of journaling the held step done.
 LAUNCHER = f"""
 import os, signal, sys
@@ -74,16 +76,17 @@ class Crashes:
 
     def start(self, *args: str, hold: str | None = None) -> subprocess.Popen[str]:
         """`sbs <args>` in its own process group (it leads it), output to a log."""
-        log = (self.state_dir / "e2e-runs.log").open("a")
-        log.write(f"\n=== sbs {' '.join(args)} (hold {hold})\n")
-        log.flush()
         env = {**os.environ, "COLUMNS": "200"}
         env.pop(HOLD_ENV, None)
         if hold:
             env[HOLD_ENV] = hold
-        return subprocess.Popen([sys.executable, "-c", LAUNCHER, *self.argv(*args)],
-                                stdout=log, stderr=subprocess.STDOUT, text=True, env=env,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        with (self.state_dir / "e2e-runs.log").open("a") as log:
+            log.write(f"\n=== sbs {' '.join(args)} (hold {hold})\n")
+            log.flush()
+            return subprocess.Popen([sys.executable, "-c", LAUNCHER, *self.argv(*args)],
+                                    stdout=log, stderr=subprocess.STDOUT, text=True,
+                                    env=env, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
 
     def log_tail(self, chars: int = 4000) -> str:
         path = self.state_dir / "e2e-runs.log"
@@ -147,8 +150,6 @@ class Crashes:
     def _wait(self, proc: subprocess.Popen[str], found: Callable[[], int | bool | None],
               what: str) -> int:
         """Poll the journal (or /proc) until `found` holds; the process must not exit."""
-        import time
-
         deadline = time.monotonic() + STEP_TIMEOUT
         while time.monotonic() < deadline:
             value = found()
@@ -157,7 +158,7 @@ class Crashes:
             if proc.poll() is not None:
                 raise AssertionError(f"sbs exited {proc.returncode} before {what}:\n"
                                      f"{self.log_tail()}")
-            time.sleep(0.01)
+            time.sleep(0.02)
         raise AssertionError(f"no {what} within {STEP_TIMEOUT}s:\n{self.log_tail()}")
 
 
@@ -185,8 +186,6 @@ def group_members(pgid: int) -> list[int]:
 def kill_group(proc: subprocess.Popen[str]) -> None:
     """SIGKILL the process group `proc` leads (sbs and its children: db_sync, copies,
     service commands) and nothing else; wait until none of it is left."""
-    import time
-
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
@@ -247,6 +246,10 @@ def lab_crashes(lab: RunningLab) -> Iterator[RunningLab]:
         yield lab
     finally:
         lab.cli("reset")
+        conn = vip(lab)
+        for project in conn.identity.projects():
+            if project.name.startswith(CRASH_PROJECT):
+                conn.identity.delete_project(project.id)
 
 
 @pytest.fixture(scope="module")
@@ -320,7 +323,7 @@ def _first(steps: list[dict[str, object]], **match: object) -> str:
 def _kill_then_rollback(crashes: Crashes, step_id: str, *, after_effect: bool) -> None:
     lab = crashes.lab
     # The cloud lives on between two cutovers: the old side takes a write.
-    vip(lab).identity.create_project(name=f"crash-{step_id}-{uuid.uuid4().hex[:8]}",
+    vip(lab).identity.create_project(name=f"{CRASH_PROJECT}{uuid.uuid4().hex[:8]}",
                                      domain_id="default")
     checksums, projects, images = old_checksums(lab), project_names(lab), image_names(lab)
     earlier = crashes.latest_run("cutover")
@@ -333,6 +336,13 @@ def _kill_then_rollback(crashes: Crashes, step_id: str, *, after_effect: bool) -
     cutover = crashes.latest_run("cutover")
     assert cutover is not None and cutover["id"] == run_id
     assert cutover["status"] == "rolled-back"
+
+
+def test_sigkill_after_the_first_switch_then_rollback(small_crashes: Crashes) -> None:
+    crashes = small_crashes
+    steps = _plan_steps(crashes)
+    # held after the switch: one backend on the new side, the others on the old
+    _kill_then_rollback(crashes, _first(steps, action="switch_traffic"), after_effect=True)
 
 
 def test_sigkill_while_stopping_the_old_side_then_rollback(small_crashes: Crashes) -> None:
@@ -349,13 +359,6 @@ def test_sigkill_during_the_final_copy_then_rollback(small_crashes: Crashes) -> 
     steps = _plan_steps(crashes)
     # killed as soon as it starts: the new databases half replaced
     _kill_then_rollback(crashes, _first(steps, action="copy_databases"), after_effect=False)
-
-
-def test_sigkill_after_the_first_switch_then_rollback(small_crashes: Crashes) -> None:
-    crashes = small_crashes
-    steps = _plan_steps(crashes)
-    # held after the switch: one backend on the new side, the others on the old
-    _kill_then_rollback(crashes, _first(steps, action="switch_traffic"), after_effect=True)
 
 
 def test_a_broken_new_keystone_fails_verification_and_rolls_back(small_crashes: Crashes) -> None:
