@@ -33,6 +33,7 @@ import pytest
 import yaml
 
 from sidebyside.inventory import load_inventory
+from sidebyside.lab import processes
 from tests.e2e.conftest import RunningLab
 from tests.e2e.test_lab import vip
 from tests.e2e.test_upgrade_flow import old_checksums, project_names, serving
@@ -274,7 +275,7 @@ def test_sigkill_in_every_cutover_step_then_resume(crashes: Crashes) -> None:
     infrastructure = lab_pids(lab)
     checksums, projects, images = old_checksums(lab), project_names(lab), image_names(lab)
     steps = crashes.plan("cutover")
-    assert len(steps) >= 10 and steps[-1] == "cutover.verify-vip"
+    assert len(steps) >= 10 and "cutover.verify-vip" in steps
 
     earlier = crashes.latest_run("cutover")
     runs_before = int(earlier["id"]) if earlier else 0
@@ -282,7 +283,9 @@ def test_sigkill_in_every_cutover_step_then_resume(crashes: Crashes) -> None:
     for index, step_id in enumerate(steps):
         run_ids.add(crashes.kill_in_step("cutover", step_id, after_effect=index % 2 == 1,
                                          runs_before=runs_before))
-        assert {k: v for k, v in lab_pids(lab).items()} == infrastructure, step_id
+        # only the killed group died: the lab's databases and HAProxy live on
+        assert [name for name, pid in infrastructure.items()
+                if not processes.pid_alive(pid)] == [], step_id
     assert len(run_ids) == 1  # every re-run resumed the one cutover
 
     (run_id,) = run_ids
