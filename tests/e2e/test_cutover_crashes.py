@@ -34,6 +34,7 @@ import yaml
 
 from sidebyside.inventory import load_inventory
 from sidebyside.lab import processes
+from sidebyside.plan.model import Changes
 from tests.e2e.conftest import RunningLab
 from tests.e2e.test_lab import vip
 from tests.e2e.test_upgrade_flow import old_checksums, project_names, serving
@@ -351,10 +352,12 @@ def test_sigkill_after_the_first_switch_then_rollback(small_crashes: Crashes) ->
 def test_sigkill_while_stopping_the_old_side_then_rollback(small_crashes: Crashes) -> None:
     crashes = small_crashes
     steps = _plan_steps(crashes)
-    # held after the stop: the old service is down, the journal says the step runs
-    _kill_then_rollback(crashes, _first(steps, action="stop_service",
-                                        changes="old services (stop/start only)"),
-                        after_effect=True)
+    before_switch = steps[:[s["action"] for s in steps].index("switch_traffic")]
+    # The old side stopped (or, when a read-only window keeps it serving reads until
+    # the switch, its traffic drained or frozen): held after the effect.
+    stop = [s for s in before_switch if s["changes"] == Changes.OLD_SERVICES.value] or \
+        [s for s in before_switch if s["changes"] == Changes.TRAFFIC.value]
+    _kill_then_rollback(crashes, str(stop[0]["id"]), after_effect=True)
 
 
 def test_sigkill_during_the_final_copy_then_rollback(small_crashes: Crashes) -> None:
