@@ -3,6 +3,8 @@ with the new release's real keystone-manage / glance-manage."""
 
 from __future__ import annotations
 
+import base64
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +24,14 @@ pytestmark = pytest.mark.integration
 
 def _keystone_etc(root: Path, db: DbServer, database: str) -> Path:
     etc = root / "etc"
+    # keystone-status loads the token and receipt providers, which exit without keys
+    for keys in ("fernet-keys", "credential-keys"):
+        (root / keys).mkdir(mode=0o700, exist_ok=True)
+        (root / keys / "0").write_bytes(base64.urlsafe_b64encode(os.urandom(32)))
     write_ini(etc / "keystone" / "keystone.conf", {
         "database": {"connection": db.url(database)},
         "fernet_tokens": {"key_repository": str(root / "fernet-keys")},
+        "fernet_receipts": {"key_repository": str(root / "fernet-keys")},
         "credential": {"key_repository": str(root / "credential-keys")},
     })
     return etc
