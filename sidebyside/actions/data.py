@@ -25,6 +25,25 @@ POSITION_NEW = "cutover.position.new"
 POSITION_OLD = "cutover.position.old"
 
 
+def current_position(ctx: StepContext, key: str) -> dict[str, Any] | None:
+    """The position fact `key` when the latest cutover run took it, else None.
+
+    Facts outlive runs: after a rolled-back cutover the cloud lives on (the old side
+    takes writes), and a later cutover that stops before taking its own position must
+    not be judged against the earlier one's.
+    """
+    position = ctx.fact(key)
+    latest = ctx.journal.latest_run("cutover")
+    if position is None or latest is None:
+        return position  # type: ignore[no-any-return]
+    taken_at = position.get("taken_at")
+    if taken_at is not None and float(taken_at) < latest.started:
+        ctx.log(f"{key} was taken before the latest cutover (run {latest.id}) started, "
+                "by an earlier one: ignored")
+        return None
+    return position  # type: ignore[no-any-return]
+
+
 def copy_state_dir(state_dir: Path, step: Step, run_id: int) -> Path:
     """One copy state per phase and run: a resumed step resumes its own copy."""
     phase = step.id.split(".", 1)[0]
@@ -185,9 +204,9 @@ class ReportNewWritesAction(_DataAction):
     to drop it unless the operator accepted the loss."""
 
     def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
-        position = ctx.fact(POSITION_NEW)
+        position = current_position(ctx, POSITION_NEW)
         if position is None:
-            ctx.log("no cutover position recorded: the new side never took traffic")
+            ctx.log("no position recorded by this cutover: the new side never took traffic")
             return {"changed": False, "tables": {}}
         changes = changes_since(self.new(), position)
         if not changes["changed"]:
@@ -215,9 +234,15 @@ class VerifyOldUntouchedAction(_DataAction):
     """`verify_old_untouched`: the old databases are exactly as at cutover."""
 
     def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
-        position = ctx.fact(POSITION_OLD)
+        position = current_position(ctx, POSITION_OLD)
+        if position is None and step.params.get("since") == "freeze":
+            raise VerificationError(
+                "no checksum of the old databases taken by this cutover: cannot prove no "
+                "write reached them during the read-only window",
+                hint="`sbs cutover --restart`, or `sbs rollback`")
         if position is None:
-            ctx.log("no cutover position recorded: the old side was never stopped by sbs")
+            ctx.log("no position recorded by this cutover (it stopped before recording "
+                    "one): nothing to compare the old databases with")
             return {"checked": False}
         changes = changes_since(self.old(), position)
         if changes["changed"] and step.params.get("since") == "freeze":

@@ -164,3 +164,41 @@ def test_db_sync_refused_on_an_unverified_copy(servers: dict[str, MariaDBServer]
     with pytest.raises(StepFailed, match="not verified"):
         Executor(Journal(state), {"db_sync": RequireVerifiedCopy(sync, state)}).execute(plan)
     del inv
+
+
+def test_rollback_ignores_the_positions_of_an_earlier_cutover(
+        servers: dict[str, MariaDBServer], tmp_path: Path) -> None:
+    inv = inventory(servers)
+    state = tmp_path / "state"
+    journal = Journal(state)
+    actions = {
+        "copy_databases": CopyAction(inv, state),
+        "record_position": RecordPositionAction(inv, state),
+        "report_new_writes": ReportNewWritesAction(inv, state),
+        "verify_old_untouched": VerifyOldUntouchedAction(inv, state),
+    }
+    copy = step("cutover.final-copy", "copy_databases", databases=DATABASES, replace=True)
+    first = Plan("cutover", "data", (
+        copy, step("cutover.record-position", "record_position", databases=DATABASES)))
+    rollback = Plan("rollback", "data", (
+        step("rollback.new-writes", "report_new_writes", databases=DATABASES),
+        step("rollback.old-untouched", "verify_old_untouched", databases=DATABASES),
+    ))
+    Executor(journal, actions).execute(first)
+    Executor(journal, actions).execute(rollback)
+
+    # The cloud lives on after the rollback: the old side takes a write.
+    with servers["old"].connect() as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO keystone.project (name) VALUES ('after-the-rollback')")
+        conn.commit()
+    # A second cutover stops before it takes its own position (its final copy rewrote
+    # the new side; killed, or the operator rolls back before the switch).
+    second = Executor(journal, actions).execute(Plan("cutover", "data", (copy,)))
+    assert journal.latest_run("cutover").id == second.run_id
+
+    Executor(journal, actions).execute(rollback, restart=True)  # raised before: stale
+    run = journal.latest_run("rollback")
+    assert journal.step(run.id, "rollback.old-untouched").result == {"checked": False}
+    assert journal.step(run.id, "rollback.new-writes").result == {"changed": False,
+                                                                  "tables": {}}
+    assert "earlier one: ignored" in journal.step(run.id, "rollback.old-untouched").output_tail
