@@ -69,8 +69,10 @@ class SnapshotResourcesAction(_CloudAction):
         side = str(step.params.get("side") or ("vip" if self.inventory.ha.vip_cloud
                                                  else "old"))
         clouds = self._clouds(self.inventory)
+        services = [s for s in self.inventory.ordered_services
+                    if "services" not in step.params or s in step.params["services"]]
         try:
-            taken = snapshot(clouds(side), self.inventory.ordered_services)
+            taken = snapshot(clouds(side), services)
         except SbsError as exc:
             earlier = self._earlier_cutover_snapshot(ctx)
             if earlier is None:
@@ -166,6 +168,14 @@ class VerifyVipAction(_CloudAction):
             report.smoke = smoke_side(self.inventory, clouds, "vip")
             _log_smoke(ctx, report.smoke)
             before = stored_snapshot(ctx.fact(SNAPSHOT_FACT))
+            live = [s for s in self.inventory.ordered_services
+                    if s in step.params.get("live_old", [])]
+            if live:
+                # still answering on the old side, with writes refused: counted now
+                counted = snapshot(clouds("old"), live)
+                ctx.log("counted on the old side now: "
+                        + ", ".join(f"{len(ids)} {kind}" for kind, ids in counted.items()))
+                before = {**(before or {}), **counted}
             if before is None:
                 report.notes.append("no resource snapshot recorded: parity skipped")
             else:

@@ -117,7 +117,14 @@ def plan_cutover(inv: Inventory) -> list[Step]:
     readable = read_only_window(inv)
     snapshot = Step(id="cutover.snapshot", action="snapshot_resources", changes=Changes.LOCAL,
                     title="Count resources through the VIP before the drain")
-    steps = [] if frozen else [snapshot]
+    stop_new = [Step(id=f"cutover.stop-new.{svc}", action="stop_service", service=svc,
+                     changes=Changes.NEW_SIDE, hosts=tuple(inv.new.controllers),
+                     params={"side": "new"}, title=f"Stop {svc} on the new controllers")
+                for svc in inv.ordered_services]
+    # Whatever does not need the old side frozen happens before the read-only window:
+    # the config delta since prepare (configs do not change in the window) and stopping
+    # the new services (they take no traffic yet).
+    steps = [*_config_steps(inv, "cutover"), *stop_new] if frozen else [snapshot]
     # The read-only window: every service's writes are refused at once, so the old
     # databases stop changing at one point; reads go on where the old API can serve them.
     steps += [Step(id=f"cutover.freeze-writes.{svc}", action="freeze_writes", service=svc,
@@ -129,9 +136,14 @@ def plan_cutover(inv: Inventory) -> list[Step]:
     if frozen:
         # Counted once nothing can change them any more, on the old controllers directly
         # (sbs's own login there writes nothing; the VIP refuses logins in the window).
+        # The services whose old API stops now are counted now; the others keep
+        # answering and are compared with the old side live, at verification.
         steps.append(Step(id="cutover.snapshot", action="snapshot_resources",
-                          changes=Changes.LOCAL, params={"side": "old"},
-                          title="Count resources on the old side, writes frozen"))
+                          changes=Changes.LOCAL,
+                          params={"side": "old", "services": [
+                              s for s in inv.ordered_services if s not in readable]},
+                          title="Count the resources of the services about to stop, on "
+                                "the old side, writes frozen"))
     for svc in inv.ordered_services:
         if svc in readable:
             continue  # stopped after the switch
@@ -142,10 +154,8 @@ def plan_cutover(inv: Inventory) -> list[Step]:
         steps.append(_stop_old(inv, svc))
     # The new services ran since prepare (verification): they hold connections to the
     # copies the final copy replaces, so they stop first.
-    steps += [Step(id=f"cutover.stop-new.{svc}", action="stop_service", service=svc,
-                   changes=Changes.NEW_SIDE, hosts=tuple(inv.new.controllers),
-                   params={"side": "new"}, title=f"Stop {svc} on the new controllers")
-              for svc in inv.ordered_services]
+    if not frozen:
+        steps += stop_new
     if frozen:
         steps.append(Step(id="cutover.old-position", action="record_position",
                           changes=Changes.LOCAL, params={"databases": dbs, "sides": ["old"]},
@@ -155,7 +165,8 @@ def plan_cutover(inv: Inventory) -> list[Step]:
                       changes=Changes.NEW_SIDE,
                       title="Final copy and verification of every database old -> new",
                       params={"databases": dbs, "replace": True, "final": True}))
-    steps += _config_steps(inv, "cutover")
+    if not frozen:
+        steps += _config_steps(inv, "cutover")
     steps += _db_sync_steps(inv, "cutover")
     steps += _start_steps(inv, "cutover", "new")
     # No API smoke on the new side here: its services validate tokens through the VIP,
@@ -195,8 +206,13 @@ def plan_cutover(inv: Inventory) -> list[Step]:
     if not frozen:
         return [*steps, verify]
     # Verified while writes are still refused: the counts cannot drift, and a failed
-    # verification rolls back with nothing written on the new side to lose.
-    steps.append(verify)
+    # verification rolls back with nothing written on the new side to lose. The
+    # services still answering on the old side are compared with it live.
+    steps.append(Step(id=verify.id, action=verify.action, changes=verify.changes,
+                      title="Verify through the VIP with openstacksdk, writes still "
+                            "refused; counts equal the old side's (failure rolls back "
+                            "automatically)",
+                      params={"live_old": readable}))
     steps.append(Step(id="cutover.thaw-writes", action="thaw_writes",
                       changes=Changes.TRAFFIC, params={"services": frozen},
                       title="End the read-only window: writes go to the new side"))

@@ -96,8 +96,7 @@ def estimate_window(plan: Plan, inv: Inventory, recorded: dict[str, float]) -> W
     downtime = 0.0
     in_window = False
     for step in plan.steps:
-        if step.action in ("freeze_writes", "stop_service") and step.id.startswith(
-                "cutover.") and (frozen or step.action == "stop_service"):
+        if step.action == ("freeze_writes" if frozen else "stop_service"):
             in_window = True
         if in_window and (frozen or step.action != "drain"):
             downtime += steps[step.id].seconds

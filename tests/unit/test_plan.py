@@ -169,8 +169,14 @@ def test_read_only_window_freezes_every_backend_first_and_keeps_read_apis_until_
     order = [s.id for s in plan.steps]
     freezes = [s.service for s in plan.steps if s.action == "freeze_writes"]
     assert freezes == list(SERVICE_ORDER)  # every service has a backend in the example
+    first_freeze = order.index(f"cutover.freeze-writes.{SERVICE_ORDER[0]}")
     assert order.index(f"cutover.freeze-writes.{SERVICE_ORDER[-1]}") < min(
-        i for i, s in enumerate(order) if s.startswith(("cutover.drain.", "cutover.stop-")))
+        i for i, s in enumerate(order) if s.startswith(("cutover.drain.", "cutover.stop-old")))
+    # what needs no freeze happens before the window: the config delta, stopping the
+    # new services (no traffic yet)
+    assert all(order.index(s) < first_freeze for s in order
+               if s.startswith(("cutover.config.", "cutover.stop-new.")))
+    assert len([s for s in order if s.startswith("cutover.config.")]) == len(SERVICE_ORDER)
     readable = [s for s in SERVICE_ORDER if catalog()[s].serves_reads_while_frozen]
     assert readable == ["keystone", "glance", "placement", "horizon"]
     # Services with workers (heartbeats in the database) still drain and stop before
@@ -196,9 +202,12 @@ def test_read_only_window_freezes_every_backend_first_and_keeps_read_apis_until_
         order.index("cutover.verify-vip") < order.index("cutover.thaw-writes")
     assert plan.step("cutover.record-position").params["sides"] == ["new"]
     assert plan.step("cutover.old-unchanged").params["since"] == "freeze"
-    # the snapshot is counted on the old side once writes are frozen
-    assert order.index("cutover.snapshot") == len(freezes)
-    assert plan.step("cutover.snapshot").params["side"] == "old"
+    # the services about to stop are counted on the old side once writes are frozen;
+    # the others are compared with the old side live, at verification
+    assert order.index("cutover.snapshot") == first_freeze + len(freezes)
+    assert plan.step("cutover.snapshot").params == {
+        "side": "old", "services": [s for s in SERVICE_ORDER if s not in readable]}
+    assert plan.step("cutover.verify-vip").params == {"live_old": readable}
     assert order[-1] == f"cutover.stop-old.{readable[-1]}"
 
 

@@ -108,7 +108,7 @@ def test_writes_leaking_into_the_read_only_window_stop_the_cutover_before_any_sw
         run_command(env, "cutover", factory(calls, {"cutover.old-unchanged"}))
     assert info.value.exit_code == 4
     assert not any(c.startswith(("rollback.", "cutover.switch.")) for c in calls)
-    assert calls[0].startswith("cutover.freeze-writes.")
+    assert any(c.startswith("cutover.freeze-writes.") for c in calls)
     calls.clear()
     run_command(env, "rollback", factory(calls, set()))
     assert "rollback.thaw-writes" in calls
