@@ -49,8 +49,15 @@ def measure(result: Any, times: list[tuple[str, float, float]],
                      if any(b <= r.started <= e for b, e in switch_spans)]
     freeze = [b for s, b, _ in times if s.startswith("cutover.freeze-writes.")]
     thaw = [e for s, _, e in times if s == "cutover.thaw-writes"]
+    def step_at(offset: float) -> str:
+        wall = result.wall_start + offset
+        return next((s for s, b, e in times if b <= wall <= e), "-")
+
+    failures = [{"kind": r.kind, "at_s": round(r.started, 2), "status": r.status,
+                 "error": r.error, "step": step_at(r.started)} for r in result.failures]
     return {
         **result.summary(), "cutover_seconds": round(cutover_seconds, 1),
+        "failures": failures,
         "unavailable_seconds": {kind: round(sum(e - b for b, e in spans), 2)
                                 for kind, spans in windows.items()},
         "failed_during_switch": {kind: sum(1 for r in during_switch if r.kind == kind)
@@ -89,7 +96,12 @@ def report(data: dict[str, Any], args: argparse.Namespace) -> str:
               f"| write window within the goal | {'yes' if writes_ok else 'NO'} |",
               f"| failed reads during the switch (goal 0) | "
               f"{data['failed_during_switch']['get']} |",
-              "", "## Step timings", "", "| step | seconds |", "|---|---|"]
+              ""]
+    reads = [f for f in data["failures"] if f["kind"] != "write"]
+    lines += ["## Failed reads and logins, and the step running then", ""]
+    lines += ([f"- {f['kind']} at {f['at_s']} s: {f['error']} (during {f['step']})"
+               for f in reads] or ["none"])
+    lines += ["", "## Step timings", "", "| step | seconds |", "|---|---|"]
     lines += [f"| {s['id']} | {s['seconds']} |" for s in data["steps"]]
     return "\n".join(lines) + "\n"
 
