@@ -77,7 +77,7 @@ def report(data: dict[str, Any], args: argparse.Namespace) -> str:
              f"({args.from_release} -> {args.to_release}, keystone + glance served, nova "
              f"database-only), {time.strftime('%Y-%m-%d')}: through the VIP at "
              f"{data['rate']:.0f} requests/s during `sbs cutover`, "
-             "every 5th a login, every 10th a project create, the rest project listings "
+             "every 20th a login, every 10th a project create, the rest project listings "
              "with a token. The cutover uses the read-only window "
              "(ha.haproxy.write_freeze, logins kept open).", "",
              "| kind | requests | failed | failed during the HAProxy switch | unavailable s |",

@@ -87,6 +87,7 @@ class SnapshotResourcesAction(_CloudAction):
             clouds.close()
         ctx.set_fact(SNAPSHOT_FACT, taken)
         ctx.set_fact(SNAPSHOT_META_FACT, {"run_id": ctx.run_id, "side": side,
+                                          "services": services,
                                           "cloud": cloud_of(self.inventory, side),
                                           "taken": time.time()})
         counts = {kind: len(ids) for kind, ids in taken.items()}
@@ -170,6 +171,10 @@ class VerifyVipAction(_CloudAction):
             before = stored_snapshot(ctx.fact(SNAPSHOT_FACT))
             live = [s for s in self.inventory.ordered_services
                     if s in step.params.get("live_old", [])]
+            meta = ctx.fact(SNAPSHOT_META_FACT)
+            counted = meta.get("services") if isinstance(meta, dict) else None
+            compared = None if counted is None else [
+                s for s in self.inventory.ordered_services if s in counted or s in live]
             if live:
                 # still answering on the old side, with writes refused: counted now
                 counted = snapshot(clouds("old"), live)
@@ -178,9 +183,13 @@ class VerifyVipAction(_CloudAction):
                 before = {**(before or {}), **counted}
             if before is None:
                 report.notes.append("no resource snapshot recorded: parity skipped")
+            elif compared == []:
+                report.notes.append("the cutover counted no service (its read-only window "
+                                    "kept them all answering): parity skipped")
             else:
                 try:
-                    report.parity = parity_with_snapshot(self.inventory, clouds, before)
+                    report.parity = parity_with_snapshot(self.inventory, clouds, before,
+                                                         services=compared)
                 except VerificationError as exc:
                     report.parity = ParityReport("before cutover", "vip now", (),
                                                  error=exc.message)

@@ -128,8 +128,11 @@ def parity_sides(inventory: Inventory, clouds: Clouds, left: str = "old",
 
 
 def parity_with_snapshot(inventory: Inventory, clouds: Clouds, before: Mapping[str, Any],
-                         side: str = "vip") -> ParityReport:
-    now = snapshot(clouds(side), inventory.ordered_services)
+                         side: str = "vip",
+                         services: Sequence[str] | None = None) -> ParityReport:
+    """`services`: those the snapshot counted (default: all of the inventory's)."""
+    wanted = [s for s in inventory.ordered_services if services is None or s in services]
+    now = snapshot(clouds(side), wanted)
     return compare_snapshots(before, now, left_name="before cutover", right_name=f"{side} now")
 
 
