@@ -53,11 +53,20 @@ def measure(result: Any, times: list[tuple[str, float, float]],
         wall = result.wall_start + offset
         return next((s for s, b, e in times if b <= wall <= e), "-")
 
+    def latency(kind: str) -> dict[str, float]:
+        served = sorted(r.duration for r in result.records if r.kind == kind and r.ok)
+        if not served:
+            return {}
+        return {"p50_s": round(served[len(served) // 2], 3),
+                "p95_s": round(served[int(len(served) * 0.95)], 3),
+                "max_s": round(served[-1], 3)}
+
     failures = [{"kind": r.kind, "at_s": round(r.started, 2), "status": r.status,
                  "error": r.error, "step": step_at(r.started)} for r in result.failures]
     return {
         **result.summary(), "cutover_seconds": round(cutover_seconds, 1),
         "failures": failures,
+        "latency": {kind: latency(kind) for kind in KINDS},
         "unavailable_seconds": {kind: round(sum(e - b for b, e in spans), 2)
                                 for kind, spans in windows.items()},
         "failed_during_switch": {kind: sum(1 for r in during_switch if r.kind == kind)
@@ -78,14 +87,19 @@ def report(data: dict[str, Any], args: argparse.Namespace) -> str:
              f"database-only), {time.strftime('%Y-%m-%d')}: through the VIP at "
              f"{data['rate']:.0f} requests/s during `sbs cutover`, "
              "every 20th a login, every 10th a project create, the rest project listings "
-             "with a token. The cutover uses the read-only window "
+             "with a token; a request fails on an error answer or after 30 s without one. "
+             "The cutover uses the read-only window "
              "(ha.haproxy.write_freeze, logins kept open).", "",
-             "| kind | requests | failed | failed during the HAProxy switch | unavailable s |",
-             "|---|---|---|---|---|"]
+             "| kind | requests | failed | failed during the HAProxy switch | unavailable s "
+             "| served: p50 / p95 / max s |",
+             "|---|---|---|---|---|---|"]
     total = {kind: sum(1 for r in data["_records"] if r.kind == kind) for kind in KINDS}
     for kind, label in KINDS.items():
+        lat = data["latency"][kind]
+        served = (f"{lat['p50_s']} / {lat['p95_s']} / {lat['max_s']}" if lat else "-")
         lines.append(f"| {label} | {total[kind]} | {data['failed_by_kind'].get(kind, 0)} | "
-                     f"{data['failed_during_switch'][kind]} | {unavailable[kind]} |")
+                     f"{data['failed_during_switch'][kind]} | {unavailable[kind]} | "
+                     f"{served} |")
     lines += ["", "| measure | value |", "|---|---|",
               f"| cutover wall time s | {data['cutover_seconds']} |",
               f"| read-only window (freeze -> thaw) s | {data['read_only_window_seconds']} |",

@@ -67,7 +67,8 @@ class Load:
     """Through the VIP while the cutover runs (bounded), at 10 requests/s: project
     listings with a token (database reads), every 20th a token issue (a login: bcrypt
     makes each cost the lab's one-process keystone ~0.3 s of CPU), every 10th a project
-    create (a database write)."""
+    create (a database write). A request counts as failed on an error answer or after
+    30 s without one (openstacksdk and the CLIs wait that long and longer)."""
 
     def __init__(self, clouds_file: Path, *, writes: bool = True) -> None:
         self.stop = threading.Event()
@@ -87,7 +88,7 @@ class Load:
         self.result = run_load(f"{url}/projects", rate=10, max_requests=20000,
                                max_seconds=900, token_url=f"{url}/auth/tokens",
                                token_body=token_body(self.clouds_file), token_every=20,
-                               get_headers={"X-Auth-Token": token},
+                               get_headers={"X-Auth-Token": token}, timeout=30.0,
                                writes=writes if self.writes else None, stop=self.stop)
 
     def __enter__(self) -> Load:
