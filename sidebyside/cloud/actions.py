@@ -36,7 +36,8 @@ CloudsFactory = Callable[[Inventory], Clouds]
 def _log_smoke(ctx: StepContext, smoke: SmokeReport) -> None:
     for check in smoke.checks:
         ctx.log(f"{check.status:4} {check.service} {check.name}: {check.detail}"
-                + (f" (`{check.call}`)" if check.status == "fail" else ""))
+                + (f" (`{check.call}`)" if check.status == "fail" else "")
+                + (f" [{check.seconds:.1f}s]" if check.seconds >= 0.05 else ""))
 
 
 def _log_parity(ctx: StepContext, parity: ParityReport) -> None:
@@ -172,12 +173,14 @@ class VerifyVipAction(_CloudAction):
             live = [s for s in self.inventory.ordered_services
                     if s in step.params.get("live_old", [])]
             meta = ctx.fact(SNAPSHOT_META_FACT)
-            counted = meta.get("services") if isinstance(meta, dict) else None
-            compared = None if counted is None else [
-                s for s in self.inventory.ordered_services if s in counted or s in live]
+            snapshotted = meta.get("services") if isinstance(meta, dict) else None
+            compared = None if snapshotted is None else [
+                s for s in self.inventory.ordered_services if s in snapshotted or s in live]
             if live:
                 # still answering on the old side, with writes refused: counted now
+                started = time.monotonic()
                 counted = snapshot(clouds("old"), live)
+                ctx.log(f"old side counted in {time.monotonic() - started:.1f}s")
                 ctx.log("counted on the old side now: "
                         + ", ".join(f"{len(ids)} {kind}" for kind, ids in counted.items()))
                 before = {**(before or {}), **counted}
