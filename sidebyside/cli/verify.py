@@ -104,6 +104,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Smoke-test a cloud, compare its resources, time old against new."""
         from sidebyside.actions.hosts import Hosts
+        from sidebyside.cloud.actions import SNAPSHOT_META_FACT
         from sidebyside.cloud.verify import (
             SIDE_CHOICES,
             SNAPSHOT_FACT,
@@ -116,13 +117,17 @@ def register(app: typer.Typer) -> None:
             raise InputError(f"--side must be one of {', '.join(SIDE_CHOICES)}, not {side!r}")
         env = environment(inventory, state_dir)
         before = None
+        counted: list[str] | None = None
         if side == "vip" and (env.state_dir / "journal.db").exists():
             before = stored_snapshot(env.journal.fact(SNAPSHOT_FACT))
+            meta = env.journal.fact(SNAPSHOT_META_FACT)
+            if isinstance(meta, dict) and isinstance(meta.get("services"), list):
+                counted = [str(s) for s in meta["services"]]
         hosts = Hosts(env.inventory) if compare else None
         try:
             report = run_verify(env.inventory, side=side, parity=parity, before=before,
                                 do_compare=compare, rounds=rounds, threshold=threshold,
-                                host_of=hosts)
+                                host_of=hosts, snapshot_services=counted)
         finally:
             if hosts is not None:
                 hosts.close()

@@ -184,6 +184,12 @@ class VerifyVipAction(_CloudAction):
                 ctx.log("counted on the old side now: "
                         + ", ".join(f"{len(ids)} {kind}" for kind, ids in counted.items()))
                 before = {**(before or {}), **counted}
+                # what the cloud held when traffic moved, for `sbs verify --side vip`
+                # and rollback's verification later
+                ctx.set_fact(SNAPSHOT_FACT, before)
+                ctx.set_fact(SNAPSHOT_META_FACT, {
+                    **(meta if isinstance(meta, dict) else {}),
+                    "services": compared})
             if before is None:
                 report.notes.append("no resource snapshot recorded: parity skipped")
             elif compared == []:

@@ -176,11 +176,13 @@ def run_verify(inventory: Inventory, *, side: str = "vip", parity: bool | None =
                before: Mapping[str, Any] | None = None, do_compare: bool = False,
                rounds: int = DEFAULT_ROUNDS, threshold: float = DEFAULT_THRESHOLD,
                host_of: Callable[[str], Host] | None = None,
-               clouds: Clouds | None = None) -> VerifyReport:
+               clouds: Clouds | None = None,
+               snapshot_services: Sequence[str] | None = None) -> VerifyReport:
     """Smoke on `side`, parity, and with do_compare the old-vs-new latency comparison.
 
     Parity by default: `new` against old now; `vip` against `before` (the snapshot the
-    cutover recorded) when there is one; `old` none (the new side may not exist yet).
+    cutover recorded, over `snapshot_services`, the services it counted) when there is
+    one; `old` none (the new side may not exist yet).
     Failed checks are in the report, not raised (see `raise_if_failed`). Raises
     InputError or UnreachableError when a cloud cannot be used at all.
     """
@@ -201,7 +203,8 @@ def run_verify(inventory: Inventory, *, side: str = "vip", parity: bool | None =
                     if before is None:
                         raise InputError("no resource snapshot recorded by a cutover to "
                                          "compare the VIP with")
-                    report.parity = parity_with_snapshot(inventory, clouds, before, side)
+                    report.parity = parity_with_snapshot(inventory, clouds, before, side,
+                                                         services=snapshot_services)
                 else:
                     report.parity = parity_sides(inventory, clouds, "old", "new")
             except VerificationError as exc:

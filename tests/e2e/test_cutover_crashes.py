@@ -206,8 +206,9 @@ def lab_pids(lab: RunningLab) -> dict[str, int]:
             if row["component"] in ("old-mariadb", "new-mariadb", "haproxy")}
 
 
-def backends(lab: RunningLab) -> list[str]:
-    model = load_inventory(lab.state_dir / "sbs.yaml").ha.haproxy
+def backends(lab: RunningLab, inventory: Path | None = None) -> list[str]:
+    """The HAProxy backends of `inventory` (default: the whole lab's)."""
+    model = load_inventory(inventory or lab.state_dir / "sbs.yaml").ha.haproxy
     assert model is not None
     return [b.backend for b in model.backends.values()]
 
@@ -296,7 +297,7 @@ def test_sigkill_in_every_cutover_step_then_resume(small_crashes: Crashes) -> No
                                "kind='run-resumed'", (run_id,)).fetchone()[0]
     assert resumed == len(steps)
 
-    for backend in backends(lab):
+    for backend in backends(lab, crashes.inventory):
         assert serving(lab, backend) == {"new-ctl1"}, backend
     verified = crashes.sbs("verify", "--side", "vip", "--json")
     assert verified.returncode == 0, verified.stdout[-3000:]
