@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
@@ -51,6 +52,19 @@ def request(haproxy: HaproxyUnderTest, method: str, path: str) -> tuple[int, str
             return answer.status, answer.read().decode(), answer.headers.get("Retry-After", "")
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode(), error.headers.get("Retry-After", "")
+
+
+def in_flight_before_the_freeze(haproxy: HaproxyUnderTest,
+                                send: Callable[[], None]) -> threading.Thread:
+    """Start `send` (a slow request) in a thread; return once HAProxy shows its stream."""
+    thread = threading.Thread(target=send)
+    thread.start()
+    node = haproxy.node()
+    for _ in range(100):
+        if any(s.backend == BACKEND for s in node.streams()):
+            break
+        threading.Event().wait(0.05)
+    return thread
 
 
 def actions(haproxy: HaproxyUnderTest, **kwargs: Any) -> dict[str, Any]:
@@ -116,14 +130,7 @@ def test_freeze_waits_for_the_requests_in_flight_when_it_took_effect(
         request(haproxy, "GET", "/slow?seconds=3")
         finished.set()
 
-    thread = threading.Thread(target=slow)
-    thread.start()
-    node = haproxy.node()
-    # the slow request is in HAProxy before the freeze starts
-    for _ in range(100):
-        if any(s.backend == BACKEND for s in node.streams()):
-            break
-        threading.Event().wait(0.05)
+    thread = in_flight_before_the_freeze(haproxy, slow)
     ctx = context()
     result = registry["freeze_writes"].run(step("freeze_writes"), ctx)
     assert finished.is_set(), "the freeze returned while a request from before it ran"
@@ -135,13 +142,8 @@ def test_freeze_waits_for_the_requests_in_flight_when_it_took_effect(
 def test_a_request_in_flight_beyond_the_timeout_fails_the_step_naming_it(
         haproxy: HaproxyUnderTest) -> None:
     registry = actions(haproxy)
-    thread = threading.Thread(target=request, args=(haproxy, "GET", "/slow?seconds=4"))
-    thread.start()
-    node = haproxy.node()
-    for _ in range(100):
-        if any(s.backend == BACKEND for s in node.streams()):
-            break
-        threading.Event().wait(0.05)
+    thread = in_flight_before_the_freeze(
+        haproxy, lambda: request(haproxy, "GET", "/slow?seconds=4"))
     with pytest.raises(TrafficNotSettled) as info:
         registry["freeze_writes"].run(step("freeze_writes"), context(drain_timeout=1))
     assert "before the write freeze" in info.value.message
