@@ -79,12 +79,15 @@ def check_inputs(request: PlaybookRequest) -> None:
         raise InputError(f"deploy.ansible.inventory: {request.inventory} does not exist")
 
 
+def search_path() -> str:
+    """PATH for ansible: this interpreter's bin dir first (sbs may run from a venv that
+    is not on PATH, as `make test` runs it)."""
+    return os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+
+
 def _environment(private_dir: Path) -> dict[str, str]:
-    # ansible-playbook next to this interpreter first: sbs may run from a venv that is
-    # not on PATH.
-    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     return {
-        "PATH": path,
+        "PATH": search_path(),
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_FORCE_COLOR": "0",
         "ANSIBLE_RETRY_FILES_ENABLED": "0",

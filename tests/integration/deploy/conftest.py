@@ -110,6 +110,8 @@ def command_rig(directory: Path, command: str) -> DeployRig:
 
 @pytest.fixture(scope="session", autouse=True)
 def _ansible_installed() -> None:
-    if shutil.which("ansible-playbook") is None:
+    from sidebyside.deploy.ansible import search_path
+
+    if shutil.which("ansible-playbook", path=search_path()) is None:
         pytest.fail("ansible-core and ansible-runner are required (pip install ansible-core "
                     "ansible-runner)")
