@@ -115,8 +115,6 @@ def plan_cutover(inv: Inventory) -> list[Step]:
     dbs = databases_of(inv.ordered_services)
     frozen = frozen_services(inv)
     readable = read_only_window(inv)
-    snapshot = Step(id="cutover.snapshot", action="snapshot_resources", changes=Changes.LOCAL,
-                    title="Count resources through the VIP before the drain")
     stop_new = [Step(id=f"cutover.stop-new.{svc}", action="stop_service", service=svc,
                      changes=Changes.NEW_SIDE, hosts=tuple(inv.new.controllers),
                      params={"side": "new"}, title=f"Stop {svc} on the new controllers")
@@ -124,7 +122,9 @@ def plan_cutover(inv: Inventory) -> list[Step]:
     # Whatever does not need the old side frozen happens before the read-only window:
     # the config delta since prepare (configs do not change in the window) and stopping
     # the new services (they take no traffic yet).
-    steps = [*_config_steps(inv, "cutover"), *stop_new] if frozen else [snapshot]
+    steps = [*_config_steps(inv, "cutover"), *stop_new] if frozen else [
+        Step(id="cutover.snapshot", action="snapshot_resources", changes=Changes.LOCAL,
+             title="Count resources through the VIP before the drain")]
     # The read-only window: every service's writes are refused at once, so the old
     # databases stop changing at one point; reads go on where the old API can serve them.
     steps += [Step(id=f"cutover.freeze-writes.{svc}", action="freeze_writes", service=svc,
@@ -199,16 +199,15 @@ def plan_cutover(inv: Inventory) -> list[Step]:
                           service="keystone", changes=Changes.TRAFFIC,
                           title="Let logins (token issue) through to the new keystone, "
                                 "other writes still refused"))
-    verify = Step(id="cutover.verify-vip", action="verify_vip", changes=Changes.NOTHING,
-                  rerunnable=True,
-                  title="Verify through the VIP with openstacksdk; counts equal the "
-                        "snapshot (failure rolls back automatically)")
     if not frozen:
-        return [*steps, verify]
+        return [*steps, Step(id="cutover.verify-vip", action="verify_vip",
+                             changes=Changes.NOTHING,
+                             title="Verify through the VIP with openstacksdk; counts equal "
+                                   "the snapshot (failure rolls back automatically)")]
     # Verified while writes are still refused: the counts cannot drift, and a failed
     # verification rolls back with nothing written on the new side to lose. The
     # services still answering on the old side are compared with it live.
-    steps.append(Step(id=verify.id, action=verify.action, changes=verify.changes,
+    steps.append(Step(id="cutover.verify-vip", action="verify_vip", changes=Changes.NOTHING,
                       title="Verify through the VIP with openstacksdk, writes still "
                             "refused; counts equal the old side's (failure rolls back "
                             "automatically)",

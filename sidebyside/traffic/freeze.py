@@ -31,7 +31,6 @@ from sidebyside.traffic.switch import ServiceRoute, Waiter
 
 FROZEN_ALL = "all"
 FROZEN_EXCEPT_TOKEN_ISSUE = "keep-token-issue"
-FREEZE_VALUES = (FROZEN_ALL, FROZEN_EXCEPT_TOKEN_ISSUE)
 
 
 def freeze_value(service: str, allow_token_issue: bool) -> str:
