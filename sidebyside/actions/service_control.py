@@ -11,7 +11,7 @@ from typing import Any
 
 from sidebyside.actions.hosts import Hosts
 from sidebyside.engine.executor import StepContext
-from sidebyside.engine.fleet import run_on_hosts
+from sidebyside.engine.fleet import DEFAULT_PARALLEL, run_on_hosts
 from sidebyside.inventory import Inventory, ServiceControl
 from sidebyside.plan.model import Step
 
@@ -51,40 +51,56 @@ def control_argvs(control: ServiceControl, verb: str,
 
 
 class ServiceAction:
-    """start_service or stop_service on every controller of a side, in parallel."""
+    """start_service or stop_service on every controller of a side, in parallel.
+
+    A step names one service (`service`), or several (`params.services`): those start
+    together, on every host at once, where the window is counted in seconds (each
+    service's start-up is mostly its own process importing itself); the journal then
+    records each service on each host (`service@host`)."""
 
     def __init__(self, inventory: Inventory, hosts: Hosts, verb: str) -> None:
         self.inventory = inventory
         self.hosts = hosts
         self.verb = verb
 
-    def _control(self, step: Step) -> tuple[str, ServiceControl]:
+    def _controls(self, step: Step) -> tuple[str, dict[str, ServiceControl]]:
         side = step.params["side"]
-        assert step.service is not None
-        return side, self.inventory.side(side).services[step.service]
+        names = [step.service] if step.service else list(step.params["services"])
+        services = self.inventory.side(side).services
+        return side, {name: services[name] for name in names}
 
     def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
-        side, control = self._control(step)
+        side, controls = self._controls(step)
+        several = step.service is None
 
-        def on_host(name: str) -> dict[str, Any]:
+        def on_host(item: str) -> dict[str, Any]:
+            service, _, name = item.rpartition("@") if several else (step.service, "", item)
+            assert service is not None
             host = self.hosts(name)
-            for argv in control_argvs(control, self.verb, name):
+            for argv in control_argvs(controls[service], self.verb, name):
                 result = host.run(argv, timeout=300, on_output=lambda line: ctx.log(
-                    f"{name}: {line}"))
-                ctx.log(f"{name}: {' '.join(argv)} -> {result.returncode}")
+                    f"{item}: {line}"))
+                ctx.log(f"{item}: {' '.join(argv)} -> {result.returncode}")
             return {"verb": self.verb}
 
-        results = run_on_hosts(ctx, list(step.hosts), on_host)
+        items = [f"{svc}@{h}" for svc in controls for h in step.hosts] if several \
+            else list(step.hosts)
+        results = run_on_hosts(ctx, items, on_host,
+                               max_parallel=max(DEFAULT_PARALLEL, len(items)))
+        if several:
+            return {"side": side, "services": list(controls), "hosts": list(step.hosts),
+                    "done": sorted(results)}
         return {"side": side, "service": step.service, "hosts": sorted(results)}
 
     def verify(self, step: Step, ctx: StepContext) -> bool:
-        """On resume: is the service already in the wanted state on every host?"""
-        side, control = self._control(step)
-        if not control_argvs(control, "status"):
-            return False
-        for name in step.hosts:
-            running = all(self.hosts(name).run(argv, check=False, timeout=60).ok
-                          for argv in control_argvs(control, "status", name))
-            if running != (self.verb == "start"):
+        """On resume: is every service already in the wanted state on every host?"""
+        _, controls = self._controls(step)
+        for control in controls.values():
+            if not control_argvs(control, "status"):
                 return False
+            for name in step.hosts:
+                running = all(self.hosts(name).run(argv, check=False, timeout=60).ok
+                              for argv in control_argvs(control, "status", name))
+                if running != (self.verb == "start"):
+                    return False
         return True

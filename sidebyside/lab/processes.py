@@ -159,7 +159,7 @@ def wait_http_ok(url: str, *, what: str, pid: int | None, log_file: Path,
                              f"{what} exited during start-up; {log_file}:\n{log_tail(log_file)}")
         return status is None or status >= 400
 
-    retrying = Retrying(stop=stop_after_delay(budget), wait=wait_fixed(0.5),
+    retrying = Retrying(stop=stop_after_delay(budget), wait=wait_fixed(0.2),
                         retry=retry_if_result(not_ready), reraise=False)
     try:
         retrying(http_status, url)

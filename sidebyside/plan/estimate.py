@@ -75,6 +75,10 @@ def _estimate_step(step: Step, inv: Inventory, recorded: dict[str, float]) -> St
     equivalent = _equivalent(step.id)
     if equivalent and equivalent in recorded:
         return StepEstimate(recorded[equivalent], "prepare")
+    together = [f"{equivalent}.{svc}" for svc in step.params.get("services", ())]
+    if equivalent and together and all(each in recorded for each in together):
+        # services started together take as long as the slowest did alone
+        return StepEstimate(max(recorded[each] for each in together), "prepare")
     if step.action == "drain":
         return StepEstimate(inv.window.drain_timeout, "drain timeout")
     if step.action in _DEFAULT_SECONDS:

@@ -99,6 +99,33 @@ def test_rollback_starts_old_before_switching_back_and_reports_writes_first():
     assert switches == list(SERVICE_ORDER)  # keystone first: the others need its tokens
 
 
+def test_cutover_and_rollback_start_every_service_of_a_side_in_one_step():
+    # In the window each service's start-up would add up: one step starts them all.
+    inv = production()
+    for command, side in (("cutover", "new"), ("rollback", "old")):
+        plan = build_plan(inv, command)
+        [start] = [s for s in plan.steps if s.action == "start_service"]
+        assert start.id == f"{command}.start-{side}" and start.service is None
+        assert start.params == {"side": side, "services": list(SERVICE_ORDER)}
+        assert start.hosts == tuple(inv.side(side).controllers)
+    # prepare is not in a window: one service after the other, each checked alone
+    assert len([s for s in build_plan(inv, "prepare").steps
+                if s.action == "start_service"]) == len(SERVICE_ORDER)
+
+
+def test_services_started_together_are_estimated_by_the_slowest_alone():
+    inv = production()
+    plan = build_plan(inv, "cutover")
+    recorded = {f"prepare.start-new.{svc}": 3.0 for svc in SERVICE_ORDER}
+    recorded["prepare.start-new.nova"] = 11.5
+    estimate = estimate_window(plan, inv, recorded)
+    assert estimate.steps["cutover.start-new"].seconds == 11.5
+    assert estimate.steps["cutover.start-new"].source == "prepare"
+    del recorded["prepare.start-new.glance"]  # one service never timed: the default
+    assert estimate_window(plan, inv, recorded).steps[
+        "cutover.start-new"].source == "default"
+
+
 def test_step_ids_unique_and_once_per_cloud_commands_on_one_controller():
     inv = production()
     for command in ("prepare", "cutover", "rollback"):
@@ -192,8 +219,7 @@ def test_read_only_window_freezes_every_backend_first_and_keeps_read_apis_until_
     # The old side is checksummed before the final copy and proven unchanged before any
     # switch; writes reopen only after every switch and the VIP move.
     assert order.index("cutover.old-position") < final_copy
-    assert order.index("cutover.old-unchanged") > max(
-        i for i, s in enumerate(order) if s.startswith("cutover.start-new."))
+    assert order.index("cutover.old-unchanged") > order.index("cutover.start-new")
     first_switch = min(i for i, s in enumerate(order) if s.startswith("cutover.switch."))
     assert order.index("cutover.old-unchanged") < first_switch
     # Verified through the VIP while writes are still refused (logins let through

@@ -1,9 +1,17 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from sidebyside.actions.service_control import control_argvs
+from sidebyside.actions.service_control import ServiceAction, control_argvs
+from sidebyside.engine.executor import StepContext
+from sidebyside.engine.fleet import fleet_key
+from sidebyside.engine.journal import Journal
+from sidebyside.errors import StepFailed
 from sidebyside.inventory import ServiceControl
+from sidebyside.plan.model import Changes, Step
+from sidebyside.remote.local import LocalHost
 
 
 def test_units_start_stop_status():
@@ -41,3 +49,59 @@ def test_host_placeholder_names_the_host_the_command_runs_on() -> None:
     assert control_argvs(control, "status", "ctl2") == [["check", "ctl2-ctl2"]]
     assert control_argvs(control, "stop") == [  # no host given: left as written
         ["lab", "service", "stop", "--controller", "{host}", "keystone"]]
+
+
+class _Side:
+    def __init__(self, services: dict[str, ServiceControl]) -> None:
+        self.services = services
+
+
+class _Inventory:
+    """Only what ServiceAction reads: one side's service controls."""
+
+    def __init__(self, services: dict[str, ServiceControl]) -> None:
+        self._side = _Side(services)
+
+    def side(self, name: str) -> _Side:
+        assert name == "new"
+        return self._side
+
+
+def test_several_services_start_together_on_every_host_and_resume_per_service_and_host(
+        tmp_path: Path) -> None:
+    marks = tmp_path / "marks"
+    marks.mkdir()
+
+    def control(service: str) -> ServiceControl:
+        # a real command per service and host; `fail-<service>@<host>` makes it fail
+        return ServiceControl(
+            start=f"sh -c 'test ! -e {marks}/fail-{service}@{{host}} && "
+                  f"touch {marks}/{service}@{{host}}'",
+            stop=f"rm -f {marks}/{service}@{{host}}",
+            status=f"test -e {marks}/{service}@{{host}}")
+
+    inventory = _Inventory({svc: control(svc) for svc in ("keystone", "glance")})
+    action = ServiceAction(inventory, lambda name: LocalHost(name), "start")  # type: ignore[arg-type]
+    step = Step(id="cutover.start-new", action="start_service", title="start all",
+                changes=Changes.NEW_SIDE, hosts=("ctl1", "ctl2"),
+                params={"side": "new", "services": ["keystone", "glance"]})
+    journal = Journal(tmp_path / "state")
+    run_id = journal.start_run("cutover", "t", [step.to_dict()])
+    ctx = StepContext(run_id=run_id, step=step, journal=journal, options={})
+    (marks / "fail-glance@ctl2").touch()
+    with pytest.raises(StepFailed) as caught:
+        action.run(step, ctx)
+    assert "glance@ctl2" in caught.value.message and "keystone@" not in caught.value.message
+    assert sorted(p.name for p in marks.iterdir() if not p.name.startswith("fail")) == [
+        "glance@ctl1", "keystone@ctl1", "keystone@ctl2"]
+    assert action.verify(step, ctx) is False  # glance is not running on ctl2
+    assert journal.fact(fleet_key(run_id, step.id, "keystone@ctl2")) == {"verb": "start"}
+
+    (marks / "fail-glance@ctl2").unlink()
+    (marks / "keystone@ctl1").unlink()  # done before: a resume must not start it again
+    result = action.run(step, ctx)
+    assert result["done"] == ["glance@ctl1", "glance@ctl2", "keystone@ctl1",
+                              "keystone@ctl2"]
+    assert not (marks / "keystone@ctl1").exists()
+    (marks / "keystone@ctl1").touch()
+    assert action.verify(step, ctx) is True
