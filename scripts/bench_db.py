@@ -283,8 +283,11 @@ def method_mydumper(workdir: Path, source: MariaDBServer,
                                         + load["client_cpu_seconds"], 1)}
 
 
+SBS_WORKERS = 2
+
+
 def method_sbs(workdir: Path, source: MariaDBServer, target: MariaDBServer,
-               workers: int = 2) -> dict[str, Any]:
+               workers: int = SBS_WORKERS) -> dict[str, Any]:
     state = workdir / "sbs-state"
     shutil.rmtree(state, ignore_errors=True)
     src_pw, dst_pw = workdir / "src.pw", workdir / "dst.pw"
@@ -527,6 +530,8 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--keep", action="store_true", help="keep servers and data")
     parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--sbs-workers", type=int, default=SBS_WORKERS,
+                        help="workers of (c), sbs db copy")
     parser.add_argument("--no-readers", action="store_true",
                         help="skip the client-side reader comparison")
     args = parser.parse_args()
@@ -562,7 +567,8 @@ def main() -> None:
             reset_target(target)
             log(f"({key}) {name}")
             source_cpu, target_cpu = cpu_seconds(source.pid), cpu_seconds(target.pid)
-            outcome = run(workdir, source, target)
+            outcome = (method_sbs(workdir, source, target, args.sbs_workers) if key == "c"
+                       else run(workdir, source, target))
             outcome.pop("stdout", None)
             outcome.setdefault("target_cpu_seconds",
                                round(cpu_seconds(target.pid) - target_cpu, 1))
@@ -576,7 +582,8 @@ def main() -> None:
             outcome["seconds"] = round(outcome["seconds"], 1)
             outcome["mb_per_second"] = round(volume / 1e6 / outcome["seconds"], 1)
             outcome["rows_per_second"] = round(dataset["rows"] / outcome["seconds"])
-            outcome["name"] = name
+            outcome["name"] = name.replace(f"{SBS_WORKERS} workers",
+                                           f"{args.sbs_workers} workers")
             results["methods"][key] = outcome
             log(f"({key}) {json.dumps(outcome)}")
     finally:

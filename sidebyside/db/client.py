@@ -111,6 +111,10 @@ class Session:
                 return int(cursor.execute(sql, args))
         except pymysql.err.MySQLError as exc:
             raise translate(exc, self.where) from None
+        except (AttributeError, OSError) as exc:
+            if self._connection.open:
+                raise
+            raise self._lost(exc) from None
 
     def query(self, sql: str, args: Any = None) -> list[tuple[Any, ...]]:
         try:
@@ -119,6 +123,17 @@ class Session:
                 return list(cursor.fetchall())
         except pymysql.err.MySQLError as exc:
             raise translate(exc, self.where) from None
+        except (AttributeError, OSError) as exc:
+            if self._connection.open:
+                raise
+            raise self._lost(exc) from None
+
+    def _lost(self, exc: Exception) -> UnreachableError:
+        """A driver error after the connection was dropped. PyMySQL drops its socket
+        when the server goes away; a LOAD DATA LOCAL then ends by writing to the dropped
+        socket, and the AttributeError of that hides the lost connection."""
+        return UnreachableError(f"{self.where}: lost the connection to the server "
+                                f"({type(exc).__name__})")
 
     def query_one(self, sql: str, args: Any = None) -> tuple[Any, ...] | None:
         rows = self.query(sql, args)
@@ -179,8 +194,11 @@ class Session:
             os.close(write_fd)
             loader.join()
         if "error" in outcome:
+            error = outcome["error"]
             self._rollback_quietly()
-            raise translate(outcome["error"], self.where) from None
+            if isinstance(error, (AttributeError, OSError)) and not self._connection.open:
+                raise self._lost(error) from None
+            raise translate(error, self.where) from None
         if feed_error is not None:
             self._rollback_quietly()
             raise feed_error
