@@ -10,9 +10,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 from openstack import exceptions as os_exc
 
@@ -28,9 +26,6 @@ SERVICE_TYPES: dict[str, tuple[str, ...]] = {
 }
 # The image whose download is checksummed is the smallest active one, up to this size.
 MAX_DOWNLOAD_BYTES = 64 * 2**20
-# API calls of one check or snapshot in flight at once
-MAX_PARALLEL_CALLS = 4
-T = TypeVar("T")
 
 Conn = Any  # openstack.connection.Connection; its proxies are dynamically typed
 
@@ -160,59 +155,36 @@ def _error_text(exc: Exception) -> str:
     return redact(f"{type(exc).__name__}: {text[0] if text else ''}")
 
 
-def _timed(check: SmokeCall, conn: Conn) -> tuple[str | None, Exception | None, float]:
-    started = time.monotonic()
-    try:
-        return check(conn), None, time.monotonic() - started
-    except Exception as exc:  # noqa: BLE001 - any failure is this check's result
-        return None, exc, time.monotonic() - started
-
-
-def in_parallel(calls: Sequence[Callable[[], T]], *,
-                max_parallel: int = MAX_PARALLEL_CALLS) -> list[T]:
-    """Each call's result, in the order given; the calls run concurrently (API calls
-    wait on the servers, and a loaded cloud answers several at once as fast as one)."""
-    if len(calls) <= 1:
-        return [call() for call in calls]
-    with ThreadPoolExecutor(max_workers=min(max_parallel, len(calls))) as pool:
-        return list(pool.map(lambda call: call(), calls))
-
-
 def run_smoke(conn: Conn, services: Sequence[str], *, side: str, cloud: str) -> SmokeReport:
     """Every smoke check of the given services; never raises for a failing check (each
     is reported with its call and error).
 
-    The token check runs first and alone (it replaces the connection's token); the
-    others run concurrently."""
-    planned: list[tuple[str, str, str, SmokeCall | None, str]] = []
+    One call at a time, on purpose: a service just started loads its policy on its
+    first requests, and oslo.policy's loading is not thread-safe; concurrent first
+    requests to a new Keystone were seen answered 403 (identity:list_projects) while
+    the rules were half loaded. A verification must not provoke that: its failure rolls
+    the cutover back."""
+    checks: list[Check] = []
     for service in services:
         if service not in SMOKE_CHECKS:
             continue  # horizon has no API to smoke
         if service != "keystone" and endpoint_of(conn, service) is None:
             kinds = "/".join(SERVICE_TYPES[service])
-            planned += [(service, name, call, None,
-                         f"no {kinds} endpoint in the catalog of {cloud}")
-                        for name, call, _ in SMOKE_CHECKS[service]]
+            checks += [Check(service, name, call, "skip",
+                             detail=f"no {kinds} endpoint in the catalog of {cloud}")
+                       for name, call, _ in SMOKE_CHECKS[service]]
             continue
-        planned += [(service, name, call, check, "") for name, call, check in
-                    SMOKE_CHECKS[service]]
-    runnable = {i: item[3] for i, item in enumerate(planned) if item[3] is not None}
-    outcomes = {i: _timed(check, conn) for i, check in runnable.items() if check is _token}
-    rest = [i for i in runnable if i not in outcomes]
-    outcomes.update(zip(rest, in_parallel([partial(_timed, runnable[i], conn)
-                                           for i in rest]), strict=True))
-    checks: list[Check] = []
-    for i, (service, name, call, check, skipped) in enumerate(planned):
-        if check is None:
-            checks.append(Check(service, name, call, "skip", detail=skipped))
-            continue
-        detail, error, took = outcomes[i]
-        if error is not None:
-            checks.append(Check(service, name, call, "fail", took, _error_text(error)))
-            continue
-        status: CheckStatus = "skip" if detail is None else "pass"
-        checks.append(Check(service, name, call, status, took,
-                            detail or "nothing to check"))
+        for name, call, check in SMOKE_CHECKS[service]:
+            started = time.monotonic()
+            try:
+                detail = check(conn)
+            except Exception as exc:  # noqa: BLE001 - any failure is this check's result
+                checks.append(Check(service, name, call, "fail",
+                                    time.monotonic() - started, _error_text(exc)))
+                continue
+            status: CheckStatus = "skip" if detail is None else "pass"
+            checks.append(Check(service, name, call, status, time.monotonic() - started,
+                                detail or "nothing to check"))
     return SmokeReport(side=side, cloud=cloud, checks=tuple(checks))
 
 
@@ -222,24 +194,15 @@ def snapshot(conn: Conn, services: Sequence[str]) -> Snapshot:
     Services without an endpoint in the catalog are left out. Raises
     VerificationError naming the call that failed.
     """
-    wanted: list[tuple[str, str, Callable[[Conn], Iterable[Any]]]] = []
+    raw: dict[str, list[str]] = {}
     for service in services:
         listers = RESOURCES.get(service)
         if not listers or (service != "keystone" and endpoint_of(conn, service) is None):
             continue
-        wanted += [(service, kind, lister) for kind, lister in listers.items()]
-
-    def ids_of(lister: Callable[[Conn], Iterable[Any]]) -> list[str] | Exception:
-        try:
-            return [str(item.id) for item in lister(conn)]
-        except Exception as exc:  # noqa: BLE001 - reported with the failing call
-            return exc
-
-    raw: dict[str, list[str]] = {}
-    listed = in_parallel([partial(ids_of, lister) for _, _, lister in wanted])
-    for (service, kind, _), ids in zip(wanted, listed, strict=True):
-        if isinstance(ids, Exception):
-            raise VerificationError(f"listing {kind} ({service}) failed: "
-                                    f"{_error_text(ids)}") from None
-        raw[kind] = ids
+        for kind, lister in listers.items():
+            try:
+                raw[kind] = [str(item.id) for item in lister(conn)]
+            except Exception as exc:  # noqa: BLE001 - reported with the failing call
+                raise VerificationError(f"listing {kind} ({service}) failed: "
+                                        f"{_error_text(exc)}") from None
     return normalize_snapshot(raw)

@@ -75,6 +75,21 @@ def load_application(specs: list[str]) -> Callable[..., Any]:
     raise SystemExit("no application could be imported:\n  " + "\n  ".join(failures))
 
 
+def warm_policy() -> None:
+    """Load keystone's policy rules before the first request, in every process.
+
+    oslo.policy loads them on the first enforced request and not thread-safely: two
+    concurrent first requests were seen, one of them answered 403 while the rules of
+    the lab's custom policy file were in and the defaults not yet. A production server
+    has the same race; the lab server warms up so that measurements under load count
+    the cutover's failures, not this one."""
+    try:
+        from keystone.common.rbac_enforcer.enforcer import RBACEnforcer
+    except ImportError:
+        return
+    RBACEnforcer()._enforcer.load_rules()
+
+
 def fork_workers(count: int) -> list[int]:
     """Fork `count` worker processes; returns their PIDs (in the first process) or []
     (in a worker)."""
@@ -114,6 +129,7 @@ def main() -> None:
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         application = load_application(args.app)
+        warm_policy()
     except Exception:
         traceback.print_exc()
         raise SystemExit(1) from None
