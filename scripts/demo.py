@@ -66,7 +66,7 @@ def issue_token(clouds_file: Path) -> str:
 class Load:
     """Through the VIP while the cutover runs (bounded), at 10 requests/s: project
     listings with a token (database reads), every 20th a token issue (a login: bcrypt
-    makes each cost the lab's one-process keystone ~0.3 s of CPU), every 10th a project
+    makes each cost the lab's keystone ~0.3 s of CPU), every 10th a project
     create (a database write). A request counts as failed on an error answer or after
     30 s without one (openstacksdk and the CLIs wait that long and longer)."""
 

@@ -20,13 +20,6 @@ from sidebyside.lab.render import HEALTH_PATH
 from sidebyside.lab.state import LabState, load_state, update_state
 
 WSGI_SERVER = Path(__file__).with_name("wsgi_server.py")
-def keystone_workers(controllers: int) -> int:
-    """Processes per keystone: one Python process serves on one core (the GIL), so a
-    lone controller per side gets two, as a production uwsgi would have several;
-    three controllers behind HAProxy already spread the load. Pure."""
-    return 2 if controllers == 1 else 1
-
-
 KEYSTONE_APPS = ("keystone.wsgi.api:application",
                  "keystone.server.wsgi:initialize_public_application()")
 
@@ -120,8 +113,7 @@ class LabServices:
             # --pid-file also puts the lab's state dir on the command line, so `ps`
             # tells which lab a server belongs to.
             argv = [str(venv / "bin" / "python"), str(WSGI_SERVER), "--host", address,
-                    "--port", str(port), "--pid-file", str(pid_file),
-                    "--workers", str(keystone_workers(self.layout.topology.controllers))]
+                    "--port", str(port), "--pid-file", str(pid_file)]
             for app in KEYSTONE_APPS:
                 argv += ["--app", app]
             env = {"OS_KEYSTONE_CONFIG_DIR": str(etc),

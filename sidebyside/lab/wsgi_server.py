@@ -11,12 +11,6 @@ Each `--app` is tried in order and the first importable one is served: keystone
 behind their `keystone-wsgi-public` script. A trailing `()` calls the attribute.
 `sys.argv` is cleared before the import because the applications parse it as their
 own command line.
-
-`--workers N` serves from N processes, each loading the application itself after the
-fork (no database connection is shared across processes) and listening on the same
-address with SO_REUSEPORT, so the kernel spreads the connections, as a production
-uwsgi with several processes would. The first process writes the pid file and ends the
-others when it is stopped; a worker whose first process is gone exits.
 """
 
 from __future__ import annotations
@@ -25,7 +19,6 @@ import argparse
 import importlib
 import os
 import signal
-import socket
 import sys
 import traceback
 from collections.abc import Callable
@@ -38,18 +31,6 @@ class ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 64
-    reuse_port = False  # set when several worker processes listen on one address
-    leader_pid: int | None = None  # in a forked worker: the process that forked it
-
-    def server_bind(self) -> None:
-        if self.reuse_port:
-            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        super().server_bind()
-
-    def service_actions(self) -> None:
-        # A worker whose first process is gone (killed by its PID alone) stops too.
-        if self.leader_pid is not None and os.getppid() != self.leader_pid:
-            raise SystemExit(0)
 
 
 class QuietHandler(WSGIRequestHandler):
@@ -76,39 +57,18 @@ def load_application(specs: list[str]) -> Callable[..., Any]:
 
 
 def warm_policy() -> None:
-    """Load keystone's policy rules before the first request, in every process.
+    """Load keystone's policy rules before the first request.
 
-    oslo.policy loads them on the first enforced request and not thread-safely: two
-    concurrent first requests were seen, one of them answered 403 while the rules of
-    the lab's custom policy file were in and the defaults not yet. A production server
-    has the same race; the lab server warms up so that measurements under load count
-    the cutover's failures, not this one."""
+    oslo.policy loads them on the first enforced request and not thread-safely (this
+    server runs a thread per request): concurrent first requests were seen, one of
+    them answered 403 while the rules of the lab's custom policy file were in and the
+    defaults not yet. A production server has the same race; the lab's warms up, so
+    that measurements under load count the cutover's failures, not this one."""
     try:
         from keystone.common.rbac_enforcer.enforcer import RBACEnforcer
     except ImportError:
         return
     RBACEnforcer()._enforcer.load_rules()
-
-
-def fork_workers(count: int) -> list[int]:
-    """Fork `count` worker processes; returns their PIDs (in the first process) or []
-    (in a worker)."""
-    pids = []
-    for _ in range(count):
-        pid = os.fork()
-        if pid == 0:
-            return []
-        pids.append(pid)
-    return pids
-
-
-def stop_workers(pids: list[int]) -> None:
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    sys.exit(0)
 
 
 def main() -> None:
@@ -117,16 +77,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--app", action="append", required=True)
     parser.add_argument("--pid-file")
-    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
     sys.argv = sys.argv[:1]
-    leader = os.getpid()
-    workers = [] if args.workers <= 1 else fork_workers(args.workers - 1)
-    ThreadingWSGIServer.reuse_port = args.workers > 1
-    if os.getpid() == leader:
-        signal.signal(signal.SIGTERM, lambda *_: stop_workers(workers))
-    else:
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         application = load_application(args.app)
         warm_policy()
@@ -141,9 +94,7 @@ def main() -> None:
         print(f"cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr,
               flush=True)
         raise SystemExit(1) from None
-    if os.getpid() != leader:
-        server.leader_pid = leader
-    elif args.pid_file:
+    if args.pid_file:
         with open(args.pid_file + ".tmp", "w") as handle:
             handle.write(f"{os.getpid()}\n")
         os.replace(args.pid_file + ".tmp", args.pid_file)
