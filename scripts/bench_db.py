@@ -298,7 +298,9 @@ def method_sbs(workdir: Path, source: MariaDBServer, target: MariaDBServer,
         "--from", source.url(), "--to", target.url(), "--databases", ",".join(DATABASES),
         "--from-password-file", str(src_pw), "--to-password-file", str(dst_pw),
         "--state-dir", str(state), "--workers", str(workers), "--skip-users", "--json"])
-    report = json.loads(result.pop("stdout"))
+    stdout = result.pop("stdout")
+    (workdir / "sbs-report.json").write_text(stdout)  # per table: rows, seconds, indexes
+    report = json.loads(stdout)
     result["phases"] = report["phases"]
     result["status"] = report["status"]
     return result

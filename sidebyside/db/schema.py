@@ -58,14 +58,16 @@ def read_tables(session: Session, database: str) -> list[TableInfo]:
         "WHERE TABLE_SCHEMA = %s AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')",
         (database,))}
     columns: dict[str, list[Column]] = {}
-    for table, name, data_type, extra in session.query(
-            "SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE, EXTRA FROM information_schema.COLUMNS "
+    for table, name, data_type, extra, nullable in session.query(
+            "SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE, EXTRA, IS_NULLABLE "
+            "FROM information_schema.COLUMNS "
             "WHERE TABLE_SCHEMA = %s ORDER BY TABLE_NAME, ORDINAL_POSITION", (database,)):
         extra_text = _text(extra).upper()
         generated = "GENERATED" in extra_text or extra_text in ("VIRTUAL", "PERSISTENT",
                                                                 "STORED")
         columns.setdefault(_text(table), []).append(
-            Column(_text(name), _text(data_type).lower(), generated))
+            Column(_text(name), _text(data_type).lower(), generated,
+                   nullable=_text(nullable).upper() != "NO"))
     keys: dict[str, list[str]] = {}
     for table, name in session.query(
             "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.STATISTICS "

@@ -13,6 +13,7 @@ from sidebyside.db.sql import (
     deferred_name,
     load_data_sql,
     normalized_create,
+    null_flags,
     plan_chunks,
     quote_ident,
     range_column_of,
@@ -57,6 +58,7 @@ def test_load_data_names_columns_and_routes_bit_through_a_variable() -> None:
 def test_checksum_covers_every_column_with_null_markers() -> None:
     sql = checksum_sql(TABLE, TABLE.chunks[0])
     assert "ISNULL(`g`)" in sql and "ISNULL(`data`)" in sql
+    assert "ISNULL(`id`) + ISNULL(`name`) * 2 + ISNULL(`data`) * 4" in sql
     assert "CONCAT_WS('#', `id`, CAST(`name` AS BINARY), `data`, CAST(`ratio` AS DOUBLE)" in sql
     assert sql.count("CRC32(") == 1 and "BIT_XOR(" in sql and "SUM(" not in sql
     assert sql.endswith("WHERE `id` < 100")
@@ -64,6 +66,17 @@ def test_checksum_covers_every_column_with_null_markers() -> None:
     no_key = checksum_sql(whole, whole.chunks[0])
     # equal rows cancel in a XOR: a table without a key gets the SUM too
     assert no_key.endswith("WHERE 1=1") and no_key.count("CRC32(") == 2 and "SUM(" in no_key
+
+
+def test_null_flags_only_for_nullable_columns_sixty_to_a_sum() -> None:
+    columns = (Column("k", "int", nullable=False),
+               *(Column(f"c{i}", "varchar") for i in range(70)))
+    sums = null_flags(columns)
+    assert len(sums) == 2  # 60 + 10: each sum stays within a BIGINT
+    assert sums[0].startswith("ISNULL(`c0`) + ISNULL(`c1`) * 2 + ")
+    assert sums[0].endswith(f"ISNULL(`c59`) * {2**59}") and sums[1].startswith("ISNULL(`c60`)")
+    assert "`k`" not in " ".join(sums)
+    assert null_flags((Column("k", "int", nullable=False),)) == []
 
 
 def test_plan_chunks_small_or_unknown_is_one_unbounded_chunk() -> None:

@@ -17,7 +17,10 @@ from sidebyside.db import (
     copy_databases,
     copy_is_verified,
     require_verified,
+    schema,
 )
+from sidebyside.db.client import Session
+from sidebyside.db.sql import checksum_sql
 from sidebyside.db.verify import verify_databases
 from sidebyside.errors import (
     DataLossRefused,
@@ -308,3 +311,29 @@ def test_target_disk_full_is_a_clear_error_and_nothing_is_verified(
     assert not copy_is_verified(tmp_path / "state")
     state = json.loads((tmp_path / "state" / "db-copy.json").read_text())
     assert state["status"] == "failed" and "disk full" in state["error"]
+
+
+def test_checksum_tells_null_from_empty_in_every_nullable_column(target: DbEndpoint) -> None:
+    # CONCAT_WS skips NULLs: without the flags, (NULL, 'x') and ('x', NULL) would hash
+    # alike, and so would NULL and ''.
+    connection = _connect(target, autocommit=True)
+    with connection.cursor() as cursor:
+        cursor.execute("DROP DATABASE IF EXISTS nullflags")
+        cursor.execute("CREATE DATABASE nullflags")
+        cursor.execute("CREATE TABLE nullflags.t (id INT PRIMARY KEY, must VARCHAR(5) NOT "
+                       "NULL, a VARCHAR(5) NULL, b VARCHAR(5) NULL)")
+    session = Session(target)
+    [table] = schema.read_tables(session, "nullflags")
+    assert [c.nullable for c in table.columns] == [False, False, True, True]
+    sql = checksum_sql(table, table.chunks[0])
+    assert "ISNULL(`must`)" not in sql and "ISNULL(`a`)" in sql
+    seen = {}
+    for a, b in ((None, ""), ("", None), ("x", None), (None, "x"), (None, None), ("", "")):
+        with connection.cursor() as cursor:
+            cursor.execute("REPLACE INTO nullflags.t VALUES (1, 'm', %s, %s)", (a, b))
+        seen[(a, b)] = session.query_one(sql)
+    assert len(set(seen.values())) == len(seen), seen
+    session.close()
+    with connection.cursor() as cursor:
+        cursor.execute("DROP DATABASE nullflags")
+    connection.close()
