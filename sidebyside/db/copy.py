@@ -302,8 +302,8 @@ class _Copy:
                 self._account(key, rows=int(previous["checksum"][0]), skipped=True,
                               seconds=time.monotonic() - started)
                 return
-            source_sum = reader_checksum(reader, table, chunk)
-            if source_sum == target_checksum(target, table, chunk):
+            source_sum, target_sum = both_checksums(reader, target, table, chunk)
+            if source_sum == target_sum:
                 self.state.mark_chunk(key, chunk.index, source_sum)
                 self._account(key, rows=source_sum[0], skipped=True,
                               seconds=time.monotonic() - started)
@@ -323,8 +323,7 @@ class _Copy:
             reader.stream(select_chunk_sql(table, chunk), sink)
 
         rows = target.load_stream(lambda infile: load_data_sql(table, infile), feed)
-        source_sum = reader_checksum(reader, table, chunk)
-        target_sum = target_checksum(target, table, chunk)
+        source_sum, target_sum = both_checksums(reader, target, table, chunk)
         if source_sum != target_sum:
             raise verification_failed(
                 f"{key} rows {chunk.predicate(table.range_column)}: source has "
@@ -494,6 +493,30 @@ def target_checksum(target: Session, table: TableInfo, chunk: Chunk) -> list[int
     if row is None:
         raise DbStepFailed(f"{target.where}: no checksum for {table.key}")
     return [int(v) for v in row]
+
+
+def both_checksums(reader: SnapshotReader, target: Session, table: TableInfo,
+                   chunk: Chunk) -> tuple[list[int], list[int]]:
+    """The chunk's checksum on the source and on the target, computed at once: they
+    run on different servers, and the worker would otherwise wait for one, then the
+    other."""
+    on_target: dict[str, Any] = {}
+
+    def compute() -> None:
+        try:
+            on_target["sum"] = target_checksum(target, table, chunk)
+        except BaseException as exc:  # noqa: BLE001 - raised in the worker below
+            on_target["error"] = exc
+
+    thread = threading.Thread(target=compute, name="sbs-target-checksum", daemon=True)
+    thread.start()
+    try:
+        source_sum = reader_checksum(reader, table, chunk)
+    finally:
+        thread.join()
+    if "error" in on_target:
+        raise on_target["error"]
+    return source_sum, on_target["sum"]
 
 
 def _with_chunks(table: TableInfo, chunks: tuple[Chunk, ...]) -> TableInfo:
