@@ -338,7 +338,7 @@ def _kill_then_rollback(crashes: Crashes, step_id: str, *, after_effect: bool) -
     assert cutover["status"] == "rolled-back"
 
 
-@pytest.mark.slow_e2e  # `make test-slow`: CI's budget
+@pytest.mark.slow_e2e  # also alone: `make test-slow`
 def test_sigkill_after_the_first_switch_then_rollback(small_crashes: Crashes) -> None:
     crashes = small_crashes
     steps = _plan_steps(crashes)
@@ -346,7 +346,7 @@ def test_sigkill_after_the_first_switch_then_rollback(small_crashes: Crashes) ->
     _kill_then_rollback(crashes, _first(steps, action="switch_traffic"), after_effect=True)
 
 
-@pytest.mark.slow_e2e  # `make test-slow`: CI's budget
+@pytest.mark.slow_e2e  # also alone: `make test-slow`
 def test_sigkill_while_stopping_the_old_side_then_rollback(small_crashes: Crashes) -> None:
     crashes = small_crashes
     steps = _plan_steps(crashes)
@@ -358,7 +358,7 @@ def test_sigkill_while_stopping_the_old_side_then_rollback(small_crashes: Crashe
     _kill_then_rollback(crashes, str(stop[0]["id"]), after_effect=True)
 
 
-@pytest.mark.slow_e2e  # `make test-slow`: CI's budget
+@pytest.mark.slow_e2e  # also alone: `make test-slow`
 def test_sigkill_during_the_final_copy_then_rollback(small_crashes: Crashes) -> None:
     crashes = small_crashes
     steps = _plan_steps(crashes)

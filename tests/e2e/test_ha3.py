@@ -25,7 +25,7 @@ from sidebyside.lab.layout import TOPOLOGIES, backend_name
 from tests.e2e.conftest import TO_RELEASE, RunningLab, listening, processes_under
 from tests.e2e.test_upgrade_flow import old_checksums, sbs
 
-# ~4.5 minutes: `make test-slow` (outside CI's 30-minute budget)
+# ~2 minutes; also alone: `make test-slow`
 pytestmark = [pytest.mark.e2e, pytest.mark.slow_e2e]
 TOPOLOGY = TOPOLOGIES["ha3"]
 # One hop (the SLURP upgrade): this test is about the fleet, the release path is
