@@ -72,11 +72,12 @@ class TypeParity:
     right_count: int | None
     only_left: tuple[str, ...] = ()
     only_right: tuple[str, ...] = ()
+    added_allowed: bool = False  # ids only on the right are new work, not a difference
 
     @property
     def ok(self) -> bool:
         return (self.left_count is not None and self.right_count is not None
-                and not self.only_left and not self.only_right)
+                and not self.only_left and (self.added_allowed or not self.only_right))
 
     def to_dict(self) -> dict[str, Any]:
         return {"resource": self.resource, "left_count": self.left_count,
@@ -103,6 +104,10 @@ class ParityReport:
         if self.error:
             return f"parity {self.left} vs {self.right}: not compared: {self.error}"
         if self.ok:
+            added = [f"{t.resource} +{len(t.only_right)}" for t in self.types if t.only_right]
+            if added:
+                return (f"parity {self.left} vs {self.right}: {len(self.types)} resource "
+                        f"types, nothing missing; created since: {', '.join(added)}")
             return (f"parity {self.left} vs {self.right}: {len(self.types)} resource types, "
                     "same counts and ids")
         lines = [f"parity {self.left} vs {self.right}: {len(self.differences)} of "
@@ -141,9 +146,10 @@ def normalize_snapshot(raw: Mapping[str, Iterable[str]]) -> Snapshot:
 
 def compare_snapshots(left: Mapping[str, Iterable[str]], right: Mapping[str, Iterable[str]],
                       *, left_name: str = "old", right_name: str = "new",
-                      ignore: Iterable[str] = ()) -> ParityReport:
+                      ignore: Iterable[str] = (), allow_added: bool = False) -> ParityReport:
     """Type by type, the ids found on one side only. A type listed on one side only is
-    a difference too (its service did not answer there)."""
+    a difference too (its service did not answer there). `allow_added`: ids only on
+    the right (created since the left was taken) are reported, not a difference."""
     ignored = set(ignore)
     a, b = normalize_snapshot(left), normalize_snapshot(right)
     types = []
@@ -156,5 +162,6 @@ def compare_snapshots(left: Mapping[str, Iterable[str]], right: Mapping[str, Ite
         left_set, right_set = set(left_ids), set(right_ids)
         types.append(TypeParity(kind, len(left_ids), len(right_ids),
                                 only_left=tuple(sorted(left_set - right_set)),
-                                only_right=tuple(sorted(right_set - left_set))))
+                                only_right=tuple(sorted(right_set - left_set)),
+                                added_allowed=allow_added))
     return ParityReport(left_name, right_name, tuple(types))

@@ -128,12 +128,15 @@ def parity_sides(inventory: Inventory, clouds: Clouds, left: str = "old",
 
 
 def parity_with_snapshot(inventory: Inventory, clouds: Clouds, before: Mapping[str, Any],
-                         side: str = "vip",
-                         services: Sequence[str] | None = None) -> ParityReport:
-    """`services`: those the snapshot counted (default: all of the inventory's)."""
+                         side: str = "vip", services: Sequence[str] | None = None, *,
+                         allow_added: bool = False) -> ParityReport:
+    """`services`: those the snapshot counted (default: all of the inventory's).
+    `allow_added`: resources created since the snapshot are reported, not a
+    difference (the cloud is open for writes again); a missing one always is."""
     wanted = [s for s in inventory.ordered_services if services is None or s in services]
     now = snapshot(clouds(side), wanted)
-    return compare_snapshots(before, now, left_name="before cutover", right_name=f"{side} now")
+    return compare_snapshots(before, now, left_name="before cutover", right_name=f"{side} now",
+                             allow_added=allow_added)
 
 
 def capacity(inventory: Inventory, host_of: Callable[[str], Host]
@@ -203,8 +206,11 @@ def run_verify(inventory: Inventory, *, side: str = "vip", parity: bool | None =
                     if before is None:
                         raise InputError("no resource snapshot recorded by a cutover to "
                                          "compare the VIP with")
+                    # after the cutover: what users created since is theirs, not a
+                    # difference; anything of before that is gone is
                     report.parity = parity_with_snapshot(inventory, clouds, before, side,
-                                                         services=snapshot_services)
+                                                         services=snapshot_services,
+                                                         allow_added=True)
                 else:
                     report.parity = parity_sides(inventory, clouds, "old", "new")
             except VerificationError as exc:

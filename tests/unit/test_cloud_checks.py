@@ -75,3 +75,16 @@ def test_smoke_summary_names_failing_calls() -> None:
     assert "1 passed, 1 failed, 1 skipped" in text
     assert "`image.images()` failed: HttpException: 503" in text
     assert report.to_dict()["checks"][2]["status"] == "skip"
+
+
+def test_resources_created_since_the_snapshot_are_allowed_when_asked_missing_never() -> None:
+    before = {"projects": ["a", "b"], "images": ["i1"]}
+    now = {"projects": ["a", "b", "c", "d"], "images": ["i1"]}
+    assert not compare_snapshots(before, now).ok  # exact by default (under the freeze)
+    allowed = compare_snapshots(before, now, left_name="before cutover",
+                                right_name="vip now", allow_added=True)
+    assert allowed.ok
+    assert "nothing missing; created since: projects +2" in allowed.summary()
+    gone = compare_snapshots(before, {"projects": ["a", "c"], "images": ["i1"]},
+                             allow_added=True)
+    assert not gone.ok and gone.differences[0].only_left == ("b",)
