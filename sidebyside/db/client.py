@@ -106,34 +106,28 @@ class Session:
                 self.execute("SET SESSION sql_log_bin = 0")
 
     def execute(self, sql: str, args: Any = None) -> int:
-        try:
-            with self._connection.cursor() as cursor:
-                return int(cursor.execute(sql, args))
-        except pymysql.err.MySQLError as exc:
-            raise translate(exc, self.where) from None
-        except (AttributeError, OSError) as exc:
-            if self._connection.open:
-                raise
-            raise self._lost(exc) from None
+        with self._translated(), self._connection.cursor() as cursor:
+            return int(cursor.execute(sql, args))
 
     def query(self, sql: str, args: Any = None) -> list[tuple[Any, ...]]:
+        with self._translated(), self._connection.cursor() as cursor:
+            cursor.execute(sql, args)
+            return list(cursor.fetchall())
+
+    @contextlib.contextmanager
+    def _translated(self) -> Iterator[None]:
+        """Driver errors leave as sbs errors. PyMySQL drops its socket when the server
+        goes away; a LOAD DATA LOCAL then ends by writing to the dropped socket, and the
+        AttributeError of that would hide the lost connection."""
         try:
-            with self._connection.cursor() as cursor:
-                cursor.execute(sql, args)
-                return list(cursor.fetchall())
+            yield
         except pymysql.err.MySQLError as exc:
             raise translate(exc, self.where) from None
         except (AttributeError, OSError) as exc:
             if self._connection.open:
                 raise
-            raise self._lost(exc) from None
-
-    def _lost(self, exc: Exception) -> UnreachableError:
-        """A driver error after the connection was dropped. PyMySQL drops its socket
-        when the server goes away; a LOAD DATA LOCAL then ends by writing to the dropped
-        socket, and the AttributeError of that hides the lost connection."""
-        return UnreachableError(f"{self.where}: lost the connection to the server "
-                                f"({type(exc).__name__})")
+            raise UnreachableError(f"{self.where}: lost the connection to the server "
+                                   f"({type(exc).__name__})") from None
 
     def query_one(self, sql: str, args: Any = None) -> tuple[Any, ...] | None:
         rows = self.query(sql, args)
@@ -194,11 +188,9 @@ class Session:
             os.close(write_fd)
             loader.join()
         if "error" in outcome:
-            error = outcome["error"]
             self._rollback_quietly()
-            if isinstance(error, (AttributeError, OSError)) and not self._connection.open:
-                raise self._lost(error) from None
-            raise translate(error, self.where) from None
+            with self._translated():
+                raise outcome["error"]
         if feed_error is not None:
             self._rollback_quietly()
             raise feed_error

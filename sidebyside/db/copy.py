@@ -23,6 +23,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -500,23 +501,10 @@ def both_checksums(reader: SnapshotReader, target: Session, table: TableInfo,
     """The chunk's checksum on the source and on the target, computed at once: they
     run on different servers, and the worker would otherwise wait for one, then the
     other."""
-    on_target: dict[str, Any] = {}
-
-    def compute() -> None:
-        try:
-            on_target["sum"] = target_checksum(target, table, chunk)
-        except BaseException as exc:  # noqa: BLE001 - raised in the worker below
-            on_target["error"] = exc
-
-    thread = threading.Thread(target=compute, name="sbs-target-checksum", daemon=True)
-    thread.start()
-    try:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sbs-target-checksum") as pool:
+        on_target = pool.submit(target_checksum, target, table, chunk)
         source_sum = reader_checksum(reader, table, chunk)
-    finally:
-        thread.join()
-    if "error" in on_target:
-        raise on_target["error"]
-    return source_sum, on_target["sum"]
+        return source_sum, on_target.result()
 
 
 def _with_chunks(table: TableInfo, chunks: tuple[Chunk, ...]) -> TableInfo:
