@@ -58,8 +58,8 @@ def read_tables(session: Session, database: str) -> list[TableInfo]:
         "WHERE TABLE_SCHEMA = %s AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')",
         (database,))}
     columns: dict[str, list[Column]] = {}
-    for table, name, data_type, extra, nullable in session.query(
-            "SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE, EXTRA, IS_NULLABLE "
+    for table, name, data_type, extra, nullable, collation in session.query(
+            "SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE, EXTRA, IS_NULLABLE, COLLATION_NAME "
             "FROM information_schema.COLUMNS "
             "WHERE TABLE_SCHEMA = %s ORDER BY TABLE_NAME, ORDINAL_POSITION", (database,)):
         extra_text = _text(extra).upper()
@@ -67,7 +67,8 @@ def read_tables(session: Session, database: str) -> list[TableInfo]:
                                                                 "STORED")
         columns.setdefault(_text(table), []).append(
             Column(_text(name), _text(data_type).lower(), generated,
-                   nullable=_text(nullable).upper() != "NO"))
+                   nullable=_text(nullable).upper() != "NO",
+                   collation=_text(collation) if collation is not None else None))
     keys: dict[str, list[str]] = {}
     for table, name in session.query(
             "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.STATISTICS "

@@ -49,6 +49,7 @@ class Column:
     data_type: str            # information_schema.COLUMNS.DATA_TYPE, lower case
     generated: bool = False   # virtual/stored generated: never written, only compared
     nullable: bool = True     # IS_NULLABLE; when unknown, assumed (the safe side)
+    collation: str | None = None  # COLLATION_NAME of a text column; None: not known
 
     @property
     def family(self) -> str:
@@ -185,16 +186,26 @@ def delete_chunk_sql(table: TableInfo, chunk: Chunk) -> str:
 
 
 # ---------------------------------------------------------------- checksums
-def checksum_expression(column: Column) -> str:
+def checksum_expression(column: Column, *, cast_text: bool = True) -> str:
     name = quote_ident(column.name)
     family = column.family
-    if family == "quoted":
+    if family == "quoted" and cast_text:
         return f"CAST({name} AS BINARY)"
     if family == "float":
         return f"CAST({name} AS DOUBLE)"
     if family == "bit":
         return f"{name}+0"
     return name
+
+
+def text_needs_cast(columns: tuple[Column, ...]) -> bool:
+    """Whether the checksum must CAST the text columns to binary: unless they all share
+    one known collation. CONCAT_WS then takes their bytes as they are (numbers and dates
+    convert to ASCII digits), so the row hash is the same as with the CASTs, which cost
+    the servers about a sixth of the checksum (bench/results/db-copy.md). Two collations
+    in one CONCAT_WS would be converted or refused ("Illegal mix of collations")."""
+    collations = {c.collation for c in columns if c.family == "quoted"}
+    return len(collations) > 1 or None in collations
 
 
 # NULL flags of up to this many columns add up into one BIGINT (2**0 + ... + 2**59)
@@ -224,7 +235,8 @@ def checksum_sql(table: TableInfo, chunk: Chunk) -> str:
     XOR: for those the SUM of the CRCs is added (it costs a second CRC per row, so
     tables with a key, whose rows all differ, go without).
     """
-    values = ", ".join([*(checksum_expression(c) for c in table.columns),
+    cast_text = text_needs_cast(table.columns)
+    values = ", ".join([*(checksum_expression(c, cast_text=cast_text) for c in table.columns),
                         *null_flags(table.columns)])
     row_hash = f"CRC32(CONCAT_WS('#', {values}))"
     total = f"COALESCE(SUM({row_hash}), 0)" if not table.primary_key else "0"

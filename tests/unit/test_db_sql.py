@@ -19,6 +19,7 @@ from sidebyside.db.sql import (
     range_column_of,
     select_chunk_sql,
     split_create_table,
+    text_needs_cast,
 )
 
 COLUMNS = (Column("id", "bigint"), Column("name", "varchar"), Column("data", "longblob"),
@@ -145,3 +146,19 @@ def test_normalized_create_ignores_counter_order_and_commas() -> None:
     assert normalized_create(reordered) == normalized_create(CREATE)
     assert normalized_create(CREATE.replace("varchar(255)", "varchar(254)")) != \
         normalized_create(CREATE)
+
+
+def test_text_columns_are_cast_unless_they_share_one_known_collation() -> None:
+    same = (Column("id", "int"), Column("a", "varchar", collation="utf8mb4_general_ci"),
+            Column("b", "json", collation="utf8mb4_general_ci"), Column("c", "blob"))
+    assert not text_needs_cast(same)
+    assert text_needs_cast((*same, Column("d", "text", collation="utf8mb4_bin")))
+    assert text_needs_cast((*same, Column("d", "text")))  # unknown: the safe side
+    assert not text_needs_cast((Column("id", "int"), Column("c", "blob")))
+    table = TableInfo("d", "t", same, ("id",))
+    sql = checksum_sql(table, table.chunks[0])
+    assert "CONCAT_WS('#', `id`, `a`, `b`, `c`," in sql and "CAST(" not in sql
+    mixed = TableInfo("d", "t", (*same, Column("d", "text", collation="latin1_swedish_ci")),
+                      ("id",))
+    assert "CAST(`a` AS BINARY), CAST(`b` AS BINARY), `c`, CAST(`d` AS BINARY)" in \
+        checksum_sql(mixed, mixed.chunks[0])

@@ -20,7 +20,7 @@ from sidebyside.db import (
     schema,
 )
 from sidebyside.db.client import Session
-from sidebyside.db.sql import checksum_sql
+from sidebyside.db.sql import checksum_sql, text_needs_cast
 from sidebyside.db.verify import verify_databases
 from sidebyside.errors import (
     DataLossRefused,
@@ -336,4 +336,43 @@ def test_checksum_tells_null_from_empty_in_every_nullable_column(target: DbEndpo
     session.close()
     with connection.cursor() as cursor:
         cursor.execute("DROP DATABASE nullflags")
+    connection.close()
+
+
+def test_checksum_without_casts_hashes_the_same_bytes_and_mixed_collations_keep_them(
+        target: DbEndpoint) -> None:
+    # One collation: CONCAT_WS takes the column bytes as they are, so dropping the
+    # CASTs changes the cost, not the hash. Two collations: the CASTs stay, otherwise
+    # the server would refuse the mix ("Illegal mix of collations").
+    connection = _connect(target, autocommit=True)
+    with connection.cursor() as cursor:
+        cursor.execute("DROP DATABASE IF EXISTS casts")
+        cursor.execute("CREATE DATABASE casts")
+        cursor.execute("CREATE TABLE casts.one (id INT PRIMARY KEY, a VARCHAR(20), b TEXT, "
+                       "c ENUM('x','ü'), d DATETIME, e VARBINARY(8)) "
+                       "CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci")
+        cursor.execute("INSERT INTO casts.one VALUES (1, 'Ürün 🙂', 'tab\\there', 'ü', "
+                       "'2024-02-29 12:00:00', x'00ff'), (2, '', NULL, 'x', NULL, NULL)")
+        cursor.execute("CREATE TABLE casts.mixed (id INT PRIMARY KEY, "
+                       "a VARCHAR(20) COLLATE utf8mb4_bin, b VARCHAR(20) COLLATE "
+                       "utf8mb4_general_ci) CHARACTER SET utf8mb4")
+        cursor.execute("INSERT INTO casts.mixed VALUES (1, 'a', 'B')")
+    session = Session(target)
+    tables = {t.name: t for t in schema.read_tables(session, "casts")}
+    one, mixed = tables["one"], tables["mixed"]
+    assert {c.collation for c in one.columns if c.family == "quoted"} == \
+        {"utf8mb4_general_ci"}
+    assert not text_needs_cast(one.columns) and text_needs_cast(mixed.columns)
+    uncast = checksum_sql(one, one.chunks[0])
+    assert "CAST(`a` AS BINARY)" not in uncast
+    cast = uncast.replace("`a`, `b`, `c`", "CAST(`a` AS BINARY), CAST(`b` AS BINARY), "
+                          "CAST(`c` AS BINARY)", 1)
+    assert cast != uncast
+    assert session.query_one(uncast) == session.query_one(cast)
+    assert session.query_one(uncast)[0] == 2
+    assert "CAST(`a` AS BINARY)" in checksum_sql(mixed, mixed.chunks[0])
+    assert session.query_one(checksum_sql(mixed, mixed.chunks[0]))[0] == 1
+    session.close()
+    with connection.cursor() as cursor:
+        cursor.execute("DROP DATABASE casts")
     connection.close()
