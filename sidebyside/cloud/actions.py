@@ -160,6 +160,8 @@ class VerifyVipAction(_CloudAction):
 
     `expect` (new or old) names the side that should be answering; it is logged: the
     API cannot tell the sides apart (same data, same ids), HAProxy's state can.
+    `allow_added`: the cloud already takes writes (no read-only window), so resources
+    created since the snapshot are reported, not a difference; a missing one fails.
     """
 
     def run(self, step: Step, ctx: StepContext) -> dict[str, Any] | None:
@@ -197,8 +199,9 @@ class VerifyVipAction(_CloudAction):
                                     "kept them all answering): parity skipped")
             else:
                 try:
-                    report.parity = parity_with_snapshot(self.inventory, clouds, before,
-                                                         services=compared)
+                    report.parity = parity_with_snapshot(
+                        self.inventory, clouds, before, services=compared,
+                        allow_added=bool(step.params.get("allow_added", False)))
                 except VerificationError as exc:
                     report.parity = ParityReport("before cutover", "vip now", (),
                                                  error=exc.message)

@@ -79,6 +79,8 @@ def test_cutover_drains_and_stops_one_service_at_a_time_then_switches_then_verif
     assert actions.index("switch_traffic") < actions.index("move_vip") < actions.index(
         "verify_vip")
     assert actions[-1] == "verify_vip"
+    # writes flow as soon as traffic moves: new resources must not roll the cutover back
+    assert plan.steps[-1].params == {"allow_added": True}
 
 
 def test_no_step_may_write_the_old_side_beyond_stopping_and_starting_services():

@@ -212,6 +212,15 @@ def test_snapshot_then_verify_vip_passes_and_then_catches_a_new_project(
                 run_id=ctx.run_id, step=vip_step, journal=ctx.journal, options={}))
         assert extra.id in caught.value.message
         assert "projects" in caught.value.message
+        # a cutover without a read-only window: the new project is reported, no failure
+        open_step = Step(id="cutover.verify-vip", action="verify_vip",
+                         changes=Changes.NOTHING, title="verify vip",
+                         params={"allow_added": True})
+        open_ctx = StepContext(run_id=ctx.run_id, step=open_step, journal=ctx.journal,
+                               options={})
+        actions["verify_vip"].run(open_step, open_ctx)
+        assert any("created since: projects +1" in line for line in open_ctx.log_lines), \
+            open_ctx.log_lines
     finally:
         conn.identity.delete_project(extra.id)
     ctx.journal.close()
