@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -14,8 +14,10 @@ from rich.table import Table
 
 from sidebyside.engine.journal import RunRecord, StepRecord, StepStatus
 from sidebyside.errors import SbsError
-from sidebyside.plan.model import Plan, Step
 from sidebyside.redact import redact, redact_obj
+
+if TYPE_CHECKING:  # the db commands start without the planner (and its pydantic models)
+    from sidebyside.plan.model import Plan, Step
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)

@@ -271,29 +271,41 @@ class SnapshotReader:
             raise self._failure() from None
 
     def stream(self, sql: str, sink: Callable[[memoryview], None]) -> int:
-        """Run one statement; hand its output to `sink` in large pieces. Returns bytes."""
+        """Run one statement; hand its output to `sink` in large pieces. Returns bytes.
+
+        The output ends with the marker line. The last len(marker) bytes read are held
+        back until more output shows they are not the marker; a read at least that long
+        holds the whole marker if the output ends there, so the held-back bytes are
+        handed on first and the read itself is never copied.
+        """
         self._send(sql)
-        keep = len(self._marker_line)
-        pending = b""
+        marker = self._marker_line
+        keep = len(marker)
+        held = b""
         total = 0
         while True:
             data = os.read(self._stdout_fd, READ_SIZE)
             if not data:
                 raise self._failure()
-            combined = pending + data if pending else data
-            if combined.endswith(self._marker_line):
-                payload = memoryview(combined)[:-keep]
-                if payload:
-                    sink(payload)
-                    total += len(payload)
+            if len(data) < keep:
+                data, held = held + data, b""
+            elif held:
+                sink(memoryview(held))
+                total += len(held)
+                held = b""
+            view = memoryview(data)
+            if data.endswith(marker):
+                if len(data) > keep:
+                    sink(view[:-keep])
+                    total += len(data) - keep
                 return total
-            cut = len(combined) - keep
+            cut = len(data) - keep
             if cut > 0:
-                sink(memoryview(combined)[:cut])
+                sink(view[:cut])
                 total += cut
-                pending = combined[cut:]
+                held = data[cut:]
             else:
-                pending = combined
+                held = data
 
     def rows(self, sql: str) -> list[list[bytes]]:
         """A small result as rows of raw byte fields (no tabs/newlines in the values)."""
