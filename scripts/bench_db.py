@@ -378,7 +378,12 @@ NOTES = """
   - multi-row INSERTs, which take no table AUTO-INC lock: 60% more target CPU than
     LOAD DATA for the same 800k rows (3.65 s vs 2.25 s);
   - one LOAD DATA per table into the empty table (MariaDB's bulk-insert path with
-    unique_checks = 0): 25 CPU-s on 2 threads for the dominant table, against 12.4 s.
+    unique_checks = 0): 25 CPU-s on 2 threads for the dominant table, against 12.4 s;
+  - `innodb_autoinc_lock_mode = 2` on the target (the loads then run side by side):
+    1.95 cores busy, but 53-54 target CPU-s instead of 42 (two loads in one B-tree):
+    40-41 s. The lock wait is the cheaper of the two;
+  - spooling other tables' streams into memory (256 MiB) during that phase: the kernel
+    gives it its CPU by slowing the one load thread, and the idle comes later: no gain.
 - Per-unit costs on the dominant table (target server CPU): LOAD DATA 12.4-13.3 s;
   both secondary indexes 7.9 s (7.7 s as two ALTERs); inline indexes instead 32.8 s in
   all; the checksum query 2.6 s, 2.2 s without the CASTs to binary (used when a table's
