@@ -88,8 +88,7 @@ class BackupAction(_DataAction):
         if dest.exists():  # a half-written backup from a killed attempt: start afresh
             for path in sorted(dest.rglob("*"), reverse=True):
                 path.unlink() if path.is_file() else path.rmdir()
-        manifest = backup(self.old(), list(step.params["databases"]), dest,
-                          state_dir=self.state_dir / "backups")
+        manifest = backup(self.old(), list(step.params["databases"]), dest)
         ctx.log(f"backup written to {dest}")
         check_manifest(dest)
         result: dict[str, Any] = {"path": str(dest), "files": len(manifest.get("files", []))}
@@ -219,7 +218,7 @@ class ReportNewWritesAction(_DataAction):
         exports = self.state_dir / "rollback-exports"
         exports.mkdir(parents=True, exist_ok=True)
         export = Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=exports))
-        backup(self.new(), changed_dbs, export, state_dir=self.state_dir / "rollback-exports")
+        backup(self.new(), changed_dbs, export)
         ctx.log(f"exported {', '.join(changed_dbs)} from the new side to {export}")
         if not ctx.options.get("accept_data_loss"):
             raise DataLossRefused(

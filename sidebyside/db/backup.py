@@ -34,7 +34,7 @@ from sidebyside.db.client import Session, SnapshotReader, client_binary, pipe_to
 from sidebyside.db.copy import reader_checksum, take_snapshot, target_checksum
 from sidebyside.db.endpoint import DbEndpoint
 from sidebyside.db.errors import DbStepFailed, InputError, verification_failed
-from sidebyside.db.sql import Chunk, load_data_sql, quote_ident, select_chunk_sql
+from sidebyside.db.sql import Chunk, load_data_sql, quote_ident
 
 MANIFEST = "manifest.json"
 FORMAT = 1
@@ -54,8 +54,8 @@ def _safe_name(name: str) -> str:
 
 
 def backup(source: DbEndpoint, databases: list[str] | None, dest_dir: Path, *,
-           extra_files: Iterable[Path] = (), state_dir: Path | None = None,
-           compress_level: int = 1, copy_users: bool = True) -> dict[str, Any]:
+           extra_files: Iterable[Path] = (), compress_level: int = 1,
+           copy_users: bool = True) -> dict[str, Any]:
     """Back up `databases` (default: all non-system ones) and `extra_files` to `dest_dir`.
 
     Returns the manifest (also written to dest_dir/manifest.json). Raises InputError when
@@ -71,9 +71,8 @@ def backup(source: DbEndpoint, databases: list[str] | None, dest_dir: Path, *,
             raise InputError(f"backup: extra file {path} does not exist or is not a file")
     dest.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    workdir = Path(state_dir) if state_dir else dest
     control = Session(source, role="source", read_only=True)
-    reader = SnapshotReader(source, workdir=workdir / ".tmp", name="backup")
+    reader = SnapshotReader(source, name="backup")
     files: list[dict[str, Any]] = []
     tables_manifest: dict[str, dict[str, Any]] = {}
     try:
@@ -97,7 +96,7 @@ def backup(source: DbEndpoint, databases: list[str] | None, dest_dir: Path, *,
                     def sink(piece: memoryview, out: Any = out) -> None:
                         out.write(piece)
 
-                    reader.stream(select_chunk_sql(table, Chunk(0)), sink)
+                    reader.stream_chunk(table, Chunk(0), sink)
                 count, crc_xor, crc_sum = reader_checksum(reader, table, Chunk(0))
                 tables_manifest[table.key] = {"rows": count, "checksum": [count, crc_xor,
                                                                           crc_sum],

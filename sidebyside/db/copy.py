@@ -54,7 +54,6 @@ from sidebyside.db.sql import (
     load_data_sql,
     plan_chunks,
     quote_ident,
-    select_chunk_sql,
     split_create_table,
 )
 from sidebyside.db.state import COPYING, FAILED, MISMATCH, VERIFIED, CopyState
@@ -144,8 +143,7 @@ class _Copy:
             tables = self._phase("schema", lambda: self._create_schema(control, admin,
                                                                          databases, resuming))
             # one reader per worker, and one computing source checksums ahead of them
-            readers = [SnapshotReader(self.source, workdir=self.state_dir / "tmp",
-                                      name=f"reader{i}")
+            readers = [SnapshotReader(self.source, name=f"reader{i}")
                        for i in range(self.options.workers + 1)]
             snapshot = self._phase("snapshot", lambda: take_snapshot(
                 control, readers, self.options.lock_wait_seconds))
@@ -336,7 +334,7 @@ class _Copy:
                 moved[0] += len(piece)
                 self.throttled.data_bytes(key, len(piece))
 
-            reader.stream(select_chunk_sql(table, chunk), sink)
+            reader.stream_chunk(table, chunk, sink)
 
         rows = target.load_stream(lambda infile: load_data_sql(table, infile), feed)
         source_sum, target_sum = both_checksums(reader, target, table, chunk,

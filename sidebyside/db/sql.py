@@ -152,14 +152,73 @@ def select_expression(column: Column) -> str:
     return name
 
 
-def select_chunk_sql(table: TableInfo, chunk: Chunk) -> str:
-    """The source query producing one chunk as LOAD DATA text (one row per line)."""
-    expressions = ", ".join(select_expression(c) for c in table.writable_columns)
-    order = ""
-    if table.primary_key:
-        order = " ORDER BY " + ", ".join(quote_ident(c) for c in table.primary_key)
-    return (f"SELECT {expressions} FROM {qualified(table.database, table.name)} "
-            f"WHERE {chunk.predicate(table.range_column)}{order}")
+def line_expression(table: TableInfo) -> str:
+    """One row as one LOAD DATA line, built by the source server.
+
+    QUOTE() gives the word NULL for a NULL string; the other nullable columns say it
+    through IFNULL, since CONCAT of a NULL would be NULL.
+    """
+    parts = []
+    for column in table.writable_columns:
+        expression = select_expression(column)
+        if column.nullable and column.family not in ("binary", "quoted"):
+            expression = f"IFNULL({expression}, 'NULL')"
+        parts.append(expression)
+    return "CONCAT(" + ", '\\t', ".join(parts) + ")"
+
+
+def _order_by(table: TableInfo) -> str:
+    if not table.primary_key:
+        return ""
+    return " ORDER BY " + ", ".join(quote_ident(c) for c in table.primary_key)
+
+
+def select_lines_sql(table: TableInfo, chunk: Chunk) -> str:
+    """The rows of one chunk (or piece), one LOAD DATA line per result row."""
+    return (f"SELECT {line_expression(table)} FROM {qualified(table.database, table.name)} "
+            f"WHERE {chunk.predicate(table.range_column)}{_order_by(table)}")
+
+
+def select_piece_sql(table: TableInfo, piece: Chunk) -> str:
+    """The rows of one piece as a single value: its lines joined by newlines.
+
+    One result row per piece instead of one per table row: the client then moves
+    a few large values, with no per-row work at all. The range scan reads the
+    clustered index in key order, so the lines come in key order, which the load
+    into the target's clustered index wants. GROUP_CONCAT cuts a value longer than
+    group_concat_max_len and says so with a warning: the reader checks for it and
+    reads that piece row by row instead (select_lines_sql).
+    """
+    return (f"SELECT GROUP_CONCAT({line_expression(table)} SEPARATOR '\\n') "
+            f"FROM {qualified(table.database, table.name)} "
+            f"WHERE {piece.predicate(table.range_column)}")
+
+
+def average_row_bytes(table: TableInfo) -> int:
+    if table.estimated_rows > 0 and table.estimated_bytes > 0:
+        return max(1, table.estimated_bytes // table.estimated_rows)
+    return 256
+
+
+def plan_pieces(lowest: int, highest: int, estimated_rows: int, row_bytes: int,
+                piece_bytes: int, *, max_pieces: int = 1024) -> tuple[Chunk, ...]:
+    """Split the key range [lowest, highest] (the chunk's actual MIN and MAX) into pieces
+    of about piece_bytes each, assuming its rows spread evenly over it.
+
+    estimated_rows is the chunk's share of the table's estimate; 0 (statistics not
+    known yet) counts as one row per key value; max_pieces bounds the queries when
+    that guess is far off (sparse keys). The pieces cover the range exactly, so
+    together they select what the chunk selects.
+    """
+    span = highest - lowest + 1
+    if span <= 0:
+        return (Chunk(0, lowest, highest + 1),)
+    rows = estimated_rows if estimated_rows > 0 else span
+    rows_per_piece = max(1, piece_bytes // max(1, row_bytes))
+    count = max(1, min(span, max_pieces, math.ceil(rows / rows_per_piece)))
+    step = math.ceil(span / count)
+    bounds = list(range(lowest, highest + 1, step)) + [highest + 1]
+    return tuple(Chunk(i, bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1))
 
 
 def load_data_sql(table: TableInfo, infile: str) -> str:

@@ -17,7 +17,10 @@ from sidebyside.db.sql import (
     plan_chunks,
     quote_ident,
     range_column_of,
-    select_chunk_sql,
+    line_expression,
+    plan_pieces,
+    select_lines_sql,
+    select_piece_sql,
     split_create_table,
     text_needs_cast,
 )
@@ -39,12 +42,64 @@ def test_range_column_only_for_integer_first_pk_column() -> None:
     assert range_column_of(COLUMNS, ()) is None
 
 
-def test_select_formats_each_family_and_skips_generated_columns() -> None:
-    sql = select_chunk_sql(TABLE, TABLE.chunks[1])
-    assert sql == ("SELECT `id`, QUOTE(CAST(`name` AS BINARY)), QUOTE(`data`), "
-                   "CAST(`ratio` AS DOUBLE), `flags`+0 FROM `nova`.`instances` "
+def test_lines_format_each_family_and_skip_generated_columns() -> None:
+    # every column is nullable here: QUOTE() says NULL itself, the others say it via IFNULL
+    assert line_expression(TABLE) == (
+        "CONCAT(IFNULL(`id`, 'NULL'), '\\t', QUOTE(CAST(`name` AS BINARY)), '\\t', "
+        "QUOTE(`data`), '\\t', IFNULL(CAST(`ratio` AS DOUBLE), 'NULL'), '\\t', "
+        "IFNULL(`flags`+0, 'NULL'))")
+    assert "`g`" not in line_expression(TABLE)
+    sql = select_lines_sql(TABLE, TABLE.chunks[1])
+    assert sql == (f"SELECT {line_expression(TABLE)} FROM `nova`.`instances` "
                    "WHERE `id` >= 100 ORDER BY `id`")
-    assert "`g`" not in sql
+
+
+def test_not_null_columns_go_bare() -> None:
+    table = TableInfo("d", "t", (Column("id", "int", nullable=False),
+                                 Column("v", "text", nullable=False)), ("id",))
+    assert line_expression(table) == "CONCAT(`id`, '\\t', QUOTE(CAST(`v` AS BINARY)))"
+
+
+def test_piece_is_one_grouped_value_over_the_key_range() -> None:
+    sql = select_piece_sql(TABLE, Chunk(3, 100, 250))
+    assert sql == (f"SELECT GROUP_CONCAT({line_expression(TABLE)} SEPARATOR '\\n') "
+                   "FROM `nova`.`instances` WHERE `id` >= 100 AND `id` < 250")
+
+
+def test_pieces_split_by_estimated_bytes() -> None:
+    # 1000 rows of 100 bytes over keys 1..1000, pieces of 10 kB: 10 pieces of 100 keys
+    pieces = plan_pieces(1, 1000, 1000, 100, 10_000)
+    assert len(pieces) == 10
+    assert pieces[0] == Chunk(0, 1, 101)
+    assert pieces[-1] == Chunk(9, 901, 1001)
+    # sparse keys (1000 rows over 100k values): still about 10 pieces, wider ones
+    assert len(plan_pieces(1, 100_000, 1000, 100, 10_000)) == 10
+
+
+def test_pieces_of_a_small_or_single_key_range() -> None:
+    assert plan_pieces(5, 5, 10**6, 100, 10_000) == (Chunk(0, 5, 6),)
+    assert plan_pieces(1, 10, 3, 100, 10**6) == (Chunk(0, 1, 11),)
+
+
+def test_unknown_row_count_assumes_one_row_per_key() -> None:
+    assert len(plan_pieces(1, 1000, 0, 100, 10_000)) == 10
+    # sparse 64-bit keys and no statistics: a bounded number of (mostly empty) pieces
+    assert len(plan_pieces(1, 2**62, 0, 100, 10_000)) == 1024
+
+
+@given(st.integers(-10**12, 10**12), st.integers(0, 10**7), st.integers(0, 10**7),
+       st.integers(1, 10**5), st.integers(1, 10**7))
+def test_pieces_cover_the_range_exactly(lowest: int, width: int, rows: int, row_bytes: int,
+                                        piece_bytes: int) -> None:
+    highest = lowest + width
+    pieces = plan_pieces(lowest, highest, rows, row_bytes, piece_bytes)
+    assert pieces[0].lower == lowest
+    assert pieces[-1].upper == highest + 1
+    for before, after in zip(pieces, pieces[1:], strict=False):
+        assert before.upper == after.lower
+        assert before.lower is not None and before.upper is not None
+        assert before.lower < before.upper
+    assert [p.index for p in pieces] == list(range(len(pieces)))
 
 
 def test_load_data_names_columns_and_routes_bit_through_a_variable() -> None:

@@ -376,3 +376,37 @@ def test_checksum_without_casts_hashes_the_same_bytes_and_mixed_collations_keep_
     with connection.cursor() as cursor:
         cursor.execute("DROP DATABASE casts")
     connection.close()
+
+
+def test_a_piece_cut_by_group_concat_is_read_again_row_by_row(source: DbEndpoint) -> None:
+    """The reader's grouped pieces and its row-by-row path give the same bytes; a piece
+    longer than the value limit (the 70 kB blob) is detected and read by rows."""
+    from sidebyside.db.client import SnapshotReader
+    from sidebyside.db.sql import Chunk, select_lines_sql
+
+    with Session(source) as control:
+        tables = {t.name: t for t in schema.read_tables(control, "tricky")}
+    values = tables["values_"]
+
+    def read(**options: Any) -> tuple[bytes, int]:
+        parts: list[bytes] = []
+        reader = SnapshotReader(source, **options)
+        try:
+            reader.stream_chunk(values, Chunk(0), lambda piece: parts.append(bytes(piece)))
+            return b"".join(parts), reader.read_by_rows
+        finally:
+            reader.close()
+
+    whole, by_rows = read()
+    assert by_rows == 0
+    cut, by_rows_small = read(piece_bytes=100, value_limit=1024)
+    assert by_rows_small >= 1
+    assert cut == whole
+    reader = SnapshotReader(source)
+    try:
+        lines = [row[0] for row in reader.rows(select_lines_sql(values, Chunk(0)))]
+    finally:
+        reader.close()
+    assert whole == b"".join(line + b"\n" for line in lines)
+    assert len(lines) == len(tricky.ROWS)
+    assert b"x" * 70000 in whole
