@@ -225,6 +225,18 @@ def cpu_seconds(pid: int | None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def settle(*servers: MariaDBServer, timeout: float = 120.0) -> float:
+    """Wait until the servers are idle: the previous run's background work (flushing,
+    purge of dropped tables) would otherwise be counted against the next method."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        before = sum(cpu_seconds(server.pid) for server in servers)
+        time.sleep(1.0)
+        if sum(cpu_seconds(server.pid) for server in servers) - before < 0.03:
+            break
+    return round(time.monotonic() - started, 1)
+
+
 def run_measured(argv: list[str], *, env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run argv; wall time, peak RSS and CPU of it and its children (wait4 rusage)."""
     started = time.monotonic()
@@ -469,29 +481,49 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
 
 
 def reader_comparison(source: MariaDBServer, workdir: Path) -> list[dict[str, Any]]:
-    """Client-side cost of reading the dominant table as LOAD DATA text, three ways."""
+    """Client-side cost of reading the dominant table as LOAD DATA text, four ways."""
+    from dataclasses import replace
+
     from sidebyside.db.client import Session, SnapshotReader
     from sidebyside.db.schema import read_tables
-    from sidebyside.db.sql import Chunk, select_chunk_sql
+    from sidebyside.db.sql import line_expression, plan_chunks, select_expression
 
     src = endpoint(source)
     with Session(src) as session:
         table = next(t for t in read_tables(session, "nova")
                      if t.name == "instance_system_metadata")
-    sql = select_chunk_sql(table, Chunk(0))
-    # one server-formatted column per row, for drivers that would otherwise build a
-    # Python object per value (CONCAT_WS skips NULLs: bare columns get a NULL word)
-    expressions = sql.split("SELECT ", 1)[1].split(" FROM ", 1)[0].split(", ")
-    line = "CONCAT_WS('\\t', " + ", ".join(
-        e if e.startswith("QUOTE(") else f"IFNULL({e}, 'NULL')" for e in expressions) + ")"
-    line_sql = f"SELECT {line} FROM `nova`.`instance_system_metadata`"
+        low, high = session.query_one("SELECT MIN(id), MAX(id) FROM "
+                                      "`nova`.`instance_system_metadata`") or (None, None)
+    table = replace(table, chunks=plan_chunks(low, high, table.estimated_rows, 100_000))
+    # one server-formatted column per row, for drivers that would build a Python object
+    # per value otherwise
+    line_sql = f"SELECT {line_expression(table)} FROM `nova`.`instance_system_metadata`"
+    columns_sql = (f"SELECT {', '.join(select_expression(c) for c in table.columns)} "
+                   "FROM `nova`.`instance_system_metadata` ORDER BY id")
+
+    def grouped_pieces() -> int:
+        reader = SnapshotReader(src)
+        total = 0
+        try:
+            for chunk in table.chunks:
+                total += reader.stream_chunk(table, chunk, lambda piece: None)
+        finally:
+            reader.close()
+        return total
 
     def mariadb_client() -> int:
-        reader = SnapshotReader(src, workdir=workdir / "readers")
-        total = [0]
-        reader.stream(sql, lambda piece: total.__setitem__(0, total[0] + len(piece)))
-        reader.close()
-        return total[0]
+        options = option_file(workdir, "reader", source)
+        process = subprocess.Popen(
+            ["mariadb", f"--defaults-extra-file={options}", "--batch", "--raw",
+             "--skip-column-names", "--quick", "--default-character-set=utf8mb4",
+             "--init-command=SET character_set_results = binary, time_zone = '+00:00'",
+             "-e", columns_sql], stdout=subprocess.PIPE)
+        assert process.stdout is not None
+        total = 0
+        while block := process.stdout.read(1 << 20):
+            total += len(block)
+        process.wait()
+        return total
 
     def pymysql_rows() -> int:
         import pymysql.cursors
@@ -528,11 +560,14 @@ def reader_comparison(source: MariaDBServer, workdir: Path) -> list[dict[str, An
     except ImportError:
         cext = False
     results = []
-    for name, read in (("mariadb client --batch --raw pipe (sbs)", mariadb_client),
-                       ("PyMySQL, one server-formatted column", pymysql_rows),
+    for name, read in (("sbs: PyMySQL, pieces of ~2 MiB joined by the source (GROUP_CONCAT)",
+                        grouped_pieces),
+                       ("mariadb client --batch --raw pipe, a row per line (sbs before)",
+                        mariadb_client),
+                       ("PyMySQL, one server-formatted column per row", pymysql_rows),
                        ("mysql-connector-python "
                         + ("C extension" if cext else "pure Python (C extension not loadable)")
-                        + ", one server-formatted column", connector_rows)):
+                        + ", one server-formatted column per row", connector_rows)):
         before_self = resource.getrusage(resource.RUSAGE_SELF)
         before_children = resource.getrusage(resource.RUSAGE_CHILDREN)
         server_before = cpu_seconds(source.pid)
@@ -564,7 +599,8 @@ def run_method(key: str, workdir: Path, source: MariaDBServer, target: MariaDBSe
     """One copy by method `key` into an emptied target, then verified. Its figures."""
     name, run = METHODS[key]
     reset_target(target)
-    log(f"({key}) {name}")
+    waited = settle(source, target)
+    log(f"({key}) {name} (servers idle after {waited} s)")
     source_cpu, target_cpu = cpu_seconds(source.pid), cpu_seconds(target.pid)
     outcome = (method_sbs(workdir, source, target, sbs_workers) if key == "c"
                else run(workdir, source, target))
