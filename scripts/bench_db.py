@@ -370,21 +370,35 @@ NOTES = """
   limit (its CPU-seconds are close to the wall time). (b) loads with 2 threads but issues
   multi-row INSERTs into tables that already carry every secondary index; it spends the
   most target CPU of all.
-- (c) streams with 2 workers, each a `mariadb --batch --raw --quick` client holding the
-  shared consistent snapshot; the source server formats each row as LOAD DATA text
-  (QUOTE() for strings, bare numbers/dates), Python only relays 1 MiB blocks into
-  `LOAD DATA LOCAL INFILE '/dev/fd/N'` (PyMySQL), one transaction per 100k-row PK range.
-  Secondary indexes and foreign keys are added after the data in one ALTER per table.
+- (c) copies with 2 workers. Each holds a PyMySQL connection to the source inside the
+  shared consistent snapshot. The source server formats every row as LOAD DATA text
+  (QUOTE() for strings, bare numbers and dates) and joins the rows of a key range of
+  about 2 MiB into one value (GROUP_CONCAT). So the client receives a few large values
+  per chunk and does no per-row work. The worker asks for the next piece while it feeds
+  this one to `LOAD DATA LOCAL INFILE` on the target: one transaction per 100k-row
+  primary-key range. A piece that GROUP_CONCAT had to cut (a warning, never silent) is
+  read again row by row. So is a table with no integer key that is too big for one value.
+  Secondary indexes and foreign keys are added after the data, in one ALTER per table.
   A third reader in the same snapshot computes source checksums ahead of the workers.
-- What bounds (c): its CPU, about 63 CPU-seconds in all (target ~41, source ~11,
-  client ~10), on 2 cores. The dominant table (4.2 M rows) has an AUTO_INCREMENT key, and
-  with the default `innodb_autoinc_lock_mode = 1` a LOAD DATA holds the table's AUTO-INC
-  lock until it ends: two workers on that table load one after the other. Sampled every
-  second, the machine ran at 1.6 of 2 cores while both workers were on it (the target
-  at exactly 1.0) and at 1.95 afterwards. The checksums computed ahead fill part of that
-  gap on the source side (about 1 s of wall time). Measured and rejected:
+- The reader table above: on the dominant table, the grouped pieces cost the client
+  about a seventh of the CPU of the `mariadb` command-line client, which sbs used
+  before. That client writes its output byte by byte. The source pays 5-25% more to
+  build the values.
+  - Same session, same servers, `sbs db copy` of the six databases, old reader against
+    new: 66.8 and 68.8 s against 64.6 and 63.4 s. Client CPU went from 15.3-16.0 to
+    8.9-9.2 s.
+  - Nova alone: 56.0 s against 51.5-52.3 s; client CPU 11.7 against 3.6-4.2 s.
+  - Piece sizes of 256 KiB, 512 KiB, 1 MiB and 2 MiB: the same source CPU within noise.
+    256 KiB costs more client CPU (more statements).
+- What bounds (c): the target server's CPU, as for every method. The dominant table
+  (4.2 M rows) has an AUTO_INCREMENT key. With the default `innodb_autoinc_lock_mode = 1`,
+  a LOAD DATA holds the table's AUTO-INC lock until it ends, so two workers on that table
+  load one after the other. Sampled every second, the machine ran at 1.6 of 2 cores while
+  both workers were on it (the target at exactly 1.0), and at 1.95 afterwards.
+- Measured and rejected, on 2026-11-29 (a host about twice as fast as the one of the
+  table above; the ratios are what carry over):
   - one worker per table (no lock wait): the dominant table's load and its index build
-    (7.9 s CPU, one thread) then end last, alone: 40 s;
+    (7.9 s CPU, one thread) then end last, alone: 40 s against 35 s;
   - 3 workers (2 on the dominant table, 1 from the small end): 1.97 cores busy, but the
     target spent ~2 CPU-s more in contention: no gain;
   - multi-row INSERTs, which take no table AUTO-INC lock: 60% more target CPU than
@@ -396,24 +410,26 @@ NOTES = """
     40-41 s. The lock wait is the cheaper of the two;
   - spooling other tables' streams into memory (256 MiB) during that phase: the kernel
     gives it its CPU by slowing the one load thread, and the idle comes later: no gain.
-- Per-unit costs on the dominant table (target server CPU): LOAD DATA 12.4-13.3 s;
-  both secondary indexes 7.9 s (7.7 s as two ALTERs); inline indexes instead 32.8 s in
-  all; the checksum query 2.6 s, 2.2 s without the CASTs to binary (used when a table's
-  text columns share one collation); the NULL flags cost 0.45 s of it in every form
-  tried (sum of ISNULL() * 2^i, bit shifts, a string of flags).
+- Per-unit costs on the dominant table (target server CPU, same 2026-11-29 host):
+  - LOAD DATA: 12.4-13.3 s;
+  - both secondary indexes: 7.9 s (7.7 s as two ALTERs); inline indexes instead: 32.8 s
+    in all;
+  - the checksum query: 2.6 s, or 2.2 s without the CASTs to binary (used when a table's
+    text columns share one collation). The NULL flags cost 0.45 s of it in every form
+    tried.
 - Measured while building it (small data set, target CPU-seconds): deferring indexes
   5.5 s vs 6.9 s inline; 100k-row chunks 4.9 s vs 7.7 s for one 420k-row transaction;
   verification adds about a quarter of the servers' CPU, which (a), (b), (d) pay
   afterwards in the `verify s` column.
-- Client-side per-row work: the table at the end. The `mariadb` client writes its output
-  byte by byte (2.7 CPU-s for the dominant table). The C extension of the installed
-  mysql-connector-python (26.10) does not load on Debian 12 (it needs OPENSSL_3.2.0), so
-  the driver silently falls back to pure Python, the slowest reader. The 9.x wheels load,
-  but their bundled client library cannot log in to MariaDB accounts using
-  mysql_native_password (the plugin is not shipped); with 8.4.0 in a scratch venv,
-  reading the dominant table's columns into Python cost 3.0 CPU-s (2.7 s for the
-  `mariadb` pipe), or 1.1 s for one server-concatenated column, which cost the source
-  1 s more to build. Not worth a pinned old driver, so sbs uses the `mariadb` client.
+- Drivers: the C extension of the installed mysql-connector-python does not load on
+  Debian 12 (it needs OPENSSL_3.2.0), so that driver silently falls back to pure
+  Python: the slowest reader above, and no use for the copy. PyMySQL reading rows one by
+  one costs about 2 µs of Python per row, so sbs asks the server for few, large
+  values instead.
+- Timing on a shared VM: a CPU-bound Python loop ran 1.05 s at the start of this
+  session and 1.57 s an hour later, with the machine idle. That is why every method
+  runs in turn, round after round, and waits for both servers to be idle first, and
+  why only ratios from one run are compared.
 """
 
 
