@@ -522,7 +522,7 @@ def reader_comparison(source: MariaDBServer, workdir: Path) -> list[dict[str, An
         total = 0
         try:
             for chunk in table.chunks:
-                total += reader.stream_chunk(table, chunk, lambda piece: None)
+                total += reader.stream_chunk(table, chunk, lambda piece: None).size
         finally:
             reader.close()
         return total

@@ -31,7 +31,7 @@ from typing import Any
 
 from sidebyside.db import schema
 from sidebyside.db.client import Session, SnapshotReader, client_binary, pipe_tools
-from sidebyside.db.copy import reader_checksum, take_snapshot, target_checksum
+from sidebyside.db.copy import take_snapshot, target_checksum
 from sidebyside.db.endpoint import DbEndpoint
 from sidebyside.db.errors import DbStepFailed, InputError, verification_failed
 from sidebyside.db.sql import Chunk, load_data_sql, quote_ident
@@ -96,8 +96,8 @@ def backup(source: DbEndpoint, databases: list[str] | None, dest_dir: Path, *,
                     def sink(piece: memoryview, out: Any = out) -> None:
                         out.write(piece)
 
-                    reader.stream_chunk(table, Chunk(0), sink)
-                count, crc_xor, crc_sum = reader_checksum(reader, table, Chunk(0))
+                    streamed = reader.stream_chunk(table, Chunk(0), sink)
+                count, crc_xor, crc_sum = streamed.checksum
                 tables_manifest[table.key] = {"rows": count, "checksum": [count, crc_xor,
                                                                           crc_sum],
                                               "file": str(path.relative_to(dest))}

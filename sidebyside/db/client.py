@@ -26,6 +26,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +37,12 @@ from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_fixed
 from sidebyside.db.endpoint import DbEndpoint
 from sidebyside.db.errors import DbStepFailed, UnreachableError, error_for_code
 from sidebyside.db.sql import (
+    EMPTY_CHECKSUM,
     Chunk,
     TableInfo,
     average_row_bytes,
+    checksum_sql,
+    combine_checksums,
     plan_pieces,
     qualified,
     quote_ident,
@@ -232,6 +236,12 @@ def client_binary() -> str:
 _CLIENT_ERROR = re.compile(r"ERROR (\d+) \([0-9A-Z]+\)(?: at line \d+)?: (.*)")
 
 
+@dataclass(frozen=True)
+class StreamedChunk:
+    size: int                           # bytes handed to the sink
+    checksum: tuple[int, int, int]      # the source's, as checksum_sql gives it
+
+
 class SnapshotReader(Session):
     """A read-only source connection that holds one consistent-snapshot transaction
     and streams chunks as LOAD DATA text.
@@ -240,7 +250,8 @@ class SnapshotReader(Session):
     key-range piece of about PIECE_BYTES into one value (sql.select_piece_sql), so the
     client receives a few large values per chunk: no per-row work, no per-value
     object, and results come back as bytes (character_set_results = binary), exactly
-    as stored. A piece that GROUP_CONCAT had to cut is read again row by row.
+    as stored. A piece that GROUP_CONCAT had to cut is read again row by row. The same
+    statement returns the piece's checksum: the source reads each row once for both.
     """
 
     def __init__(self, endpoint: DbEndpoint, *, name: str = "reader",
@@ -263,33 +274,40 @@ class SnapshotReader(Session):
         return self.query(sql)
 
     def stream_chunk(self, table: TableInfo, chunk: Chunk,
-                     sink: Callable[[memoryview], None]) -> int:
-        """Hand the chunk's rows, as LOAD DATA lines, to `sink`; return the bytes.
+                     sink: Callable[[memoryview], None]) -> StreamedChunk:
+        """Hand the chunk's rows, as LOAD DATA lines, to `sink`. Returns the bytes and
+        the chunk's source checksum, computed by the server in the same scan.
 
         The server builds a piece's value before it sends any of it, so the next piece
         is asked for before this one goes to `sink`: the source builds it while the
         target loads this one. A piece that was cut is read again by rows, and only
         then is the one after it asked for (one statement at a time per connection).
+        A table without an integer key is one piece, or read by rows when it is too
+        big for one value.
         """
         if table.range_column is None and table.estimated_bytes > self.value_limit // 2:
             # no integer key to cut pieces by, and too big for one value
-            return self._stream_piece_by_rows(table, chunk, sink)
+            size = self._stream_piece_by_rows(table, chunk, sink)
+            row = self.query_one(checksum_sql(table, chunk))
+            checksum = combine_checksums(EMPTY_CHECKSUM, row or EMPTY_CHECKSUM)
+            return StreamedChunk(size, checksum)
         pieces = self._pieces(table, chunk)
+        size, checksum = 0, EMPTY_CHECKSUM
         if not pieces:
-            return 0
-        total = 0
+            return StreamedChunk(size, checksum)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sbs-read") as fetcher:
             pending = fetcher.submit(self._fetch_piece, table, pieces[0])
             for index, piece in enumerate(pieces):
-                value = pending.result()
+                value, piece_checksum = pending.result()
+                checksum = combine_checksums(checksum, piece_checksum)
                 if value is None:
-                    total += self._stream_piece_by_rows(table, piece, sink)
+                    size += self._stream_piece_by_rows(table, piece, sink)
                 if index + 1 < len(pieces):
                     pending = fetcher.submit(self._fetch_piece, table, pieces[index + 1])
                 if value:
                     sink(memoryview(value))
-                    total += len(value)
-        return total
+                    size += len(value)
+        return StreamedChunk(size, checksum)
 
     def _pieces(self, table: TableInfo, chunk: Chunk) -> tuple[Chunk, ...]:
         if table.range_column is None:
@@ -304,17 +322,22 @@ class SnapshotReader(Session):
         return plan_pieces(int(row[0]), int(row[1]), share, average_row_bytes(table),
                            self.piece_bytes)
 
-    def _fetch_piece(self, table: TableInfo, piece: Chunk) -> bytes | None:
+    def _fetch_piece(self, table: TableInfo,
+                     piece: Chunk) -> tuple[bytes | None, tuple[int, int, int]]:
         """The piece's lines, newline-terminated (b"" when it has no rows), or None when
-        GROUP_CONCAT had to cut the value."""
+        GROUP_CONCAT had to cut the value; and the piece's checksum."""
         with self._translated(), self._connection.cursor() as cursor:
             cursor.execute(select_piece_sql(table, piece))
             row = cursor.fetchone()
-            if cursor.warning_count > 0:
-                return None
-        if row is None or row[0] is None:
-            return b""
-        return bytes(row[0]) + b"\n"
+            cut = cursor.warning_count > 0
+        if row is None:
+            raise DbStepFailed(f"{self.where}: no result for a piece of {table.key}")
+        checksum = combine_checksums(EMPTY_CHECKSUM, row[1:])
+        if cut:
+            return None, checksum
+        if row[0] is None:
+            return b"", checksum
+        return bytes(row[0]) + b"\n", checksum
 
     def _stream_piece_by_rows(self, table: TableInfo, piece: Chunk,
                               sink: Callable[[memoryview], None]) -> int:

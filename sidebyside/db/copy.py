@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from sidebyside.db import schema
-from sidebyside.db.client import Session, SnapshotReader
+from sidebyside.db.client import Session, SnapshotReader, StreamedChunk
 from sidebyside.db.endpoint import DbEndpoint
 from sidebyside.db.errors import (
     DataLossRefused,
@@ -118,7 +118,6 @@ class _Copy:
         self._remaining: dict[str, int] = {}
         self._abort = threading.Event()
         self._errors: list[BaseException] = []
-        self._ahead = SourceChecksumsAhead()
 
     # ------------------------------------------------------------------ driver
     def run(self) -> CopyReport:
@@ -142,9 +141,8 @@ class _Copy:
                 self.state.begin(self.source.url, self.target.url, databases)
             tables = self._phase("schema", lambda: self._create_schema(control, admin,
                                                                          databases, resuming))
-            # one reader per worker, and one computing source checksums ahead of them
             readers = [SnapshotReader(self.source, name=f"reader{i}")
-                       for i in range(self.options.workers + 1)]
+                       for i in range(self.options.workers)]
             snapshot = self._phase("snapshot", lambda: take_snapshot(
                 control, readers, self.options.lock_wait_seconds))
             previous = self.state.data.get("snapshot")
@@ -152,8 +150,7 @@ class _Copy:
             self.state.set_snapshot(snapshot)
             self.report.snapshot = snapshot
             self._phase("plan", lambda: self._plan_chunks(readers[0], tables))
-            self._phase("data", lambda: self._copy_data(readers[:-1], readers[-1], tables,
-                                                         recheck))
+            self._phase("data", lambda: self._copy_data(readers, tables, recheck))
             self._phase("foreign-keys", lambda: self._add_foreign_keys(admin, tables))
             for reader in readers:
                 reader.close()
@@ -248,30 +245,21 @@ class _Copy:
                                     total_bytes=sum(t.estimated_bytes for t in tables)))
 
     # ------------------------------------------------------------------ data
-    def _copy_data(self, readers: list[SnapshotReader], ahead_reader: SnapshotReader,
-                   tables: list[TableInfo], recheck: bool) -> None:
+    def _copy_data(self, readers: list[SnapshotReader], tables: list[TableInfo],
+                   recheck: bool) -> None:
         tasks: queue.Queue[tuple[TableInfo, Chunk]] = queue.Queue()
-        order: list[tuple[TableInfo, Chunk]] = []
         for table in sorted(tables, key=lambda t: (-t.estimated_bytes, t.key)):
             self._remaining[table.key] = len(table.chunks)
             self._table_reports[table.key] = TableReport(table.key, chunks=len(table.chunks))
             for chunk in table.chunks:
                 tasks.put((table, chunk))
-                if recheck or self.state.chunk_verified(table.key, chunk.index) is None:
-                    order.append((table, chunk))
-        ahead = threading.Thread(target=self._ahead.compute,
-                                 args=(ahead_reader, list(reversed(order)), self._abort),
-                                 name="sbs-checksum-ahead", daemon=True)
         threads = [threading.Thread(target=self._worker, args=(reader, tasks, recheck),
                                     name=f"sbs-copy-{i}", daemon=True)
                    for i, reader in enumerate(readers)]
-        ahead.start()
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
-        self._ahead.stop()
-        ahead.join()
         if self._errors:
             first = self._errors[0]
             raise first
@@ -289,7 +277,6 @@ class _Copy:
                     table, chunk = tasks.get_nowait()
                 except queue.Empty:
                     return
-                self._ahead.claim(table, chunk)
                 log.debug("chunk %s#%d start", table.key, chunk.index)
                 self._copy_chunk(reader, target, table, chunk, recheck)
                 self._finish_table_if_done(target, table)
@@ -315,8 +302,7 @@ class _Copy:
                 self._account(key, rows=int(previous["checksum"][0]), skipped=True,
                               seconds=time.monotonic() - started)
                 return
-            source_sum, target_sum = both_checksums(reader, target, table, chunk,
-                                                    self._ahead.take(table, chunk))
+            source_sum, target_sum = both_checksums(reader, target, table, chunk)
             if source_sum == target_sum:
                 self.state.mark_chunk(key, chunk.index, source_sum)
                 self._account(key, rows=source_sum[0], skipped=True,
@@ -326,19 +312,19 @@ class _Copy:
         if self.report.resumed or previous is not None:
             target.execute(delete_chunk_sql(table, chunk))
         self.state.mark_chunk(key, chunk.index, None)
-        moved = [0]
+        streamed: list[StreamedChunk] = []
 
         def feed(write: Callable[[bytes | memoryview], None]) -> None:
             def sink(piece: memoryview) -> None:
                 write(piece)
-                moved[0] += len(piece)
                 self.throttled.data_bytes(key, len(piece))
 
-            reader.stream_chunk(table, chunk, sink)
+            streamed.append(reader.stream_chunk(table, chunk, sink))
 
         rows = target.load_stream(lambda infile: load_data_sql(table, infile), feed)
-        source_sum, target_sum = both_checksums(reader, target, table, chunk,
-                                                self._ahead.take(table, chunk))
+        # the source's checksum came with the data, from the same scan of its rows
+        source_sum = list(streamed[0].checksum)
+        target_sum = target_checksum(target, table, chunk)
         if source_sum != target_sum:
             raise verification_failed(
                 f"{key} rows {chunk.predicate(table.range_column)}: source has "
@@ -346,7 +332,7 @@ class _Copy:
                 f"{target_sum[0]} (checksum {target_sum[1]:08x}) after copying {rows} rows")
         self.state.mark_chunk(key, chunk.index, source_sum)
         self.throttled.flush(key, rows=source_sum[0])
-        self._account(key, rows=source_sum[0], size=moved[0], copied=True,
+        self._account(key, rows=source_sum[0], size=streamed[0].size, copied=True,
                       seconds=time.monotonic() - started, report_rows=False)
 
     def _account(self, key: str, *, rows: int, size: int = 0, copied: bool = False,
@@ -511,70 +497,14 @@ def target_checksum(target: Session, table: TableInfo, chunk: Chunk) -> list[int
 
 
 def both_checksums(reader: SnapshotReader, target: Session, table: TableInfo,
-                   chunk: Chunk, source_sum: list[int] | None = None
-                   ) -> tuple[list[int], list[int]]:
+                   chunk: Chunk) -> tuple[list[int], list[int]]:
     """The chunk's checksum on the source and on the target, computed at once: they
     run on different servers, and the worker would otherwise wait for one, then the
-    other. `source_sum`: the source's, already computed ahead in the same snapshot."""
-    if source_sum is not None:
-        return source_sum, target_checksum(target, table, chunk)
+    other."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sbs-target-checksum") as pool:
         on_target = pool.submit(target_checksum, target, table, chunk)
         source_sum = reader_checksum(reader, table, chunk)
         return source_sum, on_target.result()
-
-
-class SourceChecksumsAhead:
-    """Source checksums computed ahead of the workers, by one more reader holding the
-    same snapshot, from the end of the work list while the workers start at its head.
-
-    Why: two loads into one InnoDB table with an AUTO_INCREMENT column do not run side
-    by side (with the default innodb_autoinc_lock_mode = 1, LOAD DATA holds the table's
-    AUTO-INC lock until it ends), so while the workers share the biggest table the
-    target loads with one thread and a core is partly idle
-    (bench/results/db-copy.md). Checksumming the other tables' chunks on the source
-    then costs the window nothing. It stops where the workers have reached; a checksum
-    it did not get to is computed by the worker, as without it. It never decides
-    anything: the worker still compares the source's value with the target's.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._claimed: set[tuple[str, int]] = set()
-        self._ready: dict[tuple[str, int], list[int]] = {}
-        self._stopped = threading.Event()
-        self.computed = 0
-
-    def claim(self, table: TableInfo, chunk: Chunk) -> None:
-        """A worker has taken this chunk: nothing more to do for it ahead."""
-        with self._lock:
-            self._claimed.add((table.key, chunk.index))
-
-    def take(self, table: TableInfo, chunk: Chunk) -> list[int] | None:
-        with self._lock:
-            return self._ready.pop((table.key, chunk.index), None)
-
-    def stop(self) -> None:
-        self._stopped.set()
-
-    def compute(self, reader: SnapshotReader, order: list[tuple[TableInfo, Chunk]],
-                abort: threading.Event) -> None:
-        for table, chunk in order:
-            key = (table.key, chunk.index)
-            with self._lock:
-                if key in self._claimed:
-                    return  # the workers are here: the rest is theirs
-            if abort.is_set() or self._stopped.is_set():
-                return
-            try:
-                value = reader_checksum(reader, table, chunk)
-            except Exception as exc:  # noqa: BLE001 - the worker computes it instead
-                log.debug("checksum ahead of %s#%d failed: %s", table.key, chunk.index, exc)
-                return
-            with self._lock:
-                if key not in self._claimed:
-                    self._ready[key] = value
-                    self.computed += 1
 
 
 def _with_chunks(table: TableInfo, chunks: tuple[Chunk, ...]) -> TableInfo:

@@ -180,17 +180,19 @@ def select_lines_sql(table: TableInfo, chunk: Chunk) -> str:
 
 
 def select_piece_sql(table: TableInfo, piece: Chunk) -> str:
-    """The rows of one piece as a single value: its lines joined by newlines.
+    """The rows of one piece as a single value, its lines joined by newlines, and the
+    piece's checksum (checksum_aggregates) from the same scan of the rows.
 
     One result row per piece instead of one per table row: the client then moves
     a few large values, with no per-row work at all. The range scan reads the
     clustered index in key order, so the lines come in key order, which the load
     into the target's clustered index wants. GROUP_CONCAT cuts a value longer than
     group_concat_max_len and says so with a warning: the reader checks for it and
-    reads that piece row by row instead (select_lines_sql).
+    reads that piece row by row instead (select_lines_sql); the aggregates are not
+    affected by the cut.
     """
-    return (f"SELECT GROUP_CONCAT({line_expression(table)} SEPARATOR '\\n') "
-            f"FROM {qualified(table.database, table.name)} "
+    return (f"SELECT GROUP_CONCAT({line_expression(table)} SEPARATOR '\\n'), "
+            f"{checksum_aggregates(table)} FROM {qualified(table.database, table.name)} "
             f"WHERE {piece.predicate(table.range_column)}")
 
 
@@ -294,14 +296,31 @@ def checksum_sql(table: TableInfo, chunk: Chunk) -> str:
     XOR: for those the SUM of the CRCs is added (it costs a second CRC per row, so
     tables with a key, whose rows all differ, go without).
     """
+    return (f"SELECT {checksum_aggregates(table)} "
+            f"FROM {qualified(table.database, table.name)} "
+            f"WHERE {chunk.predicate(table.range_column)}")
+
+
+def checksum_aggregates(table: TableInfo) -> str:
+    """The three aggregates of checksum_sql (count, BIT_XOR, SUM or 0), for any query
+    over the table's rows."""
     cast_text = text_needs_cast(table.columns)
     values = ", ".join([*(checksum_expression(c, cast_text=cast_text) for c in table.columns),
                         *null_flags(table.columns)])
     row_hash = f"CRC32(CONCAT_WS('#', {values}))"
     total = f"COALESCE(SUM({row_hash}), 0)" if not table.primary_key else "0"
-    return (f"SELECT COUNT(*), COALESCE(BIT_XOR({row_hash}), 0), {total} "
-            f"FROM {qualified(table.database, table.name)} "
-            f"WHERE {chunk.predicate(table.range_column)}")
+    return f"COUNT(*), COALESCE(BIT_XOR({row_hash}), 0), {total}"
+
+
+EMPTY_CHECKSUM = (0, 0, 0)
+
+
+def combine_checksums(first: tuple[int, int, int] | list[int],
+                      second: tuple[int, int, int] | list[int]) -> tuple[int, int, int]:
+    """The checksum of the union of two disjoint row sets: counts and sums add up, the
+    XORs XOR. So a chunk's checksum is the combination of its pieces'."""
+    return (int(first[0]) + int(second[0]), int(first[1]) ^ int(second[1]),
+            int(first[2]) + int(second[2]))
 
 
 # ------------------------------------------------------------ schema splitting

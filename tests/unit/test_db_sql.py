@@ -6,19 +6,22 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sidebyside.db.sql import (
+    EMPTY_CHECKSUM,
     Chunk,
     Column,
     TableInfo,
+    checksum_aggregates,
     checksum_sql,
+    combine_checksums,
     deferred_name,
+    line_expression,
     load_data_sql,
     normalized_create,
     null_flags,
     plan_chunks,
+    plan_pieces,
     quote_ident,
     range_column_of,
-    line_expression,
-    plan_pieces,
     select_lines_sql,
     select_piece_sql,
     split_create_table,
@@ -60,10 +63,21 @@ def test_not_null_columns_go_bare() -> None:
     assert line_expression(table) == "CONCAT(`id`, '\\t', QUOTE(CAST(`v` AS BINARY)))"
 
 
-def test_piece_is_one_grouped_value_over_the_key_range() -> None:
+def test_piece_is_one_grouped_value_and_its_checksum_over_the_key_range() -> None:
     sql = select_piece_sql(TABLE, Chunk(3, 100, 250))
-    assert sql == (f"SELECT GROUP_CONCAT({line_expression(TABLE)} SEPARATOR '\\n') "
-                   "FROM `nova`.`instances` WHERE `id` >= 100 AND `id` < 250")
+    aggregates = checksum_aggregates(TABLE)
+    assert sql == (f"SELECT GROUP_CONCAT({line_expression(TABLE)} SEPARATOR '\\n'), "
+                   f"{aggregates} FROM `nova`.`instances` WHERE `id` >= 100 AND `id` < 250")
+    # the very aggregates of the chunk checksum, so the two can be compared
+    assert checksum_sql(TABLE, Chunk(3, 100, 250)) == (
+        f"SELECT {aggregates} FROM `nova`.`instances` WHERE `id` >= 100 AND `id` < 250")
+
+
+def test_checksums_of_disjoint_pieces_combine_into_the_whole() -> None:
+    assert combine_checksums(EMPTY_CHECKSUM, [3, 0b1010, 7]) == (3, 0b1010, 7)
+    assert combine_checksums((3, 0b1010, 7), (2, 0b0110, 5)) == (5, 0b1100, 12)
+    # order does not matter
+    assert combine_checksums((2, 0b0110, 5), (3, 0b1010, 7)) == (5, 0b1100, 12)
 
 
 def test_pieces_split_by_estimated_bytes() -> None:

@@ -388,25 +388,31 @@ def test_a_piece_cut_by_group_concat_is_read_again_row_by_row(source: DbEndpoint
         tables = {t.name: t for t in schema.read_tables(control, "tricky")}
     values = tables["values_"]
 
-    def read(**options: Any) -> tuple[bytes, int]:
+    def read(**options: Any) -> tuple[bytes, int, tuple[int, int, int]]:
         parts: list[bytes] = []
         reader = SnapshotReader(source, **options)
         try:
-            reader.stream_chunk(values, Chunk(0), lambda piece: parts.append(bytes(piece)))
-            return b"".join(parts), reader.read_by_rows
+            streamed = reader.stream_chunk(values, Chunk(0),
+                                           lambda piece: parts.append(bytes(piece)))
+            assert streamed.size == sum(len(p) for p in parts)
+            return b"".join(parts), reader.read_by_rows, streamed.checksum
         finally:
             reader.close()
 
-    whole, by_rows = read()
+    whole, by_rows, checksum = read()
     assert by_rows == 0
-    cut, by_rows_small = read(piece_bytes=100, value_limit=1024)
+    cut, by_rows_small, checksum_small = read(piece_bytes=100, value_limit=1024)
     assert by_rows_small >= 1
     assert cut == whole
     reader = SnapshotReader(source)
     try:
         lines = [row[0] for row in reader.rows(select_lines_sql(values, Chunk(0)))]
+        whole_checksum = tuple(int(v) for v in reader.rows(checksum_sql(values, Chunk(0)))[0])
     finally:
         reader.close()
     assert whole == b"".join(line + b"\n" for line in lines)
     assert len(lines) == len(tricky.ROWS)
+    # the pieces' checksums, combined, are the checksum of the whole chunk
+    assert checksum == checksum_small == whole_checksum
+    assert checksum[0] == len(tricky.ROWS)
     assert b"x" * 70000 in whole
