@@ -378,18 +378,26 @@ NOTES = """
   this one to `LOAD DATA LOCAL INFILE` on the target: one transaction per 100k-row
   primary-key range. A piece that GROUP_CONCAT had to cut (a warning, never silent) is
   read again row by row. So is a table with no integer key that is too big for one value.
+  The statement that builds a piece's value also returns the piece's checksum (row count,
+  BIT_XOR of the row CRCs), so the source reads each row once for both. A chunk's source
+  checksum is its pieces' checksums combined, and it is compared with the target's.
   Secondary indexes and foreign keys are added after the data, in one ALTER per table.
-  A third reader in the same snapshot computes source checksums ahead of the workers.
 - The reader table above: on the dominant table, the grouped pieces cost the client
-  about a seventh of the CPU of the `mariadb` command-line client, which sbs used
-  before. That client writes its output byte by byte. The source pays 5-25% more to
-  build the values.
+  about a sixth of the CPU of the `mariadb` command-line client, which sbs used
+  before. That client writes its output byte by byte. The sbs row's source CPU includes
+  the chunks' checksums; the other readers leave those for a second scan. Without the
+  checksums (same data, earlier run), the source paid 5-25% more to build the values
+  than to send the rows.
   - Same session, same servers, `sbs db copy` of the six databases, old reader against
     new: 66.8 and 68.8 s against 64.6 and 63.4 s. Client CPU went from 15.3-16.0 to
     8.9-9.2 s.
   - Nova alone: 56.0 s against 51.5-52.3 s; client CPU 11.7 against 3.6-4.2 s.
   - Piece sizes of 256 KiB, 512 KiB, 1 MiB and 2 MiB: the same source CPU within noise.
     256 KiB costs more client CPU (more statements).
+  - The checksum from the same statement, against a separate checksum query per chunk
+    (the six databases, taking turns, same session): 78.1 and 72.3 s against 80.6 and
+    76.8 s; source CPU 26.1 and 24.6 s against 31.1 and 29.9 s. It replaced a third
+    reader that computed source checksums ahead of the workers.
 - What bounds (c): the target server's CPU, as for every method. The dominant table
   (4.2 M rows) has an AUTO_INCREMENT key. With the default `innodb_autoinc_lock_mode = 1`,
   a LOAD DATA holds the table's AUTO-INC lock until it ends, so two workers on that table
@@ -576,8 +584,8 @@ def reader_comparison(source: MariaDBServer, workdir: Path) -> list[dict[str, An
     except ImportError:
         cext = False
     results = []
-    for name, read in (("sbs: PyMySQL, pieces of ~2 MiB joined by the source (GROUP_CONCAT)",
-                        grouped_pieces),
+    for name, read in (("sbs: PyMySQL, pieces of ~2 MiB joined by the source (GROUP_CONCAT), "
+                        "with their checksums", grouped_pieces),
                        ("mariadb client --batch --raw pipe, a row per line (sbs before)",
                         mariadb_client),
                        ("PyMySQL, one server-formatted column per row", pymysql_rows),
