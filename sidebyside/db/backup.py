@@ -31,7 +31,7 @@ from typing import Any
 
 from sidebyside.db import schema
 from sidebyside.db.client import Session, SnapshotReader, client_binary, pipe_tools
-from sidebyside.db.copy import take_snapshot, target_checksum
+from sidebyside.db.copy import chunk_checksum, take_snapshot
 from sidebyside.db.endpoint import DbEndpoint
 from sidebyside.db.errors import DbStepFailed, InputError, verification_failed
 from sidebyside.db.sql import Chunk, load_data_sql, quote_ident
@@ -72,7 +72,7 @@ def backup(source: DbEndpoint, databases: list[str] | None, dest_dir: Path, *,
     dest.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     control = Session(source, role="source", read_only=True)
-    reader = SnapshotReader(source, name="backup")
+    reader = SnapshotReader(source)
     files: list[dict[str, Any]] = []
     tables_manifest: dict[str, dict[str, Any]] = {}
     try:
@@ -235,7 +235,7 @@ def restore_test(backup_dir: Path, *, scratch_dir: Path | None = None,
                     with gzip.open(root / entry["file"], "rb") as data:
                         session.load_stream(partial(load_data_sql, table),
                                             partial(_pump, data))
-                    restored = target_checksum(session, table, Chunk(0))
+                    restored = chunk_checksum(session, table, Chunk(0))
                     rows += restored[0]
                     if restored != entry["checksum"]:
                         problems.append(f"{table.key}: restored {restored[0]} rows, "

@@ -141,8 +141,7 @@ class _Copy:
                 self.state.begin(self.source.url, self.target.url, databases)
             tables = self._phase("schema", lambda: self._create_schema(control, admin,
                                                                          databases, resuming))
-            readers = [SnapshotReader(self.source, name=f"reader{i}")
-                       for i in range(self.options.workers)]
+            readers = [SnapshotReader(self.source) for _ in range(self.options.workers)]
             snapshot = self._phase("snapshot", lambda: take_snapshot(
                 control, readers, self.options.lock_wait_seconds))
             previous = self.state.data.get("snapshot")
@@ -231,7 +230,7 @@ class _Copy:
                                for c in entry["chunks"])
             elif table.range_column and table.estimated_rows > self.options.rows_per_chunk:
                 column = quote_ident(table.range_column)
-                row = reader.rows(f"SELECT MIN({column}), MAX({column}) FROM "
+                row = reader.query(f"SELECT MIN({column}), MAX({column}) FROM "
                                   f"{quote_ident(table.database)}.{quote_ident(table.name)}")
                 low, high = (_int_or_none(v) for v in row[0]) if row else (None, None)
                 chunks = plan_chunks(low, high, table.estimated_rows,
@@ -324,7 +323,7 @@ class _Copy:
         rows = target.load_stream(lambda infile: load_data_sql(table, infile), feed)
         # the source's checksum came with the data, from the same scan of its rows
         source_sum = list(streamed[0].checksum)
-        target_sum = target_checksum(target, table, chunk)
+        target_sum = chunk_checksum(target, table, chunk)
         if source_sum != target_sum:
             raise verification_failed(
                 f"{key} rows {chunk.predicate(table.range_column)}: source has "
@@ -431,7 +430,7 @@ def take_snapshot(control: Session, readers: list[SnapshotReader],
                              f"privilege (FLUSH TABLES WITH READ LOCK)") from None
     try:
         for reader in readers:
-            reader.statements("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+            reader.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
         position = read_position(control)
     finally:
         control.execute("UNLOCK TABLES")
@@ -473,26 +472,18 @@ def same_position(old: dict[str, Any] | None, new: dict[str, Any]) -> bool:
 
 # ---------------------------------------------------------------- checksums
 def _int_or_none(value: Any) -> int | None:
-    if value is None or value in (b"NULL", "NULL"):
-        return None
-    return int(value)
+    return None if value is None else int(value)
 
 
 def _str(value: Any) -> str:
     return value.decode() if isinstance(value, bytes | bytearray) else str(value)
 
 
-def reader_checksum(reader: SnapshotReader, table: TableInfo, chunk: Chunk) -> list[int]:
-    rows = reader.rows(checksum_sql(table, chunk))
-    if not rows:
-        raise DbStepFailed(f"{reader.where}: no checksum for {table.key}")
-    return [int(v) for v in rows[0]]
-
-
-def target_checksum(target: Session, table: TableInfo, chunk: Chunk) -> list[int]:
-    row = target.query_one(checksum_sql(table, chunk))
+def chunk_checksum(session: Session, table: TableInfo, chunk: Chunk) -> list[int]:
+    """checksum_sql on either server (a SnapshotReader is a Session too)."""
+    row = session.query_one(checksum_sql(table, chunk))
     if row is None:
-        raise DbStepFailed(f"{target.where}: no checksum for {table.key}")
+        raise DbStepFailed(f"{session.where}: no checksum for {table.key}")
     return [int(v) for v in row]
 
 
@@ -502,8 +493,8 @@ def both_checksums(reader: SnapshotReader, target: Session, table: TableInfo,
     run on different servers, and the worker would otherwise wait for one, then the
     other."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sbs-target-checksum") as pool:
-        on_target = pool.submit(target_checksum, target, table, chunk)
-        source_sum = reader_checksum(reader, table, chunk)
+        on_target = pool.submit(chunk_checksum, target, table, chunk)
+        source_sum = chunk_checksum(reader, table, chunk)
         return source_sum, on_target.result()
 
 

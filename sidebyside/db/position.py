@@ -8,7 +8,7 @@ from typing import Any
 
 from sidebyside.db import schema
 from sidebyside.db.client import Session
-from sidebyside.db.copy import read_position, target_checksum
+from sidebyside.db.copy import chunk_checksum, read_position
 from sidebyside.db.endpoint import DbEndpoint
 from sidebyside.db.errors import InputError
 from sidebyside.db.sql import TableInfo, quote_ident
@@ -40,7 +40,7 @@ def _table_state(session: Session, table: TableInfo, checksums: bool) -> dict[st
         value = session.value(f"SELECT MAX({quote_ident(table.range_column)}) FROM {name}")
         state["max_pk"] = None if value is None else int(value)
     if checksums:
-        state["checksum"] = target_checksum(session, table, table.chunks[0])
+        state["checksum"] = chunk_checksum(session, table, table.chunks[0])
     return state
 
 

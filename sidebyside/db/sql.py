@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 # Column families by how a value travels through the LOAD DATA text stream.
 _QUOTED_TYPES = {"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum",
@@ -315,12 +317,16 @@ def checksum_aggregates(table: TableInfo) -> str:
 EMPTY_CHECKSUM = (0, 0, 0)
 
 
-def combine_checksums(first: tuple[int, int, int] | list[int],
-                      second: tuple[int, int, int] | list[int]) -> tuple[int, int, int]:
+def as_checksum(values: Sequence[Any]) -> tuple[int, int, int]:
+    """The three aggregates of checksum_aggregates as the driver returned them, as ints."""
+    return int(values[0]), int(values[1]), int(values[2])
+
+
+def combine_checksums(first: Sequence[Any], second: Sequence[Any]) -> tuple[int, int, int]:
     """The checksum of the union of two disjoint row sets: counts and sums add up, the
     XORs XOR. So a chunk's checksum is the combination of its pieces'."""
-    return (int(first[0]) + int(second[0]), int(first[1]) ^ int(second[1]),
-            int(first[2]) + int(second[2]))
+    (count, xor, total), (count2, xor2, total2) = as_checksum(first), as_checksum(second)
+    return count + count2, xor ^ xor2, total + total2
 
 
 # ------------------------------------------------------------ schema splitting

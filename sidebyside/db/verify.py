@@ -11,7 +11,7 @@ from typing import Any
 
 from sidebyside.db import schema
 from sidebyside.db.client import Session
-from sidebyside.db.copy import DEFAULT_ROWS_PER_CHUNK, target_checksum
+from sidebyside.db.copy import DEFAULT_ROWS_PER_CHUNK, chunk_checksum
 from sidebyside.db.endpoint import DbEndpoint
 from sidebyside.db.errors import InputError, verification_failed
 from sidebyside.db.report import ProgressCallback, ProgressEvent, VerifyReport, no_progress
@@ -116,13 +116,13 @@ def _checksum_all(source: DbEndpoint, target: DbEndpoint, tables: list[TableInfo
                     def on_target(t: TableInfo = table, c: Chunk = chunk,
                                   out: dict[str, Any] = other) -> None:
                         try:
-                            out["sum"] = target_checksum(dst, t, c)
+                            out["sum"] = chunk_checksum(dst, t, c)
                         except BaseException as exc:  # noqa: BLE001
                             out["error"] = exc
 
                     helper = threading.Thread(target=on_target, daemon=True)
                     helper.start()
-                    source_sum = target_checksum(src, table, chunk)
+                    source_sum = chunk_checksum(src, table, chunk)
                     helper.join()
                     if "error" in other:
                         raise other["error"]

@@ -406,8 +406,8 @@ def test_a_piece_cut_by_group_concat_is_read_again_row_by_row(source: DbEndpoint
     assert cut == whole
     reader = SnapshotReader(source)
     try:
-        lines = [row[0] for row in reader.rows(select_lines_sql(values, Chunk(0)))]
-        whole_checksum = tuple(int(v) for v in reader.rows(checksum_sql(values, Chunk(0)))[0])
+        lines = [row[0] for row in reader.query(select_lines_sql(values, Chunk(0)))]
+        whole_checksum = tuple(int(v) for v in reader.query(checksum_sql(values, Chunk(0)))[0])
     finally:
         reader.close()
     assert whole == b"".join(line + b"\n" for line in lines)
