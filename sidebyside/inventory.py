@@ -111,11 +111,31 @@ class SecretRef(_Model):
         return self
 
 
+class DatabaseTls(_Model):
+    """TLS to a database server: the CA that signs its certificate (always verified),
+    and optionally a client certificate and key."""
+
+    ca: str = Field(min_length=1)
+    cert: str | None = None
+    key: str | None = None
+
+    @model_validator(mode="after")
+    def _cert_and_key_together(self) -> DatabaseTls:
+        if (self.cert is None) != (self.key is None):
+            raise ValueError("cert and key go together")
+        return self
+
+
 class DatabaseModel(SecretRef):
     host: str = Field(min_length=1)
     port: int = Field(default=3306, ge=1, le=65535)
     user: str = "root"
     socket: str | None = None
+    tls: DatabaseTls | None = None
+    # Every session is bounded: a half-open connection fails instead of hanging.
+    connect_timeout: Duration = 10.0
+    read_timeout: Duration = 900.0
+    write_timeout: Duration = 900.0
 
 
 class BrokerModel(SecretRef):
@@ -164,6 +184,9 @@ class SideModel(_Model):
     cloud: str = Field(min_length=1)
     broker: BrokerModel | None = None
     services: dict[str, ServiceControl] = Field(default_factory=dict)
+    # New side only: new controller -> the old controller whose configuration it takes
+    # over. Empty means by position (new.controllers[i] <- old.controllers[i]).
+    counterparts: dict[str, str] = Field(default_factory=dict)
 
 
 class BackendModel(_Model):
@@ -340,6 +363,15 @@ def _semantic_problems(inv: Inventory) -> list[tuple[str, str]]:
             if svc not in side.services:
                 problems.append((f"{side_name}.services",
                                  f"no stop/start control given for service {svc!r}"))
+    if inv.old.counterparts:
+        problems.append(("old.counterparts", "counterparts belong to the new side only"))
+    for new_host, old_host in inv.new.counterparts.items():
+        if new_host not in inv.new.controllers:
+            problems.append((f"new.counterparts.{new_host}",
+                             f"{new_host!r} is not one of new.controllers"))
+        if old_host not in inv.old.controllers:
+            problems.append((f"new.counterparts.{new_host}",
+                             f"{old_host!r} is not one of old.controllers"))
     both = sorted(set(inv.old.controllers) & set(inv.new.controllers))
     for name in both:
         problems.append(("new.controllers", f"host {name!r} is on both the old and the new side"))
