@@ -30,7 +30,14 @@ from pathlib import Path
 from typing import Any
 
 from sidebyside.db import schema
-from sidebyside.db.client import Session, SnapshotReader, client_binary, pipe_tools
+from sidebyside.db.client import (
+    ReadOnlySession,
+    Session,
+    SnapshotReader,
+    TargetSession,
+    client_binary,
+    pipe_tools,
+)
 from sidebyside.db.copy import chunk_checksum, take_snapshot
 from sidebyside.db.endpoint import DbEndpoint
 from sidebyside.db.errors import DbStepFailed, InputError, verification_failed
@@ -69,9 +76,11 @@ def backup(source: DbEndpoint, databases: list[str] | None, dest_dir: Path, *,
     for path in extras:
         if not path.is_file():
             raise InputError(f"backup: extra file {path} does not exist or is not a file")
-    dest.mkdir(parents=True, exist_ok=True)
+    # Private even under a loose umask: the dump holds the accounts' password hashes.
+    dest.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(dest, 0o700)
     started = time.monotonic()
-    control = Session(source, role="source", read_only=True)
+    control = ReadOnlySession(source, role="source")
     reader = SnapshotReader(source)
     files: list[dict[str, Any]] = []
     tables_manifest: dict[str, dict[str, Any]] = {}
@@ -80,7 +89,7 @@ def backup(source: DbEndpoint, databases: list[str] | None, dest_dir: Path, *,
         position = take_snapshot(control, [reader])
         for database in names:
             folder = dest / _safe_name(database)
-            folder.mkdir()
+            folder.mkdir(mode=0o700)
             tables = schema.read_tables(control, database)
             # Tables come in name order, so a foreign key may name a table created
             # later: the dump turns the checks off for its own session, as mysqldump does.
@@ -224,8 +233,8 @@ def restore_test(backup_dir: Path, *, scratch_dir: Path | None = None,
         scripts = [e for e in manifest["files"] if e["kind"] == "schema"]
         for entry in scripts:
             _run_script(endpoint, root / entry["path"], base)
-        with Session(endpoint, role="scratch", local_infile=True, bulk_load=True,
-                     log_bin=False) as session:
+        with TargetSession(endpoint, role="scratch", bulk_load=True,
+                           log_bin=False) as session:
             for database in manifest["databases"]:
                 for table in schema.read_tables(session, database):
                     entry = manifest["tables"].get(table.key)

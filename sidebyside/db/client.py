@@ -2,9 +2,11 @@
 
 Everything goes through PyMySQL (pure Python: it works wherever sbs runs):
 
-* `Session`: control statements, schema, grants, checksums, and the target's
-  `LOAD DATA LOCAL INFILE`, which PyMySQL streams from any readable path: we give it
-  the read end of a pipe (/dev/fd/N), so nothing touches the disk.
+* `ReadOnlySession` (every session to the old side, every read) and `TargetSession`
+  (the only type anything writes through): control statements, schema, grants,
+  checksums, and the target's `LOAD DATA LOCAL INFILE`, streamed from the read end of
+  a pipe (/dev/fd/N), so nothing touches the disk; the connection sends that stream
+  and nothing else the server may ask for.
 * `SnapshotReader`: one per copy worker, holding the shared consistent-snapshot
   transaction. The *source server* formats every row as LOAD DATA text and joins a
   key-range piece of rows into one value (sql.select_piece_sql), so the client
@@ -21,6 +23,7 @@ import fcntl
 import os
 import re
 import shutil
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -28,14 +31,16 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pymysql
+import pymysql.connections
 import pymysql.cursors
+from pymysql.protocol import LoadLocalPacketWrapper
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_fixed
 
 from sidebyside.db.endpoint import DbEndpoint
-from sidebyside.db.errors import DbStepFailed, UnreachableError, error_for_code
+from sidebyside.db.errors import DbStepFailed, InputError, UnreachableError, error_for_code
 from sidebyside.db.sql import (
     EMPTY_CHECKSUM,
     Chunk,
@@ -88,39 +93,122 @@ def _is_transient_connect(exc: BaseException) -> bool:
     return isinstance(exc, pymysql.err.OperationalError) and _code_of(exc)[0] in (2013,)
 
 
+class _GuardedInfileResult(pymysql.connections.MySQLResult):
+    """A query result that answers the server's LOCAL INFILE request only for the one
+    stream sbs opened for this statement.
+
+    The MySQL protocol lets the *server* name the file the client sends: PyMySQL opens
+    whatever path the request carries. A hostile or compromised server (or anything in
+    the middle without TLS) could ask for /etc/shadow or a password file in reply to
+    any statement. Here every other name gets an empty reply (the server loads nothing)
+    and the statement fails with a clear error.
+    """
+
+    def _read_load_local_packet(self, first_packet: Any) -> None:
+        conn = self.connection
+        requested = LoadLocalPacketWrapper(first_packet).filename
+        allowed = getattr(conn, "allowed_infile", None)
+        if allowed is not None and requested == allowed:
+            conn.allowed_infile = None  # one stream, one statement
+            super()._read_load_local_packet(first_packet)
+            return
+        conn.write_packet(b"")  # an empty file: nothing of ours goes to the server
+        with contextlib.suppress(pymysql.err.MySQLError):
+            reply = conn._read_packet()
+            if reply.is_ok_packet():
+                self._read_ok_packet(reply)
+        raise InfileRefused(requested.decode("utf-8", "replace"))
+
+
+class InfileRefused(Exception):
+    """The server asked for a local file sbs did not open for the statement."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.path = path
+
+
+class _GuardedInfileConnection(pymysql.connections.Connection):
+    """A PyMySQL connection whose LOAD DATA LOCAL can send only `allowed_infile`."""
+
+    allowed_infile: bytes | None = None
+
+    def _read_query_result(self, unbuffered: bool = False) -> int:
+        # as PyMySQL's own, with the guarded result in place of MySQLResult
+        self._result = None
+        result = _GuardedInfileResult(self)
+        if unbuffered:
+            result.init_unbuffered_query()
+        else:
+            result.read()
+        self._result = result
+        if result.server_status is not None:
+            self.server_status = result.server_status
+        return int(result.affected_rows or 0)
+
+
+def tls_context(endpoint: DbEndpoint) -> ssl.SSLContext | None:
+    """The TLS settings of `endpoint`: None without tls_ca, else a context that verifies
+    the server's certificate against that CA and the host name (or IP) it was dialled by.
+    Raises InputError when a CA, certificate or key file cannot be used."""
+    if not endpoint.tls_ca:
+        if endpoint.tls_cert or endpoint.tls_key:
+            raise InputError(f"database {endpoint.address}: a TLS client certificate "
+                             f"needs tls.ca too (the server must be verified)")
+        return None
+    try:
+        context = ssl.create_default_context(cafile=endpoint.tls_ca)
+        context.check_hostname = True
+        context.verify_mode = ssl.CERT_REQUIRED
+        if endpoint.tls_cert:
+            context.load_cert_chain(endpoint.tls_cert, keyfile=endpoint.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise InputError(f"database {endpoint.address}: TLS files cannot be used: "
+                         f"{getattr(exc, 'strerror', None) or type(exc).__name__}") from None
+    return context
+
+
 class Session:
-    """One PyMySQL connection; every server error leaves as an sbs error."""
+    """One PyMySQL connection; every server error leaves as an sbs error.
+
+    Never opened as such: a ReadOnlySession (the old side, and every read) or a
+    TargetSession (the only kind anything writes through) says what it may do, so the
+    type, not a flag someone may forget, keeps the old side read-only.
+    """
+
+    _connection_class: type[pymysql.connections.Connection] = pymysql.connections.Connection
+    _local_infile = False
 
     def __init__(self, endpoint: DbEndpoint, *, database: str | None = None,
-                 role: str = "source", local_infile: bool = False,
-                 read_only: bool = False, bulk_load: bool = False,
-                 log_bin: bool = True) -> None:
+                 role: str = "source") -> None:
+        if type(self) is Session:
+            raise TypeError("open a ReadOnlySession or a TargetSession, not a Session")
         self.endpoint = endpoint
         self.role = role
         self.where = f"{role} {endpoint.address}"
+        context = tls_context(endpoint)
         try:
             for attempt in Retrying(stop=stop_after_delay(CONNECT_BUDGET_SECONDS),
                                     wait=wait_fixed(0.5), reraise=True,
                                     retry=retry_if_exception(_is_transient_connect)):
                 with attempt:
-                    self._connection = pymysql.connect(
+                    self._connection = self._connection_class(
                         host=endpoint.host, port=endpoint.port, user=endpoint.user,
                         password=endpoint.password, database=database, charset="utf8mb4",
-                        connect_timeout=5, local_infile=local_infile, autocommit=True,
+                        connect_timeout=endpoint.connect_timeout,
+                        read_timeout=endpoint.read_timeout,
+                        write_timeout=endpoint.write_timeout,
+                        ssl=context, local_infile=self._local_infile, autocommit=True,
                         max_allowed_packet=64 << 20)
         except pymysql.err.MySQLError as exc:
             raise translate(exc, self.where) from None
-        statements = list(_COMMON_SESSION)
-        if read_only:
-            statements.append("SET SESSION TRANSACTION READ ONLY")
-        if bulk_load:
-            statements += _TARGET_SESSION
-        for statement in statements:
+        except ssl.SSLError as exc:
+            raise UnreachableError(f"{self.where}: TLS refused: {exc.reason or exc}") from None
+        for statement in self._session_statements():
             self.execute(statement)
-        if bulk_load and not log_bin:
-            # needs SUPER/BINLOG ADMIN; without it the load is logged, which is only slower
-            with contextlib.suppress(Exception):
-                self.execute("SET SESSION sql_log_bin = 0")
+
+    def _session_statements(self) -> list[str]:
+        return list(_COMMON_SESSION)
 
     def execute(self, sql: str, args: Any = None) -> int:
         with self._translated(), self._connection.cursor() as cursor:
@@ -140,6 +228,10 @@ class Session:
             yield
         except pymysql.err.MySQLError as exc:
             raise translate(exc, self.where) from None
+        except InfileRefused as exc:
+            raise DbStepFailed(f"{self.where}: the server asked for local file "
+                               f"{exc.path!r}, which sbs did not open for this statement; "
+                               f"refused, nothing was sent") from None
         except (AttributeError, OSError) as exc:
             if self._connection.open:
                 raise
@@ -158,11 +250,46 @@ class Session:
         with contextlib.suppress(Exception):
             self._connection.close()
 
-    def __enter__(self) -> Session:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class ReadOnlySession(Session):
+    """A session that cannot write: every transaction, autocommitted statements
+    included, is READ ONLY on the server, and LOCAL INFILE is off. Every session to the
+    old side is one of these (copy and backup sources, verify, positions, pre-flight)."""
+
+    _local_infile = False
+
+    def _session_statements(self) -> list[str]:
+        return [*_COMMON_SESSION, "SET SESSION TRANSACTION READ ONLY"]
+
+
+class TargetSession(Session):
+    """The one session type sbs writes through: copy, restore and db_sync targets.
+
+    `bulk_load` tunes it for loading (constraints were checked on the source);
+    `log_bin=False` keeps the load out of the target's binlog where the login may.
+    LOAD DATA LOCAL sends only the stream load_stream opened (_GuardedInfileConnection).
+    """
+
+    _connection_class = _GuardedInfileConnection
+    _local_infile = True
+
+    def __init__(self, endpoint: DbEndpoint, *, database: str | None = None,
+                 role: str = "target", bulk_load: bool = False, log_bin: bool = True) -> None:
+        self._bulk_load = bulk_load
+        super().__init__(endpoint, database=database, role=role)
+        if bulk_load and not log_bin:
+            # needs SUPER/BINLOG ADMIN; without it the load is logged, which is only slower
+            with contextlib.suppress(Exception):
+                self.execute("SET SESSION sql_log_bin = 0")
+
+    def _session_statements(self) -> list[str]:
+        return [*_COMMON_SESSION, *(_TARGET_SESSION if self._bulk_load else ())]
 
     def load_stream(self, make_sql: Callable[[str], str],
                     feed: Callable[[Callable[[bytes | memoryview], None]], None]) -> int:
@@ -170,19 +297,26 @@ class Session:
 
         `feed(write)` produces the stream. The transaction commits only when both the
         feed and the load succeed, so a source failing half-way leaves nothing behind.
+        Only the pipe opened here may be sent: a request for any other file is refused.
         Returns the number of rows loaded.
         """
+        require_target(self, "load_stream")
         read_fd, write_fd = os.pipe()
         _widen_pipe(write_fd)
+        infile = f"/dev/fd/{read_fd}"
         outcome: dict[str, Any] = {}
+        connection = self._connection
+        assert isinstance(connection, _GuardedInfileConnection)
 
         def load() -> None:
             try:
-                with self._connection.cursor() as cursor:
-                    outcome["rows"] = cursor.execute(make_sql(f"/dev/fd/{read_fd}"))
+                connection.allowed_infile = infile.encode()
+                with connection.cursor() as cursor:
+                    outcome["rows"] = cursor.execute(make_sql(infile))
             except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
                 outcome["error"] = exc
             finally:
+                connection.allowed_infile = None
                 os.close(read_fd)  # a writer blocked on a dead loader gets EPIPE
 
         def write(data: bytes | memoryview) -> None:
@@ -219,6 +353,18 @@ class Session:
             self._connection.rollback()
 
 
+def require_target(session: object, what: str) -> TargetSession:
+    """`session`, when it is a TargetSession; TypeError otherwise.
+
+    The type hints already let mypy refuse a read-only session where something writes;
+    this is the same rule at run time, for callers mypy does not see.
+    """
+    if not isinstance(session, TargetSession):
+        raise TypeError(f"{what} writes, and needs a TargetSession, not "
+                        f"{type(session).__name__}")
+    return session
+
+
 def _widen_pipe(fd: int) -> None:
     # fewer wake-ups per MiB between the relay and the loader
     with contextlib.suppress(OSError, AttributeError):
@@ -243,7 +389,7 @@ class StreamedChunk:
     checksum: tuple[int, int, int]      # the source's, as checksum_sql gives it
 
 
-class SnapshotReader(Session):
+class SnapshotReader(ReadOnlySession):
     """A read-only source connection that holds one consistent-snapshot transaction
     and streams chunks as LOAD DATA text.
 
@@ -257,7 +403,7 @@ class SnapshotReader(Session):
 
     def __init__(self, endpoint: DbEndpoint, *, piece_bytes: int = PIECE_BYTES,
                  value_limit: int = GROUP_VALUE_LIMIT) -> None:
-        super().__init__(endpoint, role="source", read_only=True)
+        super().__init__(endpoint, role="source")
         self.piece_bytes = piece_bytes
         server_packet = int(self.value("SELECT @@max_allowed_packet") or 0)
         # a value must fit in one packet of the server; bounded memory on our side

@@ -29,7 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from sidebyside.db import schema
-from sidebyside.db.client import Session, SnapshotReader, StreamedChunk
+from sidebyside.db.client import (
+    ReadOnlySession,
+    Session,
+    SnapshotReader,
+    StreamedChunk,
+    TargetSession,
+)
 from sidebyside.db.endpoint import DbEndpoint
 from sidebyside.db.errors import (
     DataLossRefused,
@@ -122,9 +128,9 @@ class _Copy:
     # ------------------------------------------------------------------ driver
     def run(self) -> CopyReport:
         started = time.monotonic()
-        control = Session(self.source, role="source", read_only=True)
-        admin = Session(self.target, role="target", bulk_load=True,
-                        log_bin=self.options.target_binlog)
+        control = ReadOnlySession(self.source, role="source")
+        admin = TargetSession(self.target, role="target", bulk_load=True,
+                              log_bin=self.options.target_binlog)
         readers: list[SnapshotReader] = []
         began = False
         try:
@@ -189,7 +195,7 @@ class _Copy:
             self.report.phases[name] = time.monotonic() - started
 
     # ------------------------------------------------------------------ checks
-    def _refuse_non_empty(self, target: Session, databases: list[str]) -> None:
+    def _refuse_non_empty(self, target: TargetSession, databases: list[str]) -> None:
         busy = [d for d in databases if not schema.database_is_empty(target, d)]
         if not busy:
             return
@@ -201,7 +207,7 @@ class _Copy:
             target.execute(f"DROP DATABASE {quote_ident(database)}")
 
     # ------------------------------------------------------------------ schema
-    def _create_schema(self, control: Session, target: Session, databases: list[str],
+    def _create_schema(self, control: ReadOnlySession, target: TargetSession, databases: list[str],
                        resuming: bool) -> list[TableInfo]:
         tables: list[TableInfo] = []
         for database in databases:
@@ -267,10 +273,10 @@ class _Copy:
 
     def _worker(self, reader: SnapshotReader, tasks: queue.Queue[tuple[TableInfo, Chunk]],
                 recheck: bool) -> None:
-        target: Session | None = None
+        target: TargetSession | None = None
         try:
-            target = Session(self.target, role="target", local_infile=True, bulk_load=True,
-                             log_bin=self.options.target_binlog)
+            target = TargetSession(self.target, role="target", bulk_load=True,
+                                   log_bin=self.options.target_binlog)
             while not self._abort.is_set():
                 try:
                     table, chunk = tasks.get_nowait()
@@ -287,7 +293,7 @@ class _Copy:
             if target is not None:
                 target.close()
 
-    def _copy_chunk(self, reader: SnapshotReader, target: Session, table: TableInfo,
+    def _copy_chunk(self, reader: SnapshotReader, target: TargetSession, table: TableInfo,
                     chunk: Chunk, recheck: bool) -> None:
         started = time.monotonic()
         key = table.key
@@ -346,7 +352,7 @@ class _Copy:
         if report_rows and rows:
             self.progress(ProgressEvent("data", key, rows=rows))
 
-    def _finish_table_if_done(self, target: Session | None, table: TableInfo, *,
+    def _finish_table_if_done(self, target: TargetSession | None, table: TableInfo, *,
                               force: bool = False) -> None:
         with self._report_lock:
             if not force:
@@ -360,8 +366,8 @@ class _Copy:
                     self.progress(ProgressEvent("table-done", table.key))
                 return
         own = target is None
-        session = target or Session(self.target, role="target", bulk_load=True,
-                                    log_bin=self.options.target_binlog)
+        session = target or TargetSession(self.target, role="target", bulk_load=True,
+                                          log_bin=self.options.target_binlog)
         started = time.monotonic()
         try:
             self.progress(ProgressEvent("phase", table.key, message="indexes"))
@@ -376,7 +382,7 @@ class _Copy:
             self._table_reports[table.key].index_seconds += time.monotonic() - started
         self.progress(ProgressEvent("table-done", table.key))
 
-    def _add_foreign_keys(self, target: Session, tables: list[TableInfo]) -> None:
+    def _add_foreign_keys(self, target: TargetSession, tables: list[TableInfo]) -> None:
         """Every table now has its indexes: add the foreign keys (idempotent)."""
         for table in tables:
             deferred = list(self.state.table(table.key).get("deferred", []))
@@ -385,7 +391,8 @@ class _Copy:
                                     foreign_only=True)
 
     # ------------------------------------------------------------- the rest
-    def _copy_objects(self, control: Session, target: Session, databases: list[str]) -> None:
+    def _copy_objects(self, control: ReadOnlySession, target: TargetSession,
+                      databases: list[str]) -> None:
         totals: dict[str, int] = {}
         for database in databases:
             objects = schema.read_objects(control, database)
@@ -394,7 +401,8 @@ class _Copy:
                 totals[kind] = totals.get(kind, 0) + count
         self.report.objects = totals
 
-    def _copy_accounts(self, control: Session, target: Session, databases: list[str]) -> None:
+    def _copy_accounts(self, control: ReadOnlySession, target: TargetSession,
+                       databases: list[str]) -> None:
         accounts = schema.service_accounts(control, databases)
         schema.apply_accounts(target, accounts)
         self.report.accounts = [a.name for a in accounts]
@@ -414,7 +422,7 @@ class _Copy:
 
 
 # ---------------------------------------------------------------- snapshot
-def take_snapshot(control: Session, readers: list[SnapshotReader],
+def take_snapshot(control: ReadOnlySession, readers: list[SnapshotReader],
                   lock_wait_seconds: int = DEFAULT_LOCK_WAIT_SECONDS) -> dict[str, Any]:
     """Open one consistent-snapshot transaction per reader at the same point in time.
 

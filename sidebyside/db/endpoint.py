@@ -17,6 +17,12 @@ from sidebyside.errors import InputError
 from sidebyside.redact import register_secret
 
 DEFAULT_PORT = 3306
+# Every session is bounded (issue 15): a server that stops answering, or a half-open TCP
+# connection, fails with UnreachableError instead of hanging a worker forever. Reads and
+# writes get a long budget: one statement of the copy may legitimately run for minutes.
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_READ_TIMEOUT = 900.0
+DEFAULT_WRITE_TIMEOUT = 900.0
 _URL = re.compile(r"^(?:mysql|mariadb)(?:\+\w+)?://(?:(?P<user>[^:@/]+)(?::(?P<pw>[^@/]*))?@)?"
                   r"(?P<host>\[[^\]]+\]|[^:/?]+)(?::(?P<port>\d+))?/?$")
 
@@ -27,6 +33,14 @@ class DbEndpoint:
     port: int = DEFAULT_PORT
     user: str = "root"
     password: str = field(default="", repr=False)
+    # TLS: when tls_ca is set the server's certificate must chain to it (and name the
+    # host, where the host is a name); tls_cert/tls_key are a client certificate.
+    tls_ca: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    read_timeout: float = DEFAULT_READ_TIMEOUT
+    write_timeout: float = DEFAULT_WRITE_TIMEOUT
 
     def __post_init__(self) -> None:
         register_secret(self.password)
@@ -120,4 +134,28 @@ def endpoint_from_inventory(database: Any) -> DbEndpoint:
     password = read_password(password_file=get("password_file"),
                              password_env=get("password_env"),
                              option_file=get("option_file"), what=f"{user}@{host}:{port}")
-    return DbEndpoint(host=str(host), port=port, user=str(user), password=password)
+    tls = get("tls")
+
+    def tls_field(name: str) -> Any:
+        if not tls:
+            return None
+        return tls.get(name) if isinstance(tls, dict) else getattr(tls, name, None)
+
+    return DbEndpoint(host=str(host), port=port, user=str(user), password=password,
+                      tls_ca=_optional_str(tls_field("ca")),
+                      tls_cert=_optional_str(tls_field("cert")),
+                      tls_key=_optional_str(tls_field("key")),
+                      connect_timeout=_seconds(get("connect_timeout"), DEFAULT_CONNECT_TIMEOUT),
+                      read_timeout=_seconds(get("read_timeout"), DEFAULT_READ_TIMEOUT),
+                      write_timeout=_seconds(get("write_timeout"), DEFAULT_WRITE_TIMEOUT))
+
+
+def _optional_str(value: Any) -> str | None:
+    return None if value in (None, "") else str(value)
+
+
+def _seconds(value: Any, default: float) -> float:
+    """A timeout from the inventory (a number of seconds); absent -> the default."""
+    if value is None:
+        return default
+    return float(getattr(value, "total_seconds", lambda: value)())

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from sidebyside.db import schema
-from sidebyside.db.client import Session
+from sidebyside.db.client import ReadOnlySession, Session
 from sidebyside.db.copy import chunk_checksum, read_position
 from sidebyside.db.endpoint import DbEndpoint
 from sidebyside.db.errors import InputError
@@ -21,7 +21,7 @@ def record_position(endpoint: DbEndpoint, databases: list[str] | None = None, *,
 
     JSON-able; give it back to `changes_since`. Raises UnreachableError, InputError.
     """
-    with Session(endpoint, role="database", read_only=True) as session:
+    with ReadOnlySession(endpoint, role="database") as session:
         names = schema.resolve_databases(session, databases)
         position = read_position(session)
         session.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
@@ -58,7 +58,7 @@ def changes_since(endpoint: DbEndpoint, position: dict[str, Any]) -> dict[str, A
     now = record_position(endpoint, None, checksums=bool(position.get("checksums", True)))
     known = set(position["databases"])
     tables: dict[str, dict[str, Any]] = {}
-    with Session(endpoint, role="database", read_only=True) as session:
+    with ReadOnlySession(endpoint, role="database") as session:
         for key, then in position["tables"].items():
             current = now["tables"].get(key)
             if current is None:

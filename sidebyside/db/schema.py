@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from sidebyside.db.client import Session
+from sidebyside.db.client import Session, TargetSession, require_target
 from sidebyside.db.errors import DbStepFailed, InputError, SbsError
 from sidebyside.db.sql import (
     Column,
@@ -101,7 +101,8 @@ def database_is_empty(session: Session, database: str) -> bool:
     return int(objects or 0) == 0
 
 
-def create_database(source: Session, target: Session, database: str) -> None:
+def create_database(source: Session, target: TargetSession, database: str) -> None:
+    require_target(target, "schema.create_database")
     row = source.query_one(f"SHOW CREATE DATABASE {quote_ident(database)}")
     statement = _text(row[1]) if row else f"CREATE DATABASE {quote_ident(database)}"
     statement = statement.replace("CREATE DATABASE", "CREATE DATABASE IF NOT EXISTS", 1)
@@ -114,7 +115,8 @@ def create_database(source: Session, target: Session, database: str) -> None:
                        f"{_text(charset[0])} COLLATE {_text(charset[1])}")
 
 
-def create_table(target: Session, database: str, table: str, create: str) -> None:
+def create_table(target: TargetSession, database: str, table: str, create: str) -> None:
+    require_target(target, "schema.create_table")
     target.execute(f"USE {quote_ident(database)}")
     target.execute(f"DROP TABLE IF EXISTS {quote_ident(table)}")
     target.execute(create)
@@ -140,7 +142,7 @@ def deferred_key(clause: str) -> str:
     return f"{kind}:{deferred_name(clause)}"
 
 
-def add_deferred(target: Session, database: str, table: str, clauses: list[str], *,
+def add_deferred(target: TargetSession, database: str, table: str, clauses: list[str], *,
                  indexes_only: bool = False, foreign_only: bool = False) -> None:
     """One ALTER TABLE adding the indexes, then one adding the foreign keys.
 
@@ -148,6 +150,7 @@ def add_deferred(target: Session, database: str, table: str, clauses: list[str],
     deferred index of another table: the copy adds every table's indexes first
     (`indexes_only`) and the foreign keys once all tables have theirs (`foreign_only`).
     """
+    require_target(target, "schema.add_deferred")
     present = existing_deferred(target, database, table)
     missing = [c for c in clauses if deferred_key(c) not in present]
     indexes = [] if foreign_only else [c for c in missing if "FOREIGN KEY" not in c]
@@ -212,7 +215,7 @@ def read_objects(source: Session, database: str) -> SchemaObjects:
     return objects
 
 
-def _in_context(target: Session, database: str, sql: str, *, sql_mode: str,
+def _in_context(target: TargetSession, database: str, sql: str, *, sql_mode: str,
                 charset: str, collation: str, time_zone: str | None = None) -> None:
     target.execute(f"USE {quote_ident(database)}")
     target.execute("SET SESSION sql_mode = %s", (sql_mode,))
@@ -227,18 +230,19 @@ def _in_context(target: Session, database: str, sql: str, *, sql_mode: str,
         target.execute("SET SESSION time_zone = '+00:00'")
 
 
-def _drop_quietly(target: Session, sql: str) -> None:
+def _drop_quietly(target: TargetSession, sql: str) -> None:
     try:
         target.execute(sql)
     except SbsError:
         pass
 
 
-def create_objects(target: Session, objects: SchemaObjects) -> None:
+def create_objects(target: TargetSession, objects: SchemaObjects) -> None:
     """Views (in dependency order, by retrying), then routines, triggers, events.
 
     Each is dropped first, so a resumed copy re-creates it identically.
     """
+    require_target(target, "schema.create_objects")
     db = quote_ident(objects.database)
     pending = list(objects.views)
     while pending:
@@ -359,9 +363,10 @@ def _register_hashes(statement: str) -> None:
         register_secret(match.group(1))
 
 
-def apply_accounts(target: Session, accounts: list[Account]) -> None:
+def apply_accounts(target: TargetSession, accounts: list[Account]) -> None:
     """Create each account when missing, give it the source's authentication, and its
     grants (GRANT only adds, so privileges the deploy gave on the target remain)."""
+    require_target(target, "schema.apply_accounts")
     for account in accounts:
         create = account.create
         if create.startswith("CREATE USER ") and "IF NOT EXISTS" not in create[:30]:

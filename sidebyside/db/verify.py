@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sidebyside.db import schema
-from sidebyside.db.client import Session
+from sidebyside.db.client import ReadOnlySession, Session
 from sidebyside.db.copy import DEFAULT_ROWS_PER_CHUNK, chunk_checksum
 from sidebyside.db.endpoint import DbEndpoint
 from sidebyside.db.errors import InputError, verification_failed
@@ -34,8 +34,8 @@ def verify_databases(source: DbEndpoint, target: DbEndpoint,
     """
     started = time.monotonic()
     report_progress = progress or no_progress
-    control = Session(source, role="source", read_only=True)
-    admin = Session(target, role="target", read_only=True)
+    control = ReadOnlySession(source, role="source")
+    admin = ReadOnlySession(target, role="target")
     try:
         names = schema.resolve_databases(control, databases)
         missing = [d for d in names if d not in schema.list_databases(admin)]
@@ -103,8 +103,8 @@ def _checksum_all(source: DbEndpoint, target: DbEndpoint, tables: list[TableInfo
 
     def work() -> None:
         try:
-            with Session(source, role="source", read_only=True) as src, \
-                    Session(target, role="target", read_only=True) as dst:
+            with ReadOnlySession(source, role="source") as src, \
+                    ReadOnlySession(target, role="target") as dst:
                 src.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
                 while not errors:
                     try:

@@ -19,7 +19,7 @@ from sidebyside.db import (
     require_verified,
     schema,
 )
-from sidebyside.db.client import Session
+from sidebyside.db.client import ReadOnlySession
 from sidebyside.db.sql import checksum_sql, text_needs_cast
 from sidebyside.db.verify import verify_databases
 from sidebyside.errors import (
@@ -322,7 +322,7 @@ def test_checksum_tells_null_from_empty_in_every_nullable_column(target: DbEndpo
         cursor.execute("CREATE DATABASE nullflags")
         cursor.execute("CREATE TABLE nullflags.t (id INT PRIMARY KEY, must VARCHAR(5) NOT "
                        "NULL, a VARCHAR(5) NULL, b VARCHAR(5) NULL)")
-    session = Session(target)
+    session = ReadOnlySession(target)
     [table] = schema.read_tables(session, "nullflags")
     assert [c.nullable for c in table.columns] == [False, False, True, True]
     sql = checksum_sql(table, table.chunks[0])
@@ -357,7 +357,7 @@ def test_checksum_without_casts_hashes_the_same_bytes_and_mixed_collations_keep_
                        "a VARCHAR(20) COLLATE utf8mb4_bin, b VARCHAR(20) COLLATE "
                        "utf8mb4_general_ci) CHARACTER SET utf8mb4")
         cursor.execute("INSERT INTO casts.mixed VALUES (1, 'a', 'B')")
-    session = Session(target)
+    session = ReadOnlySession(target)
     tables = {t.name: t for t in schema.read_tables(session, "casts")}
     one, mixed = tables["one"], tables["mixed"]
     assert {c.collation for c in one.columns if c.family == "quoted"} == \
@@ -384,7 +384,7 @@ def test_a_piece_cut_by_group_concat_is_read_again_row_by_row(source: DbEndpoint
     from sidebyside.db.client import SnapshotReader
     from sidebyside.db.sql import Chunk, select_lines_sql
 
-    with Session(source) as control:
+    with ReadOnlySession(source) as control:
         tables = {t.name: t for t in schema.read_tables(control, "tricky")}
     values = tables["values_"]
 
