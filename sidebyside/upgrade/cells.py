@@ -7,22 +7,31 @@ literally. The copy on the new server still names the OLD servers, and
 `online_data_migrations` visits every cell: without this step the new release
 upgrades the old cell databases and the rollback is gone.
 
-Pure: `parse_cell_list`, `plan_cell_updates`, `cells_on_endpoint`. Effects (through
-a Host): `list_cells`, `update_cell_mappings`.
+Pure: `parse_cell_list`, `plan_cell_updates`, `cells_on_endpoint`,
+`cell_config_text`, `update_cell_argv`. Effects (through a Host): `list_cells`,
+`update_cell_mappings`.
+
+The URLs carry the nova database and RabbitMQ passwords, so they never go on
+nova-manage's command line (where `ps` shows them to every user): each update writes
+them into a 0600 oslo.config file in a private (0700) directory on the host and
+passes it as a second `--config-file`. nova-manage's `update_cell` fills an omitted
+`--database_connection` / `--transport-url` from CONF ([database] connection,
+[DEFAULT] transport_url), and oslo.config lets the later file win.
 """
 
 from __future__ import annotations
 
 import configparser
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from sidebyside.errors import InputError, VerificationError
 from sidebyside.redact import redact, register_secret
-from sidebyside.remote.base import Host
+from sidebyside.remote.base import Host, RemoteError
 from sidebyside.services.catalog import ServiceInfo
 from sidebyside.upgrade.commands import CommandFailed, LogSink, display, execute, render
 
@@ -30,6 +39,8 @@ CELL0_UUID = "00000000-0000-0000-0000-000000000000"
 LIST_TIMEOUT = 300.0
 UPDATE_TIMEOUT = 300.0
 MYSQL_DEFAULT_PORT = 3306
+PRIVATE_DIR_TIMEOUT = 60.0
+CELL_CONFIG_NAME = "cell.conf"
 
 
 @dataclass(frozen=True)
@@ -54,9 +65,10 @@ class CellMapping:
 class CellUpdate:
     """The URLs one cell must end up with; `changed` names what differs now.
 
-    Both URLs are always passed to `update_cell`: nova-manage fills an omitted one
-    from nova.conf ([DEFAULT] transport_url, [database] connection), which would
-    give cell0 the broker of cell1 (and then refuse cell1 as a duplicate).
+    Both URLs are always given to `update_cell` (in its private config file, see
+    `cell_config_text`): from nova.conf alone nova-manage would fill an omitted one
+    with [DEFAULT] transport_url / [database] connection, which would give cell0 the
+    broker of cell1 (and then refuse cell1 as a duplicate).
     """
 
     uuid: str
@@ -199,13 +211,97 @@ def new_side_urls(config_text: str, source: str) -> tuple[str, str | None]:
     return database, transport
 
 
+def _oslo_value(url: str, what: str) -> str:
+    """`url` written so that oslo.config reads back exactly `url`. Pure.
+
+    oslo.config strips one pair of surrounding quotes (so the value is always quoted:
+    a URL that starts or ends with a quote or a space survives) and substitutes
+    `$name` (so `$` is doubled). Raises ValueError for what cannot round-trip: a line
+    break, or a backslash before a `$` (oslo.config turns every `\\$` into `$$`).
+    """
+    if "\n" in url or "\r" in url:
+        raise ValueError(f"the {what} URL contains a line break")
+    if "\\$" in url:
+        raise ValueError(f"the {what} URL contains a backslash before '$', which "
+                         "oslo.config cannot read back unchanged")
+    return '"' + url.replace("$", "$$") + '"'
+
+
+def _without_broker(transport_url: str) -> bool:
+    return transport_url.startswith("none:")
+
+
+def cell_config_text(update: CellUpdate) -> str:
+    """The private oslo.config file that gives nova-manage this cell's URLs. Pure.
+
+    A `none:` transport (cell0: no broker, no credentials) is not written: nova-manage
+    starts oslo.messaging with [DEFAULT] transport_url and there is no `none` driver,
+    so it goes on the command line instead (see `update_cell_argv`).
+    Raises ValueError for a URL oslo.config cannot read back unchanged.
+    """
+    text = f"[database]\nconnection = {_oslo_value(update.database_url, 'database')}\n"
+    if not _without_broker(update.transport_url):
+        text += ("[DEFAULT]\ntransport_url = "
+                 f"{_oslo_value(update.transport_url, 'transport')}\n")
+    return text
+
+
+def update_cell_argv(template_argv: list[str], config_path: str, update: CellUpdate, *,
+                     transport_option: str = "--transport-url") -> list[str]:
+    """nova-manage's update_cell argv with the private config file and no secret. Pure.
+
+    The private file goes right after the template's last `--config-file` (oslo.config
+    reads the files in order, the later one wins; a global option placed after the
+    `cell_v2` subcommand would be refused). Raises InputError for a template without
+    `--config-file` (nova-manage would then no longer read its default nova.conf).
+    """
+    last = None
+    for index, word in enumerate(template_argv):
+        if word == "--config-file":
+            last = index + 1
+        elif word.startswith("--config-file="):
+            last = index
+    if last is None or last >= len(template_argv):
+        raise InputError(f"catalog command `{' '.join(template_argv)}` names no "
+                         "--config-file: the cell URLs cannot be passed in a file")
+    argv = [*template_argv[:last + 1], "--config-file", config_path,
+            *template_argv[last + 1:]]
+    if _without_broker(update.transport_url):
+        argv += [transport_option, update.transport_url]
+    return argv
+
+
+@contextmanager
+def private_directory(host: Host, *, prefix: str = "sbs-cells") -> Iterator[str]:
+    """A fresh 0700 directory on `host` (mktemp -d), removed with its content on exit,
+    also when the body raises. Raises RemoteError when it cannot be made."""
+    made = host.run(["mktemp", "-d", "-t", f"{prefix}.XXXXXXXXXX"],
+                    timeout=PRIVATE_DIR_TIMEOUT)
+    path = made.stdout.strip()
+    if not path.startswith("/") or "\n" in path:
+        raise RemoteError(host.name, "mktemp -d", f"printed no directory: {path!r}")
+    try:
+        yield path
+    finally:
+        try:
+            host.run(["rm", "-rf", "--", path], check=False, timeout=PRIVATE_DIR_TIMEOUT)
+        except RemoteError:  # the error of the body, if any, is the one to report
+            pass
+
+
+def _redacting(log: LogSink) -> LogSink:
+    # list_cells --verbose prints every cell's URLs with their passwords; mask each
+    # line before it reaches the log whatever the host's streaming does.
+    return lambda line: log(redact(line))
+
+
 def list_cells(host: Host, service_info: ServiceInfo, bin_dir: str, etc_dir: str,
                log: LogSink) -> list[CellMapping]:
     """Raises CommandFailed when list_cells fails or prints no table."""
     template = service_info.cell_mappings["list"]
     argv = render(template, {"bin": bin_dir.rstrip("/"), "etc": etc_dir.rstrip("/")})
     run = execute(host, argv, service=service_info.name, stage="list_cells",
-                  timeout=LIST_TIMEOUT, log=log)
+                  timeout=LIST_TIMEOUT, log=_redacting(log))
     if run.returncode != 0:
         raise CommandFailed(service_info.name, "list_cells",
                             f"`{display(argv)}` exited {run.returncode}",
@@ -255,12 +351,19 @@ def update_cell_mappings(host: Host, service_info: ServiceInfo, bin_dir: str, et
         raise InputError(str(exc)) from None
     mapping = service_info.cell_mappings
     for update in updates:
-        argv = render(mapping["update"], {**values, "cell_uuid": update.uuid})
-        argv += [mapping.get("database_option", "--database_connection"), update.database_url,
-                 mapping.get("transport_option", "--transport-url"), update.transport_url]
-        run = execute(host, argv, service=service_info.name,
-                      stage=f"update_cell {update.name or update.uuid}",
-                      timeout=UPDATE_TIMEOUT, log=log)
+        try:
+            config_text = cell_config_text(update)
+        except ValueError as exc:
+            raise InputError(f"cell {update.name or update.uuid}: {exc}") from None
+        template = render(mapping["update"], {**values, "cell_uuid": update.uuid})
+        with private_directory(host) as directory:
+            config_path = f"{directory}/{CELL_CONFIG_NAME}"
+            host.put_file(config_path, config_text.encode(), mode=0o600)
+            argv = update_cell_argv(template, config_path, update, transport_option=mapping.get(
+                "transport_option", "--transport-url"))
+            run = execute(host, argv, service=service_info.name,
+                          stage=f"update_cell {update.name or update.uuid}",
+                          timeout=UPDATE_TIMEOUT, log=_redacting(log))
         if run.returncode != 0:
             why = {1: "cell not found", 2: "the mapping could not be saved",
                    3: "another cell already uses this database or transport URL"}
