@@ -6,6 +6,7 @@ db package's read-only sessions.
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -216,7 +217,8 @@ class ReportNewWritesAction(_DataAction):
             ctx.log(f"written on the new side since cutover: {line}")
         changed_dbs = sorted({t.split(".", 1)[0] for t in changes["tables"]})
         exports = self.state_dir / "rollback-exports"
-        exports.mkdir(parents=True, exist_ok=True)
+        exports.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(exports, 0o700)  # the exports are rows of the cloud's databases
         export = Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=exports))
         backup(self.new(), changed_dbs, export)
         ctx.log(f"exported {', '.join(changed_dbs)} from the new side to {export}")

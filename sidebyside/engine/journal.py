@@ -21,6 +21,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from sidebyside.engine.private import make_private_if_present, private_dir, private_file
 from sidebyside.redact import redact, redact_obj
 
 OUTPUT_TAIL_CHARS = 4000
@@ -141,15 +142,26 @@ class Journal:
     """Durable record of runs and steps. Not thread-safe: one per process."""
 
     def __init__(self, state_dir: Path) -> None:
-        self.state_dir = state_dir
-        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        """Open (or create) the journal in `state_dir`, making both private.
+
+        Raises InputError when the state dir or the journal cannot be made private.
+        """
+        self.state_dir = private_dir(state_dir)
         self.path = state_dir / "journal.db"
+        # Created 0600 before SQLite opens it: SQLite gives the -wal and -shm it creates
+        # the database file's mode. Ones left by an earlier process keep theirs: set it.
+        private_file(self.path)
+        self._set_wal_modes()
         self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
-        os.chmod(self.path, 0o600)
+        self._set_wal_modes()
+
+    def _set_wal_modes(self) -> None:
+        for suffix in ("-wal", "-shm"):
+            make_private_if_present(self.path.with_name(self.path.name + suffix))
 
     def close(self) -> None:
         self._db.close()

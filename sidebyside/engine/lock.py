@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from sidebyside.engine.private import PRIVATE_FILE_MODE, private_dir
 from sidebyside.errors import LockedError
 
 
@@ -38,8 +39,9 @@ class RunLock:
 
     def acquire(self) -> None:
         """Raises LockedError naming the holder when another process has the lock."""
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        private_dir(self.path.parent)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE)
+        os.fchmod(fd, PRIVATE_FILE_MODE)  # one left by an earlier process keeps its mode
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

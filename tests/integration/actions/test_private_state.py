@@ -1,0 +1,93 @@
+"""Backups and rollback exports under the state dir are private (0700) on two real
+MariaDB servers, even when their directories already existed loose and the umask is 022."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sidebyside.actions.data import (
+    BackupAction,
+    CopyAction,
+    RecordPositionAction,
+    ReportNewWritesAction,
+)
+from sidebyside.engine.executor import Executor
+from sidebyside.engine.journal import Journal
+from sidebyside.errors import StepFailed
+from sidebyside.inventory import Inventory, parse_inventory
+from sidebyside.lab.mariadb import MariaDBServer
+from sidebyside.plan.model import Plan
+from tests.integration.actions.test_data_actions import (  # noqa: F401 - the fixture
+    DATABASES,
+    servers,
+    step,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def inventory(running: dict[str, MariaDBServer]) -> Inventory:
+    def side(name: str) -> dict[str, Any]:
+        server = running[name]
+        return {"controllers": [f"{name}-ctl"], "cloud": f"lab-{name}",
+                "database": {"host": server.host, "port": server.port, "user": "root",
+                             "password_file": str(server.password_file)},
+                "services": {s: {"units": [s]} for s in ("keystone", "glance")}}
+    return parse_inventory({
+        "environment": "data", "release": {"from": "2025.1", "to": "2026.1"},
+        "services": ["keystone", "glance"],
+        "hosts": {"old-ctl": {"address": running["old"].host, "transport": "local"},
+                  "new-ctl": {"address": running["new"].host, "transport": "local"}},
+        "old": side("old"), "new": side("new"),
+        "ha": {"haproxy": {"nodes": [{"host": "old-ctl"}], "backends": {
+            s: {"backend": s, "old": ["old-ctl"], "new": ["new-ctl"]}
+            for s in ("keystone", "glance")}}},
+    })
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_backups_and_rollback_exports_are_private(servers: dict[str, MariaDBServer],  # noqa: F811
+                                                  tmp_path: Path) -> None:
+    inv = inventory(servers)
+    state = tmp_path / "state"
+    for loose in (state, state / "backups", state / "rollback-exports"):
+        loose.mkdir(mode=0o755)
+        os.chmod(loose, 0o755)
+    previous_umask = os.umask(0o022)
+    try:
+        journal = Journal(state)
+        actions = {"backup": BackupAction(inv, state), "copy_databases": CopyAction(inv, state),
+                   "record_position": RecordPositionAction(inv, state),
+                   "report_new_writes": ReportNewWritesAction(inv, state)}
+        Executor(journal, actions).execute(Plan("prepare", "data", (
+            step("prepare.backup", "backup", databases=DATABASES),
+            step("prepare.copy-databases", "copy_databases", databases=DATABASES,
+                 replace=True))))
+        Executor(journal, actions).execute(Plan("cutover", "data", (
+            step("cutover.record-position", "record_position", databases=DATABASES),)))
+        with servers["new"].connect() as conn, conn.cursor() as cur:
+            cur.execute("INSERT INTO glance.project (name) VALUES ('written-after-cutover')")
+            conn.commit()
+        with pytest.raises(StepFailed, match="glance.project"):  # refused, exported first
+            Executor(journal, actions).execute(Plan("rollback", "data", (
+                step("rollback.new-writes", "report_new_writes", databases=DATABASES),)))
+    finally:
+        os.umask(previous_umask)
+    assert mode(state) == 0o700
+    backup_dirs = [p for p in (state / "backups").iterdir()]
+    export_dirs = [p for p in (state / "rollback-exports").iterdir()]
+    assert backup_dirs and export_dirs
+    assert mode(state / "rollback-exports") == 0o700
+    for top in backup_dirs + export_dirs:
+        assert (top / "manifest.json").exists()
+        for directory in [top, *(p for p in top.rglob("*") if p.is_dir())]:
+            assert mode(directory) == 0o700, directory
+        assert mode(top / "accounts.sql.gz") == 0o600
