@@ -9,7 +9,8 @@ Effects go through the Hosts passed in; everything else is the pure modules
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -39,7 +40,7 @@ from sidebyside.config.validate import (
     validate_config,
 )
 from sidebyside.errors import VerificationError
-from sidebyside.remote.base import Host
+from sidebyside.remote.base import Host, RemoteError
 
 
 @dataclass(frozen=True)
@@ -124,12 +125,39 @@ class _MetadataSource:
         return pair
 
 
+@contextmanager
+def _metadata_directory(host: Host, given: str | None) -> Iterator[str]:
+    """`given` (created when missing, left in place), or a fresh private directory on
+    host that is removed however the block ends. Raises RemoteError."""
+    if given is not None:
+        if not host.exists(given):
+            host.run(["mkdir", "-p", "-m", "0700", given])
+        yield given
+        return
+    # mktemp creates it 0700 with an unguessable name: no other user can plant or
+    # read files in it (a fixed /var/tmp/sbs could be pre-created by anyone).
+    created = host.run(["mktemp", "-d", "-t", "sbs-config.XXXXXXXXXX"]).stdout.strip()
+    if not created.startswith("/"):
+        raise VerificationError(f"{host.name}: mktemp -d printed {created!r}, not a path")
+    failed = True
+    try:
+        yield created
+        failed = False
+    finally:
+        try:
+            host.run(["rm", "-rf", "--", created], check=not failed)
+        except RemoteError:
+            if not failed:
+                raise
+            # the error that got us here is the one to report
+
+
 def migrate_service_config(
     service: str, from_release: str, to_release: str, *, old: Side, new: Side,
     host_map: HostMap | None = None,
     new_metadata: Mapping[str, MetadataPair] | None = None,
     old_metadata: Mapping[str, MetadataPair] | None = None,
-    metadata_dir: str = "/var/tmp/sbs",
+    metadata_dir: str | None = None,
     drop_deprecated: bool = False,
     via_metadata: Sequence[Mapping[str, MetadataPair]] = (),
 ) -> MigrationResult:
@@ -139,7 +167,9 @@ def migrate_service_config(
     (neutron.conf and ml2_conf.ini differ), generated on each side with its own
     release (new.venv_bin; old.venv_bin when given, for the old defaults) unless
     passed in, keyed by the file's path in services.yaml ("keystone/keystone.conf").
-    The new metadata is kept on the new host under metadata_dir for the validator.
+    The new metadata is placed on the new host for the validator, in metadata_dir
+    when given, else in a private directory (`mktemp -d`, 0700) removed afterwards,
+    also when validation fails: never a fixed, guessable path.
     via_metadata: for an upgrade spanning releases, their metadata (oldest first,
     keyed like new_metadata) when available: no host has them installed.
 
@@ -180,22 +210,21 @@ def migrate_service_config(
 
     validation: list[ValidationResult] = []
     if new.venv_bin is not None and documents:
-        if not new.host.exists(metadata_dir):
-            new.host.run(["mkdir", "-p", metadata_dir])
-        placed: dict[str, str] = {}
-        for path, (document, file_spec) in documents.items():
-            if file_spec.path not in placed:
-                name = posixpath.basename(file_spec.path)
-                metadata_path = posixpath.join(
-                    metadata_dir, f"{service}-{to_release}-{name}-options.yaml")
-                pair = new_source.get(file_spec)
-                assert pair is not None
-                new.host.put_file(metadata_path, slim_opt_data(pair[1]).encode(),
-                                  mode=0o644)
-                placed[file_spec.path] = metadata_path
-            validation.append(validate_config(
-                new.host, new.venv_bin, host_path(new.root, path),
-                placed[file_spec.path], exclude_groups=dynamic_groups(document)))
+        with _metadata_directory(new.host, metadata_dir) as directory:
+            placed: dict[str, str] = {}
+            for path, (document, file_spec) in documents.items():
+                if file_spec.path not in placed:
+                    name = posixpath.basename(file_spec.path)
+                    metadata_path = posixpath.join(
+                        directory, f"{service}-{to_release}-{name}-options.yaml")
+                    pair = new_source.get(file_spec)
+                    assert pair is not None
+                    new.host.put_file(metadata_path, slim_opt_data(pair[1]).encode(),
+                                      mode=0o600)
+                    placed[file_spec.path] = metadata_path
+                validation.append(validate_config(
+                    new.host, new.venv_bin, host_path(new.root, path),
+                    placed[file_spec.path], exclude_groups=dynamic_groups(document)))
         require_valid(validation)
 
     landed = collect(new.host, service, root=new.root).manifest
