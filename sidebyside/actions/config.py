@@ -1,9 +1,11 @@
 """`migrate_config`: one service's configuration and key repositories, old -> new.
 
-Collected from the first old controller (only read), translated with the new
-release's own option metadata, written to every new controller in parallel. At
-cutover the same step runs again and reports what changed on the old side since
-prepare (the config delta).
+Each new controller takes the files of its own old counterpart (`new.counterparts`,
+else the old controller at its position: config.counterparts), collected there
+(only read), translated with the new release's own option metadata and a host map
+that carries that counterpart's address to this new controller's, written to it;
+the new controllers in parallel. At cutover the same step runs again and reports,
+per controller, what changed on its counterpart since prepare (the config delta).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sidebyside.actions.hosts import Hosts
+from sidebyside.config.counterparts import inventory_counterparts, per_host_map
 from sidebyside.config.migrate import Side, host_map_for, migrate_service_config
 from sidebyside.engine.executor import StepContext
 from sidebyside.engine.fleet import run_on_hosts
@@ -39,15 +42,32 @@ def config_delta(before: dict[str, Any] | None, after: dict[str, Any]) -> list[s
     return changes
 
 
+def collected_at_prepare(fact: dict[str, Any] | None, new_host: str) -> dict[str, Any] | None:
+    """The manifest prepare collected for new_host's counterpart. The fact is
+    {"hosts": {new host: manifest}}; a fact from before per-host configs (one manifest,
+    of the first old controller) stands for every host. Pure."""
+    if fact is None:
+        return None
+    if "hosts" in fact:
+        return fact["hosts"].get(new_host)  # type: ignore[no-any-return]
+    return fact
+
+
+def per_host_delta(fact: dict[str, Any] | None,
+                   collected: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
+    """new host -> what changed on its counterpart since prepare. Pure."""
+    return {host: config_delta(collected_at_prepare(fact, host), manifest)
+            for host, manifest in sorted(collected.items())}
+
+
 class ConfigAction:
     def __init__(self, inventory: Inventory, hosts: Hosts, state_dir: Path) -> None:
         self.inventory = inventory
         self.hosts = hosts
         self.state_dir = state_dir
 
-    def _old_side(self, service: str) -> Side:
+    def _old_side(self, service: str, name: str) -> Side:
         inv = self.inventory
-        name = inv.old.controllers[0]
         host = self.hosts(name)
         control = inv.old.services[service]
         old_bin = control.bin_dir_for(inv.release.from_)
@@ -61,33 +81,50 @@ class ConfigAction:
         inv = self.inventory
         service = step.service
         assert service is not None
-        old = self._old_side(service)
+        counterpart = inventory_counterparts(inv)  # InputError before any host is touched
         control = inv.new.services[service]
-        host_map = host_map_for(inv)
+        base_map = host_map_for(inv)
 
         def on_host(name: str) -> dict[str, Any]:
+            old_name = counterpart[name]
+            old = self._old_side(service, old_name)
             new = Side(host=self.hosts(name), root=inv.hosts[name].root,
                        venv_bin=control.bin_dir_for(inv.release.to))
+            host_map = per_host_map(base_map, old_address=inv.hosts[old_name].address,
+                                    new_address=inv.hosts[name].address)
             result = migrate_service_config(service, inv.release.from_, inv.release.to,
                                              old=old, new=new, host_map=host_map)
-            return result.to_dict()
+            return {**result.to_dict(), "counterpart": old_name}
 
         results = run_on_hosts(ctx, list(step.hosts), on_host)
+        several = len(results) > 1
+        for host in step.hosts:
+            result = results[host]
+            prefix = f"{host} (from {result.get('counterpart', '?')}): " if several else ""
+            for file in result["translation"]["files"]:
+                summary = ", ".join(f"{v} {k}" for k, v in file["summary"].items() if v)
+                ctx.log(f"{prefix}{file['path']}: {summary or 'unchanged'}")
         first = results[step.hosts[0]]
-        report = first["translation"]
-        for file in report["files"]:
-            summary = ", ".join(f"{v} {k}" for k, v in file["summary"].items() if v)
-            ctx.log(f"{file['path']}: {summary or 'unchanged'}")
         for path in first["review"]:
             ctx.log(f"REVIEW: {path} was copied as is; an operator must check it")
-        outcome: dict[str, Any] = {"service": service, "hosts": sorted(results),
-                                   "files": len(first["written"].get("entries", [])),
-                                   "translation": report, "review": first["review"]}
+        collected = {host: results[host]["collected"] for host in step.hosts}
+        outcome: dict[str, Any] = {
+            "service": service, "hosts": sorted(results),
+            "counterparts": {h: results[h].get("counterpart") for h in sorted(results)},
+            "files": len(first["written"].get("entries", [])),
+            "translation": first["translation"], "review": first["review"],
+            # each host's own translation differs in its per-host values: the diffs
+            "diffs": {h: {f["path"]: f["diff"] for f in results[h]["translation"]["files"]}
+                      for h in sorted(results)}}
         if step.params.get("delta"):
-            delta = config_delta(ctx.fact(manifest_fact(service)), first["collected"])
-            for line in delta:
-                ctx.log(f"since prepare: {line}")
-            outcome["delta_since_prepare"] = delta
+            delta = per_host_delta(ctx.fact(manifest_fact(service)), collected)
+            for host, lines in delta.items():
+                for line in lines:
+                    source = results[host].get("counterpart", host)
+                    ctx.log(f"since prepare, on {source} (for {host}): {line}")
+            outcome["delta_since_prepare"] = sorted(
+                {line for lines in delta.values() for line in lines})
+            outcome["delta_by_host"] = delta
         else:
-            ctx.set_fact(manifest_fact(service), first["collected"])
+            ctx.set_fact(manifest_fact(service), {"hosts": collected})
         return outcome

@@ -11,6 +11,7 @@ cutover and rollback, each read back on both HAProxy nodes.
 
 from __future__ import annotations
 
+import configparser
 import json
 import socket
 import time
@@ -82,6 +83,15 @@ def keystone_pid(lab: RunningLab, controller: str) -> int | None:
     return processes.read_pid(lab.state_dir / "run" / f"{controller}-keystone.pid")
 
 
+def memcache_servers(lab: RunningLab, controller: str) -> str:
+    """[cache] memcache_servers of a controller's keystone.conf: a per-host value (the
+    lab renders each old controller's own address into it, see keystone.conf.j2)."""
+    conf = configparser.ConfigParser(interpolation=None)
+    node = TOPOLOGY.controller("old" if controller in OLD else "new", controller)
+    conf.read(lab.state_dir / node.dir / "etc" / "keystone" / "keystone.conf")
+    return conf.get("cache", "memcache_servers", fallback="")
+
+
 def test_the_inventory_declares_the_production_shape(ha_lab: RunningLab) -> None:
     inventory = load_inventory(ha_lab.state_dir / "sbs.yaml")
     assert set(inventory.old.controllers) == OLD and set(inventory.new.controllers) == NEW
@@ -122,6 +132,16 @@ def test_prepare_fails_on_one_host_resumes_it_alone_then_cutover_and_rollback(
     assert second["hosts"]["new-ctl3"]["done_at"] > max(
         h["done_at"] for h in first["hosts"].values())
     assert serving(ha_lab, "keystone_api") == {"lb1": OLD, "lb2": OLD}  # no traffic moved
+
+    # Each new controller got its own counterpart's per-host value (new-ctlN <- old-ctlN
+    # by position), translated to its own address: not old-ctl1's, and not new-ctl1's.
+    for index, (old, new) in enumerate(zip(TOPOLOGY.side_controllers("old"),
+                                           TOPOLOGY.side_controllers("new"), strict=True)):
+        assert memcache_servers(ha_lab, old.name) == f"{old.address}:11211"
+        assert memcache_servers(ha_lab, new.name) == f"{new.address}:11211", new.name
+        if index:
+            assert TOPOLOGY.side_controllers("new")[0].address not in \
+                memcache_servers(ha_lab, new.name)
 
     cut = sbs(ha_lab, "cutover", "--yes")
     assert cut.returncode == 0, cut.stderr[-3000:]
