@@ -10,9 +10,13 @@ model.
 
 from __future__ import annotations
 
-import configparser
+import ipaddress
+import math
 import os
+import posixpath
 import re
+import socket
+import threading
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -22,18 +26,24 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    Strict,
     ValidationError,
     field_validator,
     model_validator,
 )
 
 from sidebyside.errors import InputError, InventoryError
-from sidebyside.redact import register_secret
+from sidebyside.remote.ssh import check_ssh_options
 from sidebyside.services import releases as releases_mod
 from sidebyside.services.catalog import SERVICE_ORDER
 
 RELEASE_RE = re.compile(r"^20\d\d\.[12]$")
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# Inventory host names are also HAProxy server names, ssh log labels and file names.
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+# HAProxy's own grammar for proxy (backend) and server names.
+HAPROXY_NAME_RE = re.compile(r"^[A-Za-z0-9_.:-]+$")
+# How long a look-up of the database host names may take at load before it is skipped.
+_RESOLVE_SECONDS = 3.0
 _DURATION_RE = re.compile(r"^\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s?)?\s*$")
 
 
@@ -42,6 +52,8 @@ def parse_duration(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError("expected a duration such as 30m, 90s or 1h30m")
     if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError("a duration must be a finite number of seconds")
         if value < 0:
             raise ValueError("a duration cannot be negative")
         return float(value)
@@ -54,6 +66,23 @@ def parse_duration(value: object) -> float:
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+# YAML `true` is not port 1, nor "22" port 22: ports are plain integers.
+Port = Annotated[int, Strict(), Field(ge=1, le=65535)]
+
+
+def _absolute_path(value: str | None) -> str | None:
+    if value is not None and not posixpath.isabs(value):
+        raise ValueError(f"{value!r} must be an absolute path")
+    return value
+
+
+AbsolutePath = Annotated[str, BeforeValidator(_absolute_path)]
+
+
+def valid_netns_name(name: str) -> bool:
+    """iproute2's rule (a file under /run/netns), without blanks or control characters."""
+    return (0 < len(name.encode()) <= 255 and "/" not in name and name not in (".", "..")
+            and not any(c.isspace() or not c.isprintable() for c in name))
 
 
 class _Model(BaseModel):
@@ -61,12 +90,20 @@ class _Model(BaseModel):
 
 
 class SshOptions(_Model):
-    user: str | None = None
-    port: int | None = Field(default=None, ge=1, le=65535)
-    identity: str | None = None
-    jump: str | None = None
-    known_hosts: str | None = None
+    user: str | None = Field(default=None, min_length=1)
+    port: Port | None = None
+    identity: str | None = Field(default=None, min_length=1)
+    jump: str | None = Field(default=None, min_length=1)
+    # Passed to ssh as UserKnownHostsFile: host keys are checked against it.
+    known_hosts: str | None = Field(default=None, min_length=1)
     options: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("user", "jump")
+    @classmethod
+    def _not_an_option(cls, value: str | None) -> str | None:
+        if value is not None and (value.startswith("-") or any(c.isspace() for c in value)):
+            raise ValueError(f"{value!r} is not an ssh user or host")
+        return value
 
 
 class HostModel(_Model):
@@ -76,6 +113,23 @@ class HostModel(_Model):
     netns: str | None = None
     sudo: bool = False
     root: str = "/"
+    # ssh options that weaken host key checking or run commands need this, per host.
+    allow_unsafe_ssh_options: bool = False
+
+    @field_validator("address")
+    @classmethod
+    def _address_grammar(cls, value: str) -> str:
+        if value.startswith("-") or any(c.isspace() or not c.isprintable() for c in value):
+            raise ValueError(f"{value!r} is not a host name or address")
+        return value
+
+    @field_validator("netns")
+    @classmethod
+    def _netns_grammar(cls, value: str | None) -> str | None:
+        if value is not None and not valid_netns_name(value):
+            raise ValueError(f"{value!r} is not a network namespace name (no '/', blanks, "
+                             "'.' or '..'; at most 255 bytes)")
+        return value
 
     @model_validator(mode="after")
     def _netns_needs_name(self) -> HostModel:
@@ -92,6 +146,13 @@ class SecretRef(_Model):
     password_file: str | None = None
     password_env: str | None = None
     option_file: str | None = None
+
+    @field_validator("password_file", "password_env", "option_file")
+    @classmethod
+    def _not_empty(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("empty: name a file or variable, or leave the key out")
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -128,7 +189,7 @@ class DatabaseTls(_Model):
 
 class DatabaseModel(SecretRef):
     host: str = Field(min_length=1)
-    port: int = Field(default=3306, ge=1, le=65535)
+    port: Port = 3306
     user: str = "root"
     socket: str | None = None
     tls: DatabaseTls | None = None
@@ -194,10 +255,18 @@ class BackendModel(_Model):
     old: list[str] = Field(min_length=1)
     new: list[str] = Field(min_length=1)
 
+    @field_validator("backend")
+    @classmethod
+    def _haproxy_name(cls, value: str) -> str:
+        if not HAPROXY_NAME_RE.match(value):
+            raise ValueError(f"{value!r} is not an HAProxy backend name (letters, digits, "
+                             "'-', '_', '.', ':')")
+        return value
+
 
 class HaproxyNode(_Model):
     host: str
-    socket: str = "/run/haproxy/admin.sock"
+    socket: AbsolutePath = "/run/haproxy/admin.sock"
 
 
 class WriteFreezeModel(_Model):
@@ -216,23 +285,40 @@ class WriteFreezeModel(_Model):
     already issued keep working for reads.
     """
 
-    map: str = Field(min_length=1)
+    map: AbsolutePath = Field(min_length=1)
     allow_token_issue: bool = False
 
 
 class HaproxyModel(_Model):
     nodes: list[HaproxyNode] = Field(min_length=1)
-    state_file: str | None = None
+    state_file: AbsolutePath | None = None
     write_freeze: WriteFreezeModel | None = None
     backends: dict[str, BackendModel] = Field(default_factory=dict)
 
 
 class KeepalivedModel(_Model):
-    instance: str
+    instance: str = Field(min_length=1)
     vip: str
     old: list[str] = Field(min_length=1)
     new: list[str] = Field(min_length=1)
-    track_file: str | None = None
+    track_file: AbsolutePath | None = None
+
+    @field_validator("instance")
+    @classmethod
+    def _instance_name(cls, value: str) -> str:
+        if any(c.isspace() or not c.isprintable() for c in value):
+            raise ValueError(f"{value!r} is not a vrrp_instance name")
+        return value
+
+    @field_validator("vip")
+    @classmethod
+    def _address_with_prefix(cls, value: str) -> str:
+        try:
+            ipaddress.ip_interface(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not an address or address/prefix such as "
+                             "10.0.0.10/24") from None
+        return value
 
 
 class HaModel(_Model):
@@ -267,8 +353,19 @@ class DeployModel(_Model):
 
 
 class WindowModel(_Model):
+    """The cutover window and every wait of a run. The one source of these numbers: the
+    run's waits (traffic actions, ssh) and `sbs plan`'s estimate both read them here."""
+
     max_downtime: Duration
+    # requests still running on the old servers to finish (HAProxy drain, write freeze)
     drain_timeout: Duration = 120.0
+    # the old services' message queues to empty before they are stopped
+    queue_timeout: Duration = 120.0
+    # the VIP to move to the other side
+    vip_timeout: Duration = 30.0
+    # ssh: ConnectTimeout, and ServerAliveInterval (a dead peer is noticed after three)
+    ssh_connect_timeout: Annotated[Duration, Field(gt=0)] = 10.0
+    ssh_server_alive_interval: Annotated[Duration, Field(gt=0)] = 15.0
 
 
 class ReleaseModel(_Model):
@@ -342,10 +439,116 @@ class Inventory(_Model):
         return [s for s in SERVICE_ORDER if s in self.services]
 
 
+def _normal_address(address: str) -> str:
+    """An address or name as written, in one spelling: case, brackets, a trailing dot and
+    the many ways of writing one IP address do not matter."""
+    text = address.strip().lower().removeprefix("[").removesuffix("]").rstrip(".")
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return text
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return str(ip)
+
+
+_LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
+
+
+def _resolved(names: list[str]) -> dict[str, set[str]]:
+    """Each name's addresses (its own spelling included). Names that do not resolve in
+    time keep only their spelling: a failed look-up is not an error at load."""
+    found: dict[str, set[str]] = {}
+    for name in names:
+        normal = _normal_address(name)
+        found[name] = {normal}
+        if normal in _LOOPBACK_NAMES:
+            found[name] |= {"127.0.0.1", "::1"}
+
+    def look_up(name: str) -> None:
+        try:
+            infos = socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError):
+            return
+        found[name] |= {_normal_address(str(info[4][0])) for info in infos}
+
+    threads = [threading.Thread(target=look_up, args=(name,), daemon=True) for name in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(_RESOLVE_SECONDS)
+    return found
+
+
+def _same_database_server(old: DatabaseModel, new: DatabaseModel) -> str | None:
+    """Why the two database entries are one server as far as names can tell, or None.
+    (The server's own @@server_uuid decides at run time; this catches aliases early.)"""
+    if old.socket and new.socket:
+        if posixpath.normpath(old.socket) == posixpath.normpath(new.socket):
+            return f"both use the socket {old.socket}"
+        return None
+    if old.socket or new.socket or old.port != new.port:
+        return None
+    addresses = _resolved([old.host, new.host])
+    shared = sorted(addresses[old.host] & addresses[new.host])
+    if shared:
+        return (f"{new.host}:{new.port} is {old.host}:{old.port} "
+                f"(both are {shared[0]}:{old.port})")
+    return None
+
+
+def _host_key(model: HostModel) -> tuple[str, ...]:
+    """What makes two inventory hosts the same machine (and place on it)."""
+    root = posixpath.normpath(model.root)
+    if model.transport == "netns":
+        return ("netns", model.netns or "", root)
+    if model.transport == "local":
+        return ("local", _normal_address(model.address), root)
+    return ("ssh", _normal_address(model.address), str(model.ssh.port or 22), root)
+
+
+def _duplicates(items: list[str]) -> list[str]:
+    seen: set[str] = set()
+    twice: list[str] = []
+    for item in items:
+        if item in seen and item not in twice:
+            twice.append(item)
+        seen.add(item)
+    return twice
+
+
+def _host_problems(inv: Inventory) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    first_with: dict[tuple[str, ...], str] = {}
+    for name, model in inv.hosts.items():
+        if not NAME_RE.match(name):
+            problems.append((f"hosts.{name}", f"{name!r} is not a host name (letters, "
+                             "digits, '-', '_', '.'; starting with a letter or digit; at "
+                             "most 63 characters)"))
+        key = _host_key(model)
+        if key in first_with:
+            problems.append((f"hosts.{name}.address", f"host {name!r} is host "
+                             f"{first_with[key]!r} again ({model.address}): one machine, "
+                             "one inventory name"))
+        else:
+            first_with[key] = name
+        for option, value in model.ssh.options.items():
+            try:
+                check_ssh_options({option: value},
+                                  allow_unsafe=model.allow_unsafe_ssh_options)
+            except InputError as exc:
+                problems.append((f"hosts.{name}.ssh.options.{option}", exc.message))
+    return problems
+
+
 def _semantic_problems(inv: Inventory) -> list[tuple[str, str]]:
     """Cross-field checks pydantic cannot express field by field."""
-    problems: list[tuple[str, str]] = []
+    problems: list[tuple[str, str]] = _host_problems(inv)
     hosts = set(inv.hosts)
+
+    def no_repeats(path: str, names: list[str], what: str) -> None:
+        for name in _duplicates(names):
+            problems.append((path, f"{what} {name!r} is listed twice"))
 
     def need_host(path: str, name: str) -> None:
         if name not in hosts:
@@ -355,6 +558,7 @@ def _semantic_problems(inv: Inventory) -> list[tuple[str, str]]:
         side = inv.side(side_name)
         for i, host in enumerate(side.controllers):
             need_host(f"{side_name}.controllers[{i}]", host)
+        no_repeats(f"{side_name}.controllers", side.controllers, "controller")
         for svc in side.services:
             if svc not in inv.services:
                 problems.append((f"{side_name}.services.{svc}",
@@ -377,9 +581,13 @@ def _semantic_problems(inv: Inventory) -> list[tuple[str, str]]:
         problems.append(("new.controllers", f"host {name!r} is on both the old and the new side"))
     if inv.old.cloud == inv.new.cloud:
         problems.append(("new.cloud", "old and new sides must use different clouds.yaml clouds"))
-    if (inv.old.database.host, inv.old.database.port) == (inv.new.database.host,
-                                                           inv.new.database.port):
-        problems.append(("new.database", "the new database server is the old one: "
+    if inv.ha.vip_cloud is not None and inv.ha.vip_cloud == inv.old.cloud:
+        problems.append(("ha.vip_cloud", f"{inv.ha.vip_cloud!r} is the old side's cloud: "
+                         "verification through the VIP needs the cloud that goes through "
+                         "the VIP"))
+    same = _same_database_server(inv.old.database, inv.new.database)
+    if same:
+        problems.append(("new.database", f"the new database server is the old one ({same}): "
                          "side-by-side needs a separate server"))
 
     releases = [inv.release.from_, *inv.release.path]
@@ -395,6 +603,21 @@ def _semantic_problems(inv: Inventory) -> list[tuple[str, str]]:
     if inv.ha.haproxy:
         for i, node in enumerate(inv.ha.haproxy.nodes):
             need_host(f"ha.haproxy.nodes[{i}].host", node.host)
+        no_repeats("ha.haproxy.nodes", [n.host for n in inv.ha.haproxy.nodes], "node")
+        for svc, backend in inv.ha.haproxy.backends.items():
+            for side_name in ("old", "new"):
+                servers = getattr(backend, side_name)
+                for i, server in enumerate(servers):
+                    if not HAPROXY_NAME_RE.match(server):
+                        problems.append((f"ha.haproxy.backends.{svc}.{side_name}[{i}]",
+                                         f"{server!r} is not an HAProxy server name "
+                                         "(letters, digits, '-', '_', '.', ':')"))
+                no_repeats(f"ha.haproxy.backends.{svc}.{side_name}", servers, "server")
+            for host in sorted(set(backend.old) & set(backend.new)):
+                problems.append((f"ha.haproxy.backends.{svc}.new",
+                                 f"server {host!r} is in both old and new of the backend"))
+        no_repeats("ha.haproxy.backends", [b.backend for b in inv.ha.haproxy.backends.values()],
+                   "backend")
         for svc in inv.ha.haproxy.backends:
             if svc not in inv.services:
                 problems.append((f"ha.haproxy.backends.{svc}",
@@ -407,6 +630,10 @@ def _semantic_problems(inv: Inventory) -> list[tuple[str, str]]:
         for side_name in ("old", "new"):
             for i, host in enumerate(getattr(inv.ha.keepalived, side_name)):
                 need_host(f"ha.keepalived.{side_name}[{i}]", host)
+            no_repeats(f"ha.keepalived.{side_name}", getattr(inv.ha.keepalived, side_name),
+                       "host")
+        for host in sorted(set(inv.ha.keepalived.old) & set(inv.ha.keepalived.new)):
+            problems.append(("ha.keepalived.new", f"host {host!r} is on both sides of the VIP"))
     if inv.old.broker and inv.old.broker.host:
         need_host("old.broker.host", inv.old.broker.host)
     return problems
@@ -451,6 +678,49 @@ def parse_inventory(data: Any, source: str = "<memory>") -> Inventory:
     return inv
 
 
+class _DuplicateKeys(yaml.YAMLError):
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        super().__init__("duplicate keys")
+        self.problems = problems
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a mapping with the same key twice (PyYAML keeps the last
+    one silently: a second `port:` would quietly win). Raises _DuplicateKeys listing the
+    YAML path and line of each repeat."""
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        problems: list[tuple[str, str]] = []
+        _find_duplicate_keys(node, "", problems, set())
+        if problems:
+            raise _DuplicateKeys(problems)
+        return super().construct_document(node)
+
+
+def _find_duplicate_keys(node: yaml.Node, path: str, problems: list[tuple[str, str]],
+                         seen_nodes: set[int]) -> None:
+    if id(node) in seen_nodes:  # an alias: already walked
+        return
+    seen_nodes.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        first_line: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
+            child = f"{path}.{key}" if path else key
+            line = key_node.start_mark.line + 1
+            if key in first_line:
+                problems.append((child, f"duplicate key {key!r} at line {line} (first at "
+                                 f"line {first_line[key]}): give each key once"))
+            else:
+                first_line[key] = line
+            _find_duplicate_keys(value_node, child, problems, seen_nodes)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _find_duplicate_keys(item, f"{path}[{i}]", problems, seen_nodes)
+
+
 def load_inventory(path: str | os.PathLike[str], *, check_secrets: bool = False) -> Inventory:
     """Read and validate an inventory file.
 
@@ -468,7 +738,9 @@ def load_inventory(path: str | os.PathLike[str], *, check_secrets: bool = False)
     except OSError as exc:
         raise InventoryError(source, [("", f"cannot read: {exc.strerror}")]) from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=UniqueKeyLoader)  # a SafeLoader subclass
+    except _DuplicateKeys as exc:
+        raise InventoryError(source, exc.problems) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -493,49 +765,51 @@ def _secret_refs(inv: Inventory) -> list[tuple[str, SecretRef]]:
 
 
 def secret_problems(inv: Inventory) -> list[tuple[str, str]]:
+    """Every secret reference and key file the run will read, read now (values are only
+    registered for redaction, never shown): (field, what is wrong) for each that fails."""
     problems = []
     for path, ref in _secret_refs(inv):
         try:
             resolve_password(ref, path)
         except InputError as exc:
             problems.append((f"{path}.{exc.hint or ''}".rstrip("."), exc.message))
+    for name, model in inv.hosts.items():
+        if model.transport != "ssh":
+            continue
+        for key in ("identity", "known_hosts"):
+            value = getattr(model.ssh, key)
+            if value and not os.access(os.path.expanduser(value), os.R_OK):
+                problems.append((f"hosts.{name}.ssh.{key}",
+                                 f"{value} cannot be read (missing or not readable)"))
+    if inv.clouds_yaml and not os.access(os.path.expanduser(inv.clouds_yaml), os.R_OK):
+        problems.append(("clouds_yaml", f"{inv.clouds_yaml} cannot be read (missing or not "
+                                        "readable)"))
     return problems
 
 
 def resolve_password(ref: SecretRef, where: str = "") -> str | None:
-    """The password a reference points at, registered for redaction.
+    """The password a reference points at, registered for redaction; None when the
+    reference names no source (a passwordless account).
 
-    Raises InputError (hint = the offending field name) when it cannot be read.
+    One reader for every password (sidebyside.db.endpoint.read_password): the same
+    rules whether sbs reads it at load or when it connects. Raises InputError (hint =
+    the offending field name) when it cannot be read or is empty; the message never
+    contains the file's content.
     """
-    if ref.password_file:
-        path = Path(os.path.expanduser(ref.password_file))
-        try:
-            value = path.read_text().strip()
-        except OSError as exc:
-            raise InputError(f"password file {path} cannot be read: {exc.strerror}",
-                             hint="password_file") from None
-        if not value:
-            raise InputError(f"password file {path} is empty", hint="password_file")
-    elif ref.password_env:
-        value = os.environ.get(ref.password_env, "")
-        if not value:
-            raise InputError(f"environment variable {ref.password_env} is not set",
-                             hint="password_env")
-    elif ref.option_file:
-        path = Path(os.path.expanduser(ref.option_file))
-        parser = configparser.ConfigParser(strict=False, allow_no_value=True,
-                                           interpolation=None)
-        try:
-            parser.read_string(path.read_text())
-        except (OSError, configparser.Error) as exc:
-            raise InputError(f"option file {path} cannot be read: {exc}",
-                             hint="option_file") from None
-        value = parser.get("client", "password", fallback="") or ""
-        value = value.strip().strip("'\"")
-        if not value:
-            raise InputError(f"option file {path} has no [client] password",
-                             hint="option_file")
+    from sidebyside.db.endpoint import read_password  # the db package imports this module
+
+    for field_name in ("password_file", "password_env", "option_file"):
+        if getattr(ref, field_name):
+            break
     else:
         return None
-    register_secret(value)
+    try:
+        value = read_password(**{field_name: getattr(ref, field_name)}, what=where or "database")
+    except InputError as exc:
+        # configparser puts the offending lines of the file after the first line of its
+        # message: for a plain password file given as option_file, the password.
+        raise InputError(exc.message.split("\n", 1)[0], hint=field_name) from None
+    if not value.strip():
+        raise InputError(f"{where or 'database'}: {field_name} {getattr(ref, field_name)} "
+                         "gives an empty password", hint=field_name)
     return value

@@ -33,7 +33,9 @@ def register(app: typer.Typer) -> None:
 
         if command not in ("prepare", "cutover", "rollback"):
             raise InputError(f"unknown command {command!r}: use prepare, cutover or rollback")
-        env = environment(inventory, state_dir)
+        # Every secret reference is read now (never shown): a password file the run
+        # could not read fails here, not in the middle of the window.
+        env = environment(inventory, state_dir, check_secrets=True)
         plan = build_plan(env.inventory, command)
         journal = env.journal if (env.state_dir / "journal.db").exists() else None
         window = estimate_window(plan, env.inventory, journal.step_durations() if journal else {})

@@ -11,7 +11,11 @@ from sidebyside.errors import InputError
 from sidebyside.remote.base import Host
 from sidebyside.remote.local import LocalHost
 from sidebyside.remote.netns import NetnsHost
-from sidebyside.remote.ssh import SshHost
+from sidebyside.remote.ssh import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_SERVER_ALIVE_INTERVAL,
+    SshHost,
+)
 
 Transport = Literal["local", "ssh", "netns"]
 
@@ -32,6 +36,11 @@ class HostSpec:
     netns: str | None = None
     sudo: bool = False
     root: str = "/"
+    known_hosts: str | None = None
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    server_alive_interval: float = DEFAULT_SERVER_ALIVE_INTERVAL
+    # Only an explicit per-host allowance lets ssh options weaken host key checking.
+    allow_unsafe_options: bool = False
 
 
 def jump_target(jump: str, hosts: Mapping[str, HostSpec] | None = None) -> str:
@@ -70,7 +79,10 @@ def connect(spec: HostSpec, *, control_dir: str | None = None,
         return SshHost(spec.name, spec.address, user=spec.user, port=spec.port,
                        identity=spec.identity,
                        jump=jump_target(spec.jump, hosts) if spec.jump else None,
-                       options=spec.options,
+                       options=spec.options, known_hosts=spec.known_hosts,
+                       connect_timeout=spec.connect_timeout,
+                       server_alive_interval=spec.server_alive_interval,
+                       allow_unsafe_options=spec.allow_unsafe_options,
                        sudo=spec.sudo, control_dir=control_dir)
     raise InputError(f"hosts.{spec.name}.transport: unknown transport {spec.transport!r} "
                      "(local, ssh or netns)")

@@ -7,13 +7,14 @@ the command line. One control master per host keeps repeated commands cheap.
 
 from __future__ import annotations
 
+import math
 import os
 import shlex
 import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from sidebyside.errors import InputError
 from sidebyside.remote.base import CommandResult, OutputSink
@@ -23,13 +24,64 @@ SSH_CONNECTION_FAILED = 255
 """ssh's own exit status for connection and authentication problems."""
 
 DEFAULT_CONNECT_TIMEOUT = 10
+# A dead peer (half-open connection) is noticed after interval * count_max seconds.
+DEFAULT_SERVER_ALIVE_INTERVAL = 15
+DEFAULT_SERVER_ALIVE_COUNT_MAX = 3
 # sun_path holds 108 bytes on Linux; ssh expands %C to 40 hex characters.
 _MAX_SOCKET_PATH = 107
 CONTROL_PERSIST_SECONDS = 60
 
-# Options whose value sbs depends on: a batch run must never prompt, and must never
-# trust an unknown host key.
-_REQUIRED_OPTIONS = {"batchmode": "yes", "stricthostkeychecking": "yes"}
+# A batch run must never prompt: not even an explicit allowance changes this one.
+_REQUIRED_OPTIONS = {"batchmode": "yes"}
+
+# Options that stop ssh from proving who it talks to, or that run local commands or load
+# code: refused unless the inventory host says `allow_unsafe_ssh_options: true`.
+# (lowercased name, predicate on the lowercased value, why)
+_UNSAFE_OPTIONS: tuple[tuple[str, Callable[[str], bool], str], ...] = (
+    ("stricthostkeychecking", lambda v: v != "yes", "weakens host key checking"),
+    ("userknownhostsfile", lambda v: "/dev/null" in v or v == "none",
+     "throws host keys away (use ssh.known_hosts for a file of your own)"),
+    ("globalknownhostsfile", lambda v: "/dev/null" in v or v == "none",
+     "throws host keys away"),
+    ("knownhostscommand", lambda v: v != "none", "runs a command to decide host keys"),
+    ("verifyhostkeydns", lambda v: v == "yes", "trusts DNS for host keys"),
+    ("proxycommand", lambda v: v != "none", "runs a local command (use ssh.jump)"),
+    ("localcommand", lambda v: True, "runs a local command"),
+    ("permitlocalcommand", lambda v: v == "yes", "lets ssh run local commands"),
+    ("remotecommand", lambda v: v != "none", "replaces the command sbs runs"),
+    ("pkcs11provider", lambda v: v != "none", "loads a library into ssh"),
+    ("securitykeyprovider", lambda v: v != "internal", "loads a library into ssh"),
+    ("forwardagent", lambda v: v != "no", "lets the remote host use your agent"),
+)
+
+
+def unsafe_ssh_option(key: str, value: object) -> str | None:
+    """Why `key=value` weakens ssh's guarantees, or None when it does not (pure)."""
+    lowered = str(value).strip().lower()
+    for name, unsafe, why in _UNSAFE_OPTIONS:
+        if key.lower() == name and unsafe(lowered):
+            return why
+    return None
+
+
+def check_ssh_options(options: Mapping[str, object], *, allow_unsafe: bool = False) -> None:
+    """Refuse option names that are not plain ssh_config names, BatchMode other than yes,
+    and (unless allow_unsafe) options that weaken host key checking or run commands.
+
+    Raises InputError naming the option.
+    """
+    for key, value in options.items():
+        if not key.isalnum():
+            raise InputError(f"ssh option {key!r} is not an ssh_config option name")
+        required = _REQUIRED_OPTIONS.get(key.lower())
+        if required is not None and str(value).lower() != required:
+            raise InputError(f"ssh option {key}={value} is not allowed: sbs needs "
+                             f"{key}={required}")
+        why = unsafe_ssh_option(key, value)
+        if why and not allow_unsafe:
+            raise InputError(f"ssh option {key}={value} is refused: it {why} (set "
+                             f"allow_unsafe_ssh_options: true on the host to accept it)")
+
 
 # (stderr fragment, what it means), most specific first.
 _SSH_FAILURES: tuple[tuple[str, str], ...] = (
@@ -64,23 +116,18 @@ def ssh_destination(address: str, user: str | None = None, port: int | None = No
 
 def ssh_options(*, control_dir: str, known_hosts: str | None = None,
                 options: Mapping[str, str] | None = None,
-                connect_timeout: int = DEFAULT_CONNECT_TIMEOUT) -> list[str]:
+                connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+                server_alive_interval: float = DEFAULT_SERVER_ALIVE_INTERVAL,
+                allow_unsafe: bool = False) -> list[str]:
     """The `-o` arguments for every ssh call of one host.
 
     The operator's options come first because ssh keeps the first value it sees for
-    an option; BatchMode and StrictHostKeyChecking cannot be weakened.
+    an option; BatchMode cannot be weakened, host key checking only with allow_unsafe.
 
-    Raises InputError when an option would disable batch mode or host key checking,
-    or is not a plain option name.
+    Raises InputError for a refused option (see check_ssh_options).
     """
     user_options = dict(options or {})
-    for key, value in user_options.items():
-        if not key.isalnum():
-            raise InputError(f"ssh option {key!r} is not an ssh_config option name")
-        required = _REQUIRED_OPTIONS.get(key.lower())
-        if required is not None and str(value).lower() != required:
-            raise InputError(f"ssh option {key}={value} is not allowed: sbs needs "
-                             f"{key}={required}")
+    check_ssh_options(user_options, allow_unsafe=allow_unsafe)
     if known_hosts:
         user_options.setdefault("UserKnownHostsFile", os.path.expanduser(known_hosts))
     defaults = {
@@ -90,7 +137,9 @@ def ssh_options(*, control_dir: str, known_hosts: str | None = None,
         # %C is a hash of the connection: short enough for the socket path limit.
         "ControlPath": os.path.join(control_dir, "%C"),
         "ControlPersist": str(CONTROL_PERSIST_SECONDS),
-        "ConnectTimeout": str(connect_timeout),
+        "ConnectTimeout": str(max(1, math.ceil(connect_timeout))),
+        "ServerAliveInterval": str(max(1, math.ceil(server_alive_interval))),
+        "ServerAliveCountMax": str(DEFAULT_SERVER_ALIVE_COUNT_MAX),
     }
     words: list[str] = []
     for key, value in [*user_options.items(), *defaults.items()]:
@@ -101,8 +150,10 @@ def ssh_options(*, control_dir: str, known_hosts: str | None = None,
 def ssh_argv(address: str, remote_command: str | None, *, control_dir: str,
              user: str | None = None, port: int | None = None, identity: str | None = None,
              jump: str | None = None, options: Mapping[str, str] | None = None,
-             known_hosts: str | None = None, connect_timeout: int = DEFAULT_CONNECT_TIMEOUT,
-             config_file: str | None = None, control_command: str | None = None) -> list[str]:
+             known_hosts: str | None = None, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+             server_alive_interval: float = DEFAULT_SERVER_ALIVE_INTERVAL,
+             allow_unsafe: bool = False, config_file: str | None = None,
+             control_command: str | None = None) -> list[str]:
     """The full local argv of one ssh call (pure; no process is started).
 
     `remote_command` is one shell-quoted string, run by the remote user's shell.
@@ -118,7 +169,8 @@ def ssh_argv(address: str, remote_command: str | None, *, control_dir: str,
     if config_file:
         argv += ["-F", os.path.expanduser(config_file)]
     argv += ssh_options(control_dir=control_dir, known_hosts=known_hosts, options=options,
-                        connect_timeout=connect_timeout)
+                        connect_timeout=connect_timeout,
+                        server_alive_interval=server_alive_interval, allow_unsafe=allow_unsafe)
     if port:
         argv += ["-p", str(port)]
     if user:
@@ -143,7 +195,9 @@ class SshHost(ProcessHost):
                  jump: str | None = None, options: Mapping[str, str] | None = None,
                  sudo: bool = False, control_dir: str | None = None,
                  known_hosts: str | None = None,
-                 connect_timeout: int = DEFAULT_CONNECT_TIMEOUT,
+                 connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+                 server_alive_interval: float = DEFAULT_SERVER_ALIVE_INTERVAL,
+                 allow_unsafe_options: bool = False,
                  config_file: str | None = None) -> None:
         super().__init__(name, sudo=sudo)
         self.address = address
@@ -154,6 +208,8 @@ class SshHost(ProcessHost):
         self.options = dict(options or {})
         self.known_hosts = known_hosts
         self.connect_timeout = connect_timeout
+        self.server_alive_interval = server_alive_interval
+        self.allow_unsafe_options = allow_unsafe_options
         self.config_file = config_file
         self._control_dir = control_dir
         self._owns_control_dir = control_dir is None
@@ -186,7 +242,9 @@ class SshHost(ProcessHost):
         return ssh_argv(self.address, remote_command, control_dir=control_dir,
                         user=self.user, port=self.port, identity=self.identity,
                         jump=self.jump, options=self.options, known_hosts=self.known_hosts,
-                        connect_timeout=self.connect_timeout, config_file=self.config_file,
+                        connect_timeout=self.connect_timeout,
+                        server_alive_interval=self.server_alive_interval,
+                        allow_unsafe=self.allow_unsafe_options, config_file=self.config_file,
                         control_command=control_command)
 
     def _spawn(self, argv: Sequence[str], *, env: dict[str, str] | None,

@@ -77,3 +77,25 @@ def test_jump_naming_an_inventory_host_uses_its_address() -> None:
     spec = HostSpec(name="ctl", address="10.0.0.11", jump="bastion")
     host = connect(spec, hosts=hosts)
     assert isinstance(host, SshHost) and host.jump == "ops@192.0.2.5:2200"
+
+
+def test_inventory_host_reaches_ssh_with_known_hosts_timeouts_and_allowance() -> None:
+    from sidebyside.actions.hosts import spec_of
+    from sidebyside.inventory import HostModel, WindowModel
+
+    model = HostModel.model_validate({
+        "address": "10.0.0.11", "allow_unsafe_ssh_options": True,
+        "ssh": {"known_hosts": "/etc/sbs/known_hosts",
+                "options": {"StrictHostKeyChecking": "accept-new"}}})
+    window = WindowModel(max_downtime=60, ssh_connect_timeout=4, ssh_server_alive_interval=6)
+    host = connect(spec_of("old-ctl1", model, window), control_dir="/tmp/sbs-unit")
+    assert isinstance(host, SshHost)
+    assert host.known_hosts == "/etc/sbs/known_hosts"
+    assert (host.connect_timeout, host.server_alive_interval) == (4, 6)
+    assert host.allow_unsafe_options is True
+
+
+def test_unsafe_option_without_allowance_fails_when_the_host_is_built() -> None:
+    spec = HostSpec(name="c1", address="10.0.0.11", options={"ProxyCommand": "nc %h %p"})
+    with pytest.raises(InputError, match="ProxyCommand"):
+        connect(spec)

@@ -111,3 +111,49 @@ def test_ssh_failures_are_described(stderr: str, meaning: str) -> None:
 def test_destination_names_user_address_and_port() -> None:
     assert SshHost("c1", "10.0.0.11", user="root", port=2222).destination == "root@10.0.0.11:2222"
     assert SshHost("c1", "10.0.0.11").destination == "10.0.0.11"
+
+
+@pytest.mark.parametrize("key,value", [
+    ("UserKnownHostsFile", "/dev/null"), ("GlobalKnownHostsFile", "/dev/null"),
+    ("ProxyCommand", "nc %h %p"), ("LocalCommand", "id"), ("PermitLocalCommand", "yes"),
+    ("KnownHostsCommand", "/bin/echo"), ("RemoteCommand", "id"),
+    ("PKCS11Provider", "/tmp/evil.so"), ("ForwardAgent", "yes"),
+    ("VerifyHostKeyDNS", "yes")])
+def test_options_that_weaken_host_keys_or_run_commands_are_refused(key: str,
+                                                                   value: str) -> None:
+    with pytest.raises(InputError, match=f"{key}.*allow_unsafe_ssh_options"):
+        ssh_options(control_dir="/c", options={key: value})
+    # an explicit per-host allowance lets them through, first so that they win
+    argv = ssh_options(control_dir="/c", options={key: value}, allow_unsafe=True)
+    assert option_values(["ssh", *argv])[key][0] == value
+
+
+def test_batch_mode_stays_required_even_when_unsafe_options_are_allowed() -> None:
+    with pytest.raises(InputError, match="BatchMode"):
+        ssh_options(control_dir="/c", options={"BatchMode": "no"}, allow_unsafe=True)
+
+
+def test_harmless_values_of_listed_options_are_accepted() -> None:
+    argv = ssh_options(control_dir="/c", options={"ForwardAgent": "no",
+                                                  "ProxyCommand": "none",
+                                                  "UserKnownHostsFile": "/etc/ssh/kh"})
+    assert option_values(["ssh", *argv])["ProxyCommand"] == ["none"]
+
+
+def test_connect_timeout_and_server_alive_come_from_the_caller() -> None:
+    argv = ssh_argv("h", "true", control_dir="/c", connect_timeout=4.2,
+                    server_alive_interval=7)
+    options = option_values(argv)
+    assert options["ConnectTimeout"] == ["5"]  # whole seconds, never shorter
+    assert options["ServerAliveInterval"] == ["7"]
+    assert options["ServerAliveCountMax"] == ["3"]
+
+
+def test_ssh_host_passes_known_hosts_and_timeouts_to_every_call() -> None:
+    host = SshHost("c1", "10.0.0.11", known_hosts="/etc/sbs/kh", connect_timeout=3,
+                   server_alive_interval=9)
+    argv, _ = host._spawn(["true"], env=None, sudo=False)
+    options = option_values(argv)
+    assert options["UserKnownHostsFile"] == ["/etc/sbs/kh"]
+    assert options["ConnectTimeout"] == ["3"] and options["ServerAliveInterval"] == ["9"]
+    host.close()
