@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from sidebyside import db
+from sidebyside.actions.hosts import Hosts
+from sidebyside.config import backup as config_backup
 from sidebyside.db.backup import backup, check_manifest, restore_test
 from sidebyside.db.position import changes_since, record_position
 from sidebyside.db.report import ProgressEvent
@@ -79,33 +81,72 @@ def progress_logger(ctx: StepContext) -> Callable[[ProgressEvent], None]:
 
 
 class BackupAction(_DataAction):
-    """`backup`: compressed dumps + sha256 manifest, then a restore test."""
+    """`backup`: compressed dumps + sha256 manifest, then a restore test; and every
+    old controller's service configs and key repositories (only read), in their own
+    sha256 manifest under configs/, verified and restore-tested too."""
+
+    def __init__(self, inventory: Inventory, state_dir: Path,
+                 hosts: Callable[[], Any] | None = None) -> None:
+        super().__init__(inventory, state_dir)
+        # A factory: the step opens its own connections and closes them when done.
+        self.open_hosts = hosts or (lambda: Hosts(inventory))
 
     def _dest(self, ctx: StepContext) -> Path:
         return self.state_dir / "backups" / f"run{ctx.run_id}"
+
+    def _configs_fact(self, ctx: StepContext) -> str:
+        return f"backup.run{ctx.run_id}.configs.manifest_sha256"
+
+    def _backup_configs(self, dest: Path) -> dict[str, Any]:
+        inv = self.inventory
+        hosts = self.open_hosts()
+        try:
+            sources = [config_backup.Source(name, hosts(name), inv.hosts[name].root)
+                       for name in inv.old.controllers]
+            return config_backup.backup_configs(sources, inv.ordered_services, dest)
+        finally:
+            hosts.close()
 
     def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
         dest = self._dest(ctx)
         if dest.exists():  # a half-written backup from a killed attempt: start afresh
             for path in sorted(dest.rglob("*"), reverse=True):
-                path.unlink() if path.is_file() else path.rmdir()
+                path.unlink() if path.is_file() or path.is_symlink() else path.rmdir()
         manifest = backup(self.old(), list(step.params["databases"]), dest)
         ctx.log(f"backup written to {dest}")
         check_manifest(dest)
         result: dict[str, Any] = {"path": str(dest), "files": len(manifest.get("files", []))}
+        configs = self._backup_configs(dest)
+        digest = config_backup.manifest_sha256(dest)
+        ctx.set_fact(self._configs_fact(ctx), digest)
+        config_backup.check_config_backup(dest, expected_manifest_sha256=digest)
+        config_files = sum(1 for e in configs["entries"] if "sha256" in e)
+        ctx.log(f"configs and key repositories of {', '.join(configs['controllers'])}: "
+                f"{config_files} files, sha256 verified")
+        result["configs"] = {"files": config_files, "controllers": configs["controllers"],
+                             "manifest_sha256": digest}
         if self.state_dir and step.params.get("restore_test", True):
             report = restore_test(dest, scratch_dir=self.state_dir / "restore-test")
             ctx.log(f"restore test: {report.get('tables')} tables, {report.get('rows')} rows "
                     "equal to the manifest")
             result["restore_test"] = report
+            restored = config_backup.restore_test(dest,
+                                                  scratch_dir=self.state_dir / "restore-test")
+            ctx.log(f"restore test: {restored['files']} config and key files equal to the "
+                    "manifest")
+            result["configs"]["restore_test"] = restored
         return result
 
     def verify(self, step: Step, ctx: StepContext) -> bool:
         dest = self._dest(ctx)
         if not (dest / "manifest.json").exists():
             return False
+        digest = ctx.fact(self._configs_fact(ctx))
+        if digest is None:
+            return False  # taken before configs were backed up, or cut short
         try:
             check_manifest(dest)
+            config_backup.check_config_backup(dest, expected_manifest_sha256=digest)
         except VerificationError:
             return False
         return True

@@ -52,7 +52,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Mari
             server.stop()
 
 
-def inventory(servers: dict[str, MariaDBServer]) -> Any:
+def inventory(servers: dict[str, MariaDBServer], old_root: str = "/") -> Any:
     def side(name: str) -> dict[str, Any]:
         server = servers[name]
         return {"controllers": [f"{name}-ctl"], "cloud": f"lab-{name}",
@@ -62,7 +62,7 @@ def inventory(servers: dict[str, MariaDBServer]) -> Any:
     return parse_inventory({
         "environment": "data", "release": {"from": "2025.1", "to": "2026.1"},
         "services": ["keystone", "glance"],
-        "hosts": {"old-ctl": {"address": "127.0.0.1", "transport": "local"},
+        "hosts": {"old-ctl": {"address": "127.0.0.1", "transport": "local", "root": old_root},
                   "new-ctl": {"address": "127.0.0.1", "transport": "local"}},
         "old": side("old"), "new": side("new"),
         "ha": {"haproxy": {"nodes": [{"host": "old-ctl"}], "backends": {
@@ -96,7 +96,13 @@ def step(id_: str, action: str, **params: Any) -> Step:
 
 def test_prepare_cutover_rollback_data_steps(servers: dict[str, MariaDBServer],
                                              tmp_path: Path) -> None:
-    inv = inventory(servers)
+    old_root = tmp_path / "old-ctl"  # the old controller's configs, backed up too
+    for path, data in (("etc/keystone/keystone.conf", b"[token]\nexpiration = 7200\n"),
+                       ("etc/keystone/fernet-keys/0", b"fernet key 0"),
+                       ("etc/glance/glance-api.conf", b"[DEFAULT]\nbind_host = 10.0.0.11\n")):
+        (old_root / path).parent.mkdir(parents=True, exist_ok=True)
+        (old_root / path).write_bytes(data)
+    inv = inventory(servers, str(old_root))
     state = tmp_path / "state"
     journal = Journal(state)
     old_before = checksums(servers["old"])
@@ -116,6 +122,11 @@ def test_prepare_cutover_rollback_data_steps(servers: dict[str, MariaDBServer],
     run = journal.latest_run("prepare")
     backup_result = journal.step(run.id, "prepare.backup").result
     assert backup_result["restore_test"]["rows"] == 1000
+    configs = backup_result["configs"]
+    assert configs["controllers"] == ["old-ctl"] and configs["files"] == 3
+    assert configs["restore_test"]["files"] == 3
+    assert (state / "backups" / f"run{run.id}" / "configs" / "old-ctl" / "etc" / "keystone"
+            / "fernet-keys" / "0").read_bytes() == b"fernet key 0"
     copy_result = journal.step(run.id, "prepare.copy-databases").result
     assert copy_result["status"] == "verified"
 
