@@ -9,6 +9,7 @@ Errors propagate as SbsError subclasses; `sbs` main turns them into exit codes.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,6 +29,11 @@ from sidebyside.db import DbEndpoint, endpoint_from_url
 from sidebyside.db.backup import backup as run_backup
 from sidebyside.db.backup import restore_test as run_restore_test
 from sidebyside.db.copy import DEFAULT_ROWS_PER_CHUNK, copy_databases
+from sidebyside.db.endpoint import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_READ_TIMEOUT,
+    DEFAULT_WRITE_TIMEOUT,
+)
 from sidebyside.db.report import ProgressEvent
 from sidebyside.db.verify import verify_databases
 from sidebyside.errors import InputError
@@ -54,10 +60,25 @@ Workers = Annotated[int, typer.Option("--workers", min=1, max=32,
 StateDir = Annotated[Path, typer.Option("--state-dir", envvar="SBS_DB_STATE_DIR",
                                         help="Where the resumable copy state lives.")]
 Json = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+ConnectTimeout = Annotated[float, typer.Option(
+    "--connect-timeout", min=0.1, help="Seconds to wait for a server to accept a login.")]
+ReadTimeout = Annotated[float, typer.Option(
+    "--read-timeout", min=0.1, help="Seconds a session waits for a server's answer "
+                                    "before it gives up (exit 8).")]
+WriteTimeout = Annotated[float, typer.Option(
+    "--write-timeout", min=0.1, help="Seconds a session waits to send to a server.")]
+
+
+@dataclass(frozen=True)
+class _Timeouts:
+    connect: float = DEFAULT_CONNECT_TIMEOUT
+    read: float = DEFAULT_READ_TIMEOUT
+    write: float = DEFAULT_WRITE_TIMEOUT
 
 
 def _endpoint(url: str, side: str, password_file: Path | None, side_file: Path | None,
-              side_env: str | None, side_option: Path | None) -> DbEndpoint:
+              side_env: str | None, side_option: Path | None,
+              timeouts: _Timeouts | None = None) -> DbEndpoint:
     sources: dict[str, Any] = {}
     if side_file or side_env or side_option:
         sources = {"password_file": side_file, "password_env": side_env,
@@ -68,7 +89,10 @@ def _endpoint(url: str, side: str, password_file: Path | None, side_file: Path |
         raise InputError(f"--{side}: no password source; give --password-file, "
                          f"--{side}-password-file, --{side}-password-env or "
                          f"--{side}-option-file")
-    return endpoint_from_url(url, **sources)
+    endpoint = endpoint_from_url(url, **sources)
+    timeouts = timeouts or _Timeouts()
+    return replace(endpoint, connect_timeout=timeouts.connect, read_timeout=timeouts.read,
+                   write_timeout=timeouts.write)
 
 
 def _databases(value: str | None) -> list[str] | None:
@@ -139,23 +163,32 @@ def copy_command(from_url: FromUrl, to_url: ToUrl, databases: Databases = None,
                                           "(the deploy automation owns them).")] = False,
                  rows_per_chunk: Annotated[int, typer.Option(
                      "--rows-per-chunk", min=1000)] = DEFAULT_ROWS_PER_CHUNK,
+                 connect_timeout: ConnectTimeout = DEFAULT_CONNECT_TIMEOUT,
+                 read_timeout: ReadTimeout = DEFAULT_READ_TIMEOUT,
+                 write_timeout: WriteTimeout = DEFAULT_WRITE_TIMEOUT,
                  as_json: Json = False) -> None:
-    """Copy databases (consistent snapshot, parallel, verified, resumable)."""
+    """Copy databases (consistent snapshot, parallel, verified, resumable).
+
+    --from and --to must be two different servers: proven by the servers' identity
+    before anything is written (exit 2 otherwise)."""
+    timeouts = _Timeouts(connect_timeout, read_timeout, write_timeout)
     source = _endpoint(from_url, "from", password_file, from_password_file, from_password_env,
-                       from_option_file)
+                       from_option_file, timeouts)
     target = _endpoint(to_url, "to", password_file, to_password_file, to_password_env,
-                       to_option_file)
+                       to_option_file, timeouts)
     names = _databases(databases)
     if as_json:
         report = copy_databases(source, target, names, workers=workers, replace=replace,
                                 state_dir=state_dir, copy_users=not skip_users,
-                                rows_per_chunk=rows_per_chunk)
+                                rows_per_chunk=rows_per_chunk, source_field="--from",
+                                target_field="--to")
         output.emit_json(report.to_dict())
         return
     with _RichProgress() as progress:
         report = copy_databases(source, target, names, workers=workers, replace=replace,
                                 state_dir=state_dir, progress=progress,
-                                copy_users=not skip_users, rows_per_chunk=rows_per_chunk)
+                                copy_users=not skip_users, rows_per_chunk=rows_per_chunk,
+                                source_field="--from", target_field="--to")
     data = report.to_dict()
     resumed = " (resumed)" if report.resumed else ""
     output.console.print(
@@ -176,12 +209,16 @@ def verify_command(from_url: FromUrl, to_url: ToUrl, databases: Databases = None
                    state_dir: Annotated[Path | None, typer.Option(
                        "--state-dir", envvar="SBS_DB_STATE_DIR",
                        help="Record the verdict in this copy state.")] = None,
+                   connect_timeout: ConnectTimeout = DEFAULT_CONNECT_TIMEOUT,
+                   read_timeout: ReadTimeout = DEFAULT_READ_TIMEOUT,
+                   write_timeout: WriteTimeout = DEFAULT_WRITE_TIMEOUT,
                    as_json: Json = False) -> None:
     """Compare schema, row counts and chunked checksums of source and target."""
+    timeouts = _Timeouts(connect_timeout, read_timeout, write_timeout)
     source = _endpoint(from_url, "from", password_file, from_password_file, from_password_env,
-                       from_option_file)
+                       from_option_file, timeouts)
     target = _endpoint(to_url, "to", password_file, to_password_file, to_password_env,
-                       to_option_file)
+                       to_option_file, timeouts)
     report = verify_databases(source, target, _databases(databases), workers=workers,
                               state_dir=state_dir)
     if as_json:

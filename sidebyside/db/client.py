@@ -193,7 +193,8 @@ class Session:
                                     retry=retry_if_exception(_is_transient_connect)):
                 with attempt:
                     self._connection = self._connection_class(
-                        host=endpoint.host, port=endpoint.port, user=endpoint.user,
+                        host=endpoint.host, port=endpoint.port, unix_socket=endpoint.socket,
+                        user=endpoint.user,
                         password=endpoint.password, database=database, charset="utf8mb4",
                         connect_timeout=endpoint.connect_timeout,
                         read_timeout=endpoint.read_timeout,

@@ -2,6 +2,7 @@
 verified chunk by chunk, resumable.
 
 One run, in order:
+  0. identity: source and target are proven two different servers (identity.py);
   1. schema: databases and tables on the target (secondary indexes and foreign keys left
      out, to be built after the data);
   2. snapshot: a global read lock for as long as every worker opens its consistent-
@@ -44,6 +45,7 @@ from sidebyside.db.errors import (
     SbsError,
     verification_failed,
 )
+from sidebyside.db.identity import require_distinct_servers
 from sidebyside.db.report import (
     CopyReport,
     ProgressCallback,
@@ -87,10 +89,16 @@ def copy_databases(source: DbEndpoint, target: DbEndpoint, databases: list[str] 
                    *, workers: int = 2, replace: bool = False, state_dir: Path,
                    progress: ProgressCallback | None = None, copy_users: bool = True,
                    rows_per_chunk: int = DEFAULT_ROWS_PER_CHUNK, defer_indexes: bool = True,
-                   target_binlog: bool = False) -> CopyReport:
+                   target_binlog: bool = False, source_field: str = "old.database",
+                   target_field: str = "new.database") -> CopyReport:
     """Copy `databases` (default: every non-system database) from source to target.
 
+    Before anything is written, the two are proven different servers (identity.py):
+    with --replace a copy onto its own source would drop it. `source_field` and
+    `target_field` name where the endpoints came from, for that error.
+
     Returns a CopyReport (status "verified"). Raises:
+      SameServerError   source and target are one server or one Galera cluster (exit 2)
       UnreachableError  a server cannot be reached, refuses the login, or dies mid-copy
       InputError        a database does not exist on the source
       PreflightError    the source login lacks a privilege (RELOAD for the snapshot lock,
@@ -104,6 +112,7 @@ def copy_databases(source: DbEndpoint, target: DbEndpoint, databases: list[str] 
     options = CopyOptions(workers=max(1, workers), replace=replace, copy_users=copy_users,
                           rows_per_chunk=rows_per_chunk, defer_indexes=defer_indexes,
                           target_binlog=target_binlog)
+    require_distinct_servers(source, target, old_field=source_field, new_field=target_field)
     return _Copy(source, target, databases, options, Path(state_dir),
                  progress or no_progress).run()
 

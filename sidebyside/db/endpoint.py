@@ -9,7 +9,7 @@ from __future__ import annotations
 import configparser
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ class DbEndpoint:
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     read_timeout: float = DEFAULT_READ_TIMEOUT
     write_timeout: float = DEFAULT_WRITE_TIMEOUT
+    socket: str | None = None       # a unix socket path, used instead of host:port
 
     def __post_init__(self) -> None:
         register_secret(self.password)
@@ -61,18 +62,49 @@ def parse_url(url: str) -> tuple[str, int, str]:
     """mysql://user@host:port -> (host, port, user). Raises InputError.
 
     A password inside the URL is refused: it would end up in shell history and `ps`.
+    No error echoes such a URL or any part of it: a password may itself hold `@` or
+    `:`, so where it ends cannot be known (`mysql://root:p@ss@db1`); the host is named
+    only when the URL has a single `@`, i.e. when the password cannot run into it.
     """
-    match = _URL.match(url.strip())
+    text = url.strip()
+    _, separator, rest = text.partition("://")
+    # everything before the last `@` is the login, however many `@`, `:` or `/` the
+    # password holds; a `:` in it means a password
+    if separator and ":" in rest.rpartition("@")[0]:
+        raise InputError(f"database URL{_host_if_unambiguous(rest)} holds a password: "
+                         f"put the password in a file or environment variable, not in the "
+                         f"URL (mysql://user@host:port)")
+    match = _URL.match(text)
+    shown = _shown(text)
     if not match:
-        raise InputError(f"database URL {url!r} is not of the form mysql://user@host:port")
-    if match.group("pw") is not None:
-        raise InputError(f"database URL for {match.group('host')}: put the password in a "
-                         f"file or environment variable, not in the URL")
+        raise InputError(f"database URL {shown} is not of the form mysql://user@host:port")
     host = match.group("host").strip("[]")
     port = int(match.group("port") or DEFAULT_PORT)
     if not 0 < port < 65536:
-        raise InputError(f"database URL {url!r}: port {port} is out of range")
+        raise InputError(f"database URL {shown}: port {port} is out of range")
     return host, port, match.group("user") or "root"
+
+
+def _shown(text: str) -> str:
+    """The URL quoted in an error, unless a password could hide in it: a second `:`
+    after the scheme (mysql://root:secret, no `@`) may be one."""
+    rest = text.partition("://")[2] if "://" in text else text
+    if rest.count(":") > 1 or ("@" in rest and ":" in rest.partition("@")[0]):
+        return "(not shown: it may hold a password)"
+    if "@" not in rest and ":" in rest and not rest.rpartition(":")[2].strip("/").isdigit():
+        return "(not shown: it may hold a password)"
+    return repr(text)
+
+
+_PLAIN_HOST = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::\d+)?$")
+
+
+def _host_if_unambiguous(rest: str) -> str:
+    """ ' for HOST' when exactly one `@` separates the login from a plain host, else ''."""
+    if rest.count("@") != 1:
+        return ""
+    host = rest.rpartition("@")[2].rstrip("/")
+    return f" for {host}" if _PLAIN_HOST.match(host) else ""
 
 
 def read_password(*, password_file: str | Path | None = None, password_env: str | None = None,
@@ -108,12 +140,25 @@ def _option_file_password(path: Path, what: str) -> str:
     except OSError as exc:
         raise InputError(f"{what}: cannot read option file {path}: {exc.strerror}") from None
     except configparser.Error as exc:
-        raise InputError(f"{what}: option file {path} is not valid: {exc}") from None
+        # configparser quotes the offending lines: in a plain password file that line
+        # is the password. Only the kind of problem and its line numbers are shown.
+        raise InputError(f"{what}: option file {path} is not an option file "
+                         f"({_config_problem(exc)}); it needs a [client] section with "
+                         f"password=...") from None
     for section in ("client", "mysql", "mariadb", "client-mariadb"):
         if parser.has_option(section, "password"):
             value = parser.get(section, "password") or ""
             return value.strip().strip("'\"")
     raise InputError(f"{what}: option file {path} has no password in [client]")
+
+
+def _config_problem(exc: configparser.Error) -> str:
+    if isinstance(exc, configparser.MissingSectionHeaderError):
+        return f"no [section] header before line {exc.lineno}"
+    if isinstance(exc, configparser.ParsingError):
+        lines = ", ".join(str(number) for number, _ in exc.errors[:5])
+        return f"cannot parse line(s) {lines}"
+    return type(exc).__name__
 
 
 def endpoint_from_url(url: str, **password_source: Any) -> DbEndpoint:
@@ -134,6 +179,18 @@ def endpoint_from_inventory(database: Any) -> DbEndpoint:
     password = read_password(password_file=get("password_file"),
                              password_env=get("password_env"),
                              option_file=get("option_file"), what=f"{user}@{host}:{port}")
+    return replace(DbEndpoint(host=str(host), port=port, user=str(user), password=password),
+                   **inventory_session_options(database))
+
+
+def inventory_session_options(database: Any) -> dict[str, Any]:
+    """TLS, timeouts and socket of an inventory `database:` section, as DbEndpoint fields
+    (absent ones take DbEndpoint's defaults)."""
+    def get(name: str) -> Any:
+        if isinstance(database, dict):
+            return database.get(name)
+        return getattr(database, name, None)
+
     tls = get("tls")
 
     def tls_field(name: str) -> Any:
@@ -141,13 +198,13 @@ def endpoint_from_inventory(database: Any) -> DbEndpoint:
             return None
         return tls.get(name) if isinstance(tls, dict) else getattr(tls, name, None)
 
-    return DbEndpoint(host=str(host), port=port, user=str(user), password=password,
-                      tls_ca=_optional_str(tls_field("ca")),
-                      tls_cert=_optional_str(tls_field("cert")),
-                      tls_key=_optional_str(tls_field("key")),
-                      connect_timeout=_seconds(get("connect_timeout"), DEFAULT_CONNECT_TIMEOUT),
-                      read_timeout=_seconds(get("read_timeout"), DEFAULT_READ_TIMEOUT),
-                      write_timeout=_seconds(get("write_timeout"), DEFAULT_WRITE_TIMEOUT))
+    return {"tls_ca": _optional_str(tls_field("ca")),
+            "tls_cert": _optional_str(tls_field("cert")),
+            "tls_key": _optional_str(tls_field("key")),
+            "connect_timeout": _seconds(get("connect_timeout"), DEFAULT_CONNECT_TIMEOUT),
+            "read_timeout": _seconds(get("read_timeout"), DEFAULT_READ_TIMEOUT),
+            "write_timeout": _seconds(get("write_timeout"), DEFAULT_WRITE_TIMEOUT),
+            "socket": _optional_str(get("socket"))}
 
 
 def _optional_str(value: Any) -> str | None:
