@@ -3,7 +3,7 @@ host map that carries that old controller's own address to the new one.
 
 Pure: inventory data in, mappings out.
 
-The rule (README, "Several controllers"):
+The rule:
 - `new.counterparts` (new -> old) names a counterpart explicitly; several new
   controllers may share one old controller;
 - a new controller it does not name takes the old controller at its own position

@@ -67,6 +67,35 @@ def test_keystone_config_migrates_validates_and_verifies(
     assert "KsDbPass-2024" not in str(result.to_dict())
 
 
+def test_without_a_metadata_dir_a_private_one_is_made_and_removed(
+        old_root: Path, tmp_path: Path, oslo_config_venv: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    temp = tmp_path / "tmp"  # mktemp -t makes its directory under $TMPDIR
+    temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))
+    seen: list[tuple[str, int]] = []
+    host = LocalHost()
+    run = host.run
+
+    def watching(argv, **kwargs):  # type: ignore[no-untyped-def]
+        if argv[0].endswith("oslo-config-validator"):
+            directory = Path(argv[argv.index("--opt-data") + 1]).parent
+            seen.append((str(directory), stat.S_IMODE(directory.stat().st_mode)))
+        return run(argv, **kwargs)
+
+    monkeypatch.setattr(host, "run", watching)
+    result = migrate_service_config(
+        "keystone", "2024.1", "2025.1", old=Side(host, str(old_root)),
+        new=Side(host, str(tmp_path / "new-ctl1"), venv_bin=str(oslo_config_venv)),
+        host_map=HostMap({"old-ctl1.lab": "new-ctl1.lab"}, database="db-new.lab:3306"),
+        new_metadata=metadata("keystone", "2025.1"),
+        old_metadata=metadata("keystone", "2024.1"))
+    assert [v.ok for v in result.validation] == [True]
+    assert len(seen) == 1 and seen[0][1] == 0o700
+    assert Path(seen[0][0]).parent == temp and Path(seen[0][0]).name.startswith("sbs-config.")
+    assert not any(temp.iterdir())  # removed afterwards
+
+
 def test_validator_errors_stop_the_step(old_root: Path, tmp_path: Path,
                                         oslo_config_venv: Path) -> None:
     conf = old_root / "etc/keystone/keystone.conf"
