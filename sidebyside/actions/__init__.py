@@ -21,6 +21,7 @@ from sidebyside.actions.data import (
 )
 from sidebyside.actions.hosts import Hosts
 from sidebyside.actions.service_control import ServiceAction
+from sidebyside.actions.sides import ProveSidesDistinct
 from sidebyside.cloud.actions import cloud_actions
 from sidebyside.deploy.actions import DeployAction
 from sidebyside.engine.executor import Action
@@ -36,6 +37,7 @@ def build_actions(env: Environment, options: Mapping[str, Any]) -> dict[str, Act
     registry: dict[str, Action] = {
         "start_service": ServiceAction(inv, hosts, "start"),
         "stop_service": ServiceAction(inv, hosts, "stop"),
+        "prove_sides_distinct": ProveSidesDistinct(inv, hosts),
     }
     registry.update(upgrade_actions(inv, hosts))
     registry.update(traffic_actions(inv, hosts, hosts.path))

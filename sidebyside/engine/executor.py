@@ -161,7 +161,8 @@ class Executor:
         with self._interrupts.installed():
             for index, step in enumerate(plan.steps, start=1):
                 record = self.journal.step(run_id, step.id)
-                if record.status in (StepStatus.DONE, StepStatus.SKIPPED):
+                # A gate proves again on every invocation: a resume is a run of its own.
+                if record.status in (StepStatus.DONE, StepStatus.SKIPPED) and not step.gate:
                     skipped.append(step.id)
                     continue
                 if self._interrupts.requested:
@@ -228,10 +229,18 @@ class Executor:
             else:
                 message = redact(f"{type(exc).__name__}: {exc}")
             duration = time.monotonic() - started
+            # A gate's refusal is the command's answer (nothing has changed): its own
+            # error and exit code, not a failed step to resume.
+            refusal = exc if step.gate and isinstance(exc, SbsError) and not isinstance(
+                exc, StepFailed) else None
             self.journal.transition(run_id, step.id, StepStatus.FAILED,
                                     output="\n".join(ctx.log_lines), error=message)
-            self.journal.finish_run(run_id, RunStatus.FAILED, StepFailed.exit_code, message)
+            self.journal.finish_run(run_id, RunStatus.FAILED,
+                                    refusal.exit_code if refusal else StepFailed.exit_code,
+                                    message)
             self.reporter.step_finished(step, StepStatus.FAILED, duration, message)
+            if refusal is not None:
+                raise  # the gate's own error, as it was raised
             failure = StepFailed(step.id, message,
                                  hint=exc.hint if isinstance(exc, SbsError) else None)
             failure.cause_exit_code = getattr(exc, "exit_code", None)  # type: ignore[attr-defined]

@@ -123,6 +123,15 @@ def _write(path: Path, text: str, mode: int = 0o640) -> None:
     os.replace(tmp, path)
 
 
+def give_machine_id(root: Path) -> None:
+    """`<root>/etc/machine-id`: a random id of its own for one lab controller, kept
+    across `lab up` runs. The lab's controllers all run on this machine, and sbs
+    proves old and new apart by the machine id under each host's root."""
+    path = root / "etc" / "machine-id"
+    if not path.exists():
+        _write(path, secrets.token_hex(16) + "\n", mode=0o644)
+
+
 def run_tool(argv: Sequence[str], *, what: str, ok_codes: Sequence[int] = (0,),
              env: dict[str, str] | None = None, timeout: float = 600.0) -> int:
     """Run a service tool (keystone-manage, ...). Raises StepFailed naming it."""
@@ -210,6 +219,8 @@ class Lab:
         save_state(layout, state)
         for directory in (layout.run_dir, layout.log_dir):
             directory.mkdir(parents=True, exist_ok=True)
+        for controller in spec.topology.all_controllers:
+            give_machine_id(layout.root(controller.dir))
         passwords = ensure_secrets(layout)
         self._venvs(state, report)
         save_state(layout, state)

@@ -7,8 +7,20 @@ from collections.abc import Callable
 from sidebyside.inventory import Inventory
 from sidebyside.plan.model import Changes, Plan, Step
 from sidebyside.services.catalog import databases_of, service
+from sidebyside.sides import require_own_bus
 
 COMMANDS = ("prepare", "cutover", "rollback")
+
+
+def _prove_sides(phase: str, **params: object) -> Step:
+    """Every run's first step: old and new proven different machines and database
+    servers, by identity, before anything is written (sidebyside/sides.py)."""
+    return Step(id=f"{phase}.prove-sides", action="prove_sides_distinct",
+                changes=Changes.NOTHING, gate=True, params=dict(params),
+                title="Prove old and new are different machines and database servers "
+                      "(machine-id, server identity)"
+                      + (", the new side on a message bus of its own" if params.get("bus")
+                         else ""))
 
 
 def _db_sync_steps(inv: Inventory, phase: str) -> list[Step]:
@@ -65,8 +77,12 @@ def _start_together(inv: Inventory, phase: str, side: str) -> Step:
 
 
 def plan_prepare(inv: Inventory) -> list[Step]:
+    """Raises SharedBusError (exit 3) when the new side's RPC workers would start on
+    the old side's broker and vhost: refused before any plan exists (a dry run too)."""
+    require_own_bus(inv)
     dbs = databases_of(inv.ordered_services)
     steps = [
+        _prove_sides("prepare", bus=True),
         Step(id="prepare.preflight", action="preflight", changes=Changes.NOTHING,
              title="Pre-flight checks: reachability, releases, disk, capacity, known "
                    "incompatibilities"),
@@ -133,7 +149,8 @@ def plan_cutover(inv: Inventory) -> list[Step]:
     # Whatever does not need the old side frozen happens before the read-only window:
     # the config delta since prepare (configs do not change in the window) and stopping
     # the new services (they take no traffic yet).
-    steps = [*_config_steps(inv, "cutover"), *stop_new] if frozen else [
+    steps = [_prove_sides("cutover")]
+    steps += [*_config_steps(inv, "cutover"), *stop_new] if frozen else [
         Step(id="cutover.snapshot", action="snapshot_resources", changes=Changes.LOCAL,
              title="Count resources through the VIP before the drain")]
     # The read-only window: every service's writes are refused at once, so the old
@@ -237,6 +254,8 @@ def plan_rollback(inv: Inventory) -> list[Step]:
     dbs = databases_of(inv.ordered_services)
     reverse = list(reversed(inv.ordered_services))
     steps = [
+        # With a dead new side, what an earlier run proved stands in (actions/sides.py).
+        _prove_sides("rollback", recorded_ok=True),
         Step(id="rollback.new-writes", action="report_new_writes", changes=Changes.LOCAL,
              params={"databases": dbs},
              title="Report what was written on the new side since cutover; export it; "

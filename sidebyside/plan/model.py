@@ -28,13 +28,17 @@ class Step:
     hosts: tuple[str, ...] = ()
     undo: str | None = None
     params: dict[str, Any] = field(default_factory=dict, hash=False)
+    # A gate proves the run may go on before anything changes: it runs on every
+    # invocation (a resume too), and its refusal is the command's own error and exit
+    # code (bad input 2, pre-flight 3, unreachable 8), not a failed step to resume.
+    gate: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id, "action": self.action, "title": self.title,
             "changes": self.changes.value, "rerunnable": self.rerunnable,
             "service": self.service, "hosts": list(self.hosts), "undo": self.undo,
-            "params": self.params,
+            "params": self.params, "gate": self.gate,
         }
 
 

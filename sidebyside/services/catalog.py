@@ -68,6 +68,9 @@ class ServiceInfo:
     # Its old API can keep serving reads during cutover's read-only window.
     serves_reads_while_frozen: bool = False
     package: PackageInfo | None = None
+    # Its processes that consume RPC queues (conductor, scheduler, engine, agents);
+    # empty for API-only services, which only call out over the bus.
+    rpc_workers: tuple[str, ...] = ()
 
     @property
     def dispatched_stages(self) -> frozenset[str]:
@@ -108,6 +111,7 @@ def catalog() -> dict[str, ServiceInfo]:
             api_check=api.get("check"),
             serves_reads_while_frozen=bool(api.get("serves_reads_while_frozen", False)),
             package=package,
+            rpc_workers=tuple(str(w) for w in entry.get("rpc_workers", [])),
         )
     return result
 

@@ -23,6 +23,7 @@ from sidebyside.remote.base import Host
 from sidebyside.remote.factory import HostSpec, connect, rooted
 from sidebyside.services import releases as releases_mod
 from sidebyside.services.catalog import databases_of, service
+from sidebyside.sides import MachineReader, require_distinct_controllers, rpc_workers, shared_bus
 from sidebyside.traffic.errors import HaproxyUnreachable
 from sidebyside.traffic.haproxy import HaproxyNode
 from sidebyside.upgrade import mysql_probe
@@ -178,6 +179,52 @@ class _Preflight:
                 self.db_ok[side] = False
                 self.report.add("database", BLOCKER, f"{side} {db.host}:{db.port}",
                                 exc.message)
+
+    def sides(self) -> None:
+        """Old and new are different machines and database servers, by identity: the
+        proof every run makes first (sidebyside/sides.py), a blocker here."""
+        controllers = [*self.inv.old.controllers, *self.inv.new.controllers]
+        if self._reachable(controllers) != controllers:
+            return  # reported as unreachable already
+        try:
+            shown = require_distinct_controllers(self.inv, MachineReader(self.inv, self.hosts))
+        except SbsError as exc:
+            self.report.add("sides", BLOCKER, "controllers", exc.message, exc.hint or "")
+        else:
+            self.report.add("sides", OK, "controllers", "old and new are different "
+                            "machines: " + ", ".join(f"{k} {v}" for k, v in shown.items()))
+        if not (self.db_ok.get("old") and self.db_ok.get("new")):
+            return
+        from sidebyside import db
+        from sidebyside.db.identity import require_distinct_servers
+
+        try:
+            old_id, new_id = require_distinct_servers(
+                db.endpoint_from_inventory(self.inv.old.database),
+                db.endpoint_from_inventory(self.inv.new.database))
+        except SbsError as exc:
+            self.report.add("sides", BLOCKER, "databases", exc.message, exc.hint or "")
+        else:
+            self.report.add("sides", OK, "databases", f"old.database is "
+                            f"{old_id.describe()}, new.database is {new_id.describe()}")
+
+    def bus(self) -> None:
+        """The new side's RPC workers must not start on the old side's broker and vhost."""
+        workers = rpc_workers(self.inv)
+        if not workers:
+            return
+        why = shared_bus(self.inv)
+        if why:
+            self.report.add("bus", BLOCKER, "new.broker", why,
+                            "give the new side its own broker or vhost (new.broker)")
+        elif self.inv.old.broker is None and self.inv.new.broker is None:
+            self.report.add("bus", WARNING, ", ".join(workers),
+                            "neither old.broker nor new.broker is given: sbs cannot tell "
+                            "whether the new side's RPC workers have a bus of their own",
+                            "name both sides' brokers (host, vhost)")
+        else:
+            self.report.add("bus", OK, "new.broker", "the new side's RPC workers have a "
+                            "broker or vhost of their own")
 
     def _new_database_host(self) -> Host | None:
         address = self.inv.new.database.host
@@ -462,6 +509,8 @@ class _Preflight:
         self.guarded("release", self.release_path, BLOCKER)
         self.guarded("host", self.hosts_reachable, BLOCKER)
         self.guarded("database", self.databases_reachable, BLOCKER)
+        self.guarded("sides", self.sides, BLOCKER)
+        self.guarded("bus", self.bus, BLOCKER)
         self.guarded("disk", self.disk)
         self.guarded("capacity", self.capacity)
         self.guarded("package", self.packages, BLOCKER)

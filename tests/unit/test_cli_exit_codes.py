@@ -30,7 +30,7 @@ def inventory_with_secrets(tmp_path: Path) -> Path:
 def test_success_is_zero_and_plan_prints_the_runbook():
     result = sbs("plan", "cutover", "-i", str(EXAMPLES / "minimal.yaml"))
     assert result.returncode == 0
-    assert "1. Count resources through the VIP" in result.stdout
+    assert "2. Count resources through the VIP" in result.stdout
 
 
 def test_usage_error_is_two():

@@ -54,7 +54,7 @@ def test_nova_cell_mappings_move_before_any_nova_db_sync():
 def test_prepare_copies_before_config_before_sync_before_start():
     plan = build_plan(production(), "prepare")
     order = [s.action for s in plan.steps]
-    assert order[0] == "preflight"
+    assert order[:2] == ["prove_sides_distinct", "preflight"]
     assert order.index("backup") < order.index("deploy") < order.index("copy_databases")
     assert order.index("copy_databases") < order.index("migrate_config") < order.index(
         "db_sync") < order.index("start_service")
@@ -69,7 +69,7 @@ def without_write_freeze():
 
 def test_cutover_drains_and_stops_one_service_at_a_time_then_switches_then_verifies():
     plan = build_plan(without_write_freeze(), "cutover")
-    head = [(s.action, s.service) for s in plan.steps[1:17]]
+    head = [(s.action, s.service) for s in plan.steps[2:18]]
     expected = []
     for svc in SERVICE_ORDER:
         expected += [("drain", svc), ("stop_service", svc)]
@@ -94,7 +94,7 @@ def test_no_step_may_write_the_old_side_beyond_stopping_and_starting_services():
 def test_rollback_starts_old_before_switching_back_and_reports_writes_first():
     plan = build_plan(production(), "rollback")
     actions = [s.action for s in plan.steps]
-    assert actions[0] == "report_new_writes"
+    assert actions[:2] == ["prove_sides_distinct", "report_new_writes"]
     assert actions.index("verify_old_untouched") < actions.index("start_service")
     assert actions.index("start_service") < actions.index("switch_traffic")
     switches = [s.service for s in plan.steps if s.action == "switch_traffic"]

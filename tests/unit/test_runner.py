@@ -67,7 +67,8 @@ def test_failure_before_the_switch_does_not_roll_back(tmp_path: Path) -> None:
     # the operator fixes the cause: the same command resumes at the failed step
     calls.clear()
     run_command(env, "cutover", factory(calls, set()))
-    assert calls[0] == "cutover.final-copy"
+    # the resumed run proves the sides again first (a gate), then goes on where it failed
+    assert calls[:2] == ["cutover.prove-sides", "cutover.final-copy"]
 
 
 def test_failed_automatic_rollback_is_reported_as_exit_6(tmp_path: Path) -> None:
@@ -85,7 +86,7 @@ def test_manual_rollback_refusal_changes_nothing(tmp_path: Path) -> None:
     calls: list[str] = []
     with pytest.raises(DataLossRefused) as info:
         run_command(env, "rollback", factory(calls, {"rollback.new-writes"}))
-    assert calls == ["rollback.new-writes"]  # nothing switched
+    assert calls == ["rollback.prove-sides", "rollback.new-writes"]  # nothing switched
     assert info.value.exit_code == 10
     run_command(env, "rollback", factory(calls, {"rollback.new-writes"}),
                 options={"accept_data_loss": True})
