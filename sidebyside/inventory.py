@@ -146,6 +146,15 @@ class SecretRef(_Model):
     password_file: str | None = None
     password_env: str | None = None
     option_file: str | None = None
+    # Declared only to be refused, field by field: the other fields are still checked
+    # (all problems at once), and the value is never kept.
+    password: None = Field(default=None, exclude=True, repr=False)
+
+    @field_validator("password", mode="before")
+    @classmethod
+    def _no_inline_secret(cls, value: Any) -> None:
+        raise ValueError("inline passwords are not allowed: use password_file, "
+                         "password_env or option_file")
 
     @field_validator("password_file", "password_env", "option_file")
     @classmethod
@@ -153,14 +162,6 @@ class SecretRef(_Model):
         if value is not None and not value.strip():
             raise ValueError("empty: name a file or variable, or leave the key out")
         return value
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_inline_secret(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "password" in data:
-            raise ValueError("inline passwords are not allowed: use password_file, "
-                             "password_env or option_file")
-        return data
 
     @model_validator(mode="after")
     def _at_most_one(self) -> SecretRef:
@@ -576,6 +577,13 @@ def _semantic_problems(inv: Inventory) -> list[tuple[str, str]]:
         if old_host not in inv.old.controllers:
             problems.append((f"new.counterparts.{new_host}",
                              f"{old_host!r} is not one of old.controllers"))
+    # (H6) without a counterpart, a new controller's config would be some other host's
+    # (config.counterparts): refused here, before anything is changed
+    unmatched = [n for n in inv.new.controllers[len(inv.old.controllers):]
+                 if n not in inv.new.counterparts]
+    if unmatched:
+        problems.append(("new.counterparts", f"no old controller to take the configuration "
+                         f"of {', '.join(unmatched)} from: name one for each (new -> old)"))
     both = sorted(set(inv.old.controllers) & set(inv.new.controllers))
     for name in both:
         problems.append(("new.controllers", f"host {name!r} is on both the old and the new side"))

@@ -30,10 +30,14 @@ from sidebyside.traffic.actions import traffic_actions
 from sidebyside.upgrade.actions import upgrade_actions
 
 
-def build_actions(env: Environment, options: Mapping[str, Any]) -> dict[str, Action]:
-    """Every action the plans use, bound to this environment."""
+def build_actions(env: Environment, options: Mapping[str, Any],
+                  hosts: Hosts | None = None) -> dict[str, Action]:
+    """Every action the plans use, bound to this environment.
+
+    `hosts` is the caller's, and the caller closes it when the command ends (see
+    cli/runbook.py); without one the actions get their own, which nobody closes."""
     inv = env.inventory
-    hosts = Hosts(inv)
+    hosts = hosts or Hosts(inv)
     registry: dict[str, Action] = {
         "start_service": ServiceAction(inv, hosts, "start"),
         "stop_service": ServiceAction(inv, hosts, "stop"),

@@ -32,8 +32,11 @@ _QUESTIONS = {
 def _run(command: str, inventory, state_dir, as_json: bool, dry_run: bool, yes: bool,
          restart: bool, **options: object) -> None:  # type: ignore[no-untyped-def]
     from sidebyside.actions import build_actions
+    from sidebyside.actions.hosts import Hosts
 
-    env = environment(inventory, state_dir, check_secrets=not dry_run)
+    # A dry run reads every secret reference too (without showing it), so that it
+    # proves what the real run needs before the window.
+    env = environment(inventory, state_dir, check_secrets=True)
     plan = build_plan(env.inventory, command)
     if dry_run:
         if as_json:
@@ -44,12 +47,20 @@ def _run(command: str, inventory, state_dir, as_json: bool, dry_run: bool, yes: 
         return
     confirm(_QUESTIONS[command].format(env=env.inventory.environment), yes)
     reporter = output.ConsoleReporter(quiet=as_json)
+    # One set of hosts for the run and an automatic fall-back alike, closed when the
+    # command ends however it ends: no ssh control master or directory outlives it.
+    hosts = Hosts(env.inventory)
     try:
-        outcome = run_command(env, command, build_actions, reporter=reporter,
-                              options={**options, "json": as_json}, restart=restart,
-                              argv=sys.argv[1:])
+        outcome = run_command(env, command,
+                              lambda run_env, run_options: build_actions(run_env, run_options,
+                                                                         hosts),
+                              reporter=reporter, options={**options, "json": as_json},
+                              restart=restart, argv=sys.argv[1:])
     finally:
-        reporter.close()
+        try:
+            hosts.close()
+        finally:
+            reporter.close()
     steps = env.journal.steps(outcome.run_id)
     if as_json:
         output.emit_json({"run": outcome.run_id, "command": command, "status": "done",

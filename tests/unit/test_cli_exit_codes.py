@@ -27,9 +27,11 @@ def inventory_with_secrets(tmp_path: Path) -> Path:
     return inventory
 
 
-def test_success_is_zero_and_plan_prints_the_runbook():
-    result = sbs("plan", "cutover", "-i", str(EXAMPLES / "minimal.yaml"))
-    assert result.returncode == 0
+def test_success_is_zero_and_plan_prints_the_runbook(tmp_path):
+    # plan reads every secret reference (never shows it): they must be there
+    result = sbs("plan", "cutover", "-i", str(inventory_with_secrets(tmp_path)),
+                 env={"SBS_NEW_DB_PASSWORD": "Secret-for-test-2"})
+    assert result.returncode == 0, result.stderr
     assert "2. Count resources through the VIP" in result.stdout
 
 
@@ -53,8 +55,22 @@ def test_changing_command_without_terminal_or_yes_changes_nothing(tmp_path):
 
 
 def test_dry_run_prints_the_plan_and_changes_nothing(tmp_path):
-    result = sbs("cutover", "--dry-run", "-i", str(EXAMPLES / "minimal.yaml"), "--state-dir",
-                 str(tmp_path / "state"))
-    assert result.returncode == 0
+    result = sbs("cutover", "--dry-run", "-i", str(inventory_with_secrets(tmp_path)),
+                 "--state-dir", str(tmp_path / "state"),
+                 env={"SBS_NEW_DB_PASSWORD": "Secret-for-test-2"})
+    assert result.returncode == 0, result.stderr
     assert "dry run: nothing was changed" in result.stdout
     assert not (tmp_path / "state").exists()
+    assert "Secret-for-test" not in result.stdout + result.stderr
+
+
+def test_plan_and_dry_run_refuse_an_unreadable_password_file(tmp_path):
+    # minimal.yaml names /etc/sbs/old-db.password, which this machine does not have
+    state = tmp_path / "state"
+    for args in (["plan", "prepare"], ["prepare", "--dry-run"], ["cutover", "--dry-run"]):
+        result = sbs(*args, "-i", str(EXAMPLES / "minimal.yaml"), "--state-dir", str(state),
+                     env={"SBS_NEW_DB_PASSWORD": "Secret-for-test-2"})
+        assert result.returncode == 2, (args, result.stderr)
+        assert "old.database.password_file" in result.stderr
+        assert "Traceback" not in result.stderr
+    assert not state.exists()

@@ -60,7 +60,7 @@ MALFORMED = [
     ("old.controllers", [], "old.controllers", "at least 1"),
     ("old.database.port", "three", "old.database.port", "integer"),
     ("old.database.port", 0, "old.database.port", "greater than or equal"),
-    ("old.database.password", "hunter22", "old.database", "inline passwords"),
+    ("old.database.password", "hunter22", "old.database.password", "inline passwords"),
     ("old.database.password_env", "X", "old.database", "only one"),
     ("old.database", _DELETE, "old.database", "required"),
     ("new.database.host", "10.0.0.11", "new.database", "separate server"),
