@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any, Protocol
 
-from sidebyside.engine.journal import Journal, RunStatus, StepStatus
+from sidebyside.engine.fingerprint import Fingerprint, fingerprint_changes
+from sidebyside.engine.journal import Journal, RunRecord, RunStatus, StepStatus
 from sidebyside.errors import Aborted, InputError, SbsError, StepFailed
 from sidebyside.plan.model import Plan, Step
 from sidebyside.redact import redact
@@ -114,6 +115,34 @@ class _Interrupts:
             signal.signal(signal.SIGINT, previous)
 
 
+def resumable_run(journal: Journal, plan: Plan,
+                  fingerprint: Fingerprint | None) -> RunRecord | None:
+    """The unfinished run of `plan.command` to resume, or None when there is none.
+
+    Raises InputError when there is one but resuming it with this plan would finish its
+    work against something else: its steps changed, or what it depends on in the
+    inventory did (each changed field named). Runs journaled without a fingerprint are
+    checked by their steps only.
+    """
+    previous = journal.unfinished_run(plan.command)
+    if previous is None:
+        return None
+    undo = (f"put the inventory back to resume it, undo it with `sbs rollback`, or start "
+            f"afresh with `sbs {plan.command} --restart`")
+    if previous.fingerprint is not None and fingerprint is not None:
+        changes = fingerprint_changes(previous.fingerprint, fingerprint)
+        if changes:
+            raise InputError(
+                f"run {previous.id} of `sbs {plan.command}` was interrupted, and the "
+                "inventory has changed since in what its steps depend on:\n  "
+                + "\n  ".join(changes), hint=undo)
+    if [s["id"] for s in previous.plan] != [s.id for s in plan.steps]:
+        raise InputError(
+            f"run {previous.id} of `sbs {plan.command}` was interrupted, and the "
+            "plan has changed since (inventory edited?)", hint=undo)
+    return previous
+
+
 class Executor:
     def __init__(self, journal: Journal, actions: Mapping[str, Action], *,
                  reporter: Reporter | None = None,
@@ -129,31 +158,27 @@ class Executor:
         if missing:
             raise SbsError(f"no implementation for actions: {', '.join(missing)}")
 
-    def _attach(self, plan: Plan, restart: bool, argv: list[str] | None) -> tuple[int, bool]:
+    def _attach(self, plan: Plan, restart: bool, argv: list[str] | None,
+                fingerprint: Fingerprint | None) -> tuple[int, bool]:
         """Resume the unfinished run of this command, or start a new one."""
-        plan_dicts = [s.to_dict() for s in plan.steps]
-        previous = self.journal.unfinished_run(plan.command)
-        if previous and not restart:
-            if [s["id"] for s in previous.plan] != [s.id for s in plan.steps]:
-                raise InputError(
-                    f"run {previous.id} of `sbs {plan.command}` was interrupted, and the "
-                    "plan has changed since (inventory edited?)",
-                    hint=f"undo it with `sbs rollback`, or start afresh with "
-                         f"`sbs {plan.command} --restart`")
+        previous = None if restart else resumable_run(self.journal, plan, fingerprint)
+        if previous:
             self.journal.adopt_run(previous.id)
             return previous.id, True
-        return self.journal.start_run(plan.command, plan.environment, plan_dicts, argv), False
+        plan_dicts = [s.to_dict() for s in plan.steps]
+        return self.journal.start_run(plan.command, plan.environment, plan_dicts, argv,
+                                      fingerprint), False
 
-    def execute(self, plan: Plan, *, restart: bool = False,
-                argv: list[str] | None = None) -> RunOutcome:
-        """Run (or resume) `plan`.
+    def execute(self, plan: Plan, *, restart: bool = False, argv: list[str] | None = None,
+                fingerprint: Fingerprint | None = None) -> RunOutcome:
+        """Run (or resume) `plan`; `fingerprint` is what it depends on in the inventory.
 
         Raises StepFailed (the run stays resumable), Aborted (Ctrl-C between steps),
-        InputError (a resume whose plan changed), or whatever SbsError a step raised
-        wrapped in StepFailed.
+        InputError (a resume whose plan or fingerprint changed), or whatever SbsError a
+        step raised wrapped in StepFailed.
         """
         self._check_actions(plan)
-        run_id, resumed = self._attach(plan, restart, argv)
+        run_id, resumed = self._attach(plan, restart, argv, fingerprint)
         self.reporter.run_started(plan, run_id, resumed)
         ran: list[str] = []
         skipped: list[str] = []

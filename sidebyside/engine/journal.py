@@ -14,14 +14,16 @@ import os
 import socket
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from sidebyside import __version__
 from sidebyside.engine.private import make_private_if_present, private_dir, private_file
+from sidebyside.errors import InputError
 from sidebyside.redact import redact, redact_obj
 
 OUTPUT_TAIL_CHARS = 4000
@@ -55,6 +57,13 @@ _TRANSITIONS: dict[StepStatus, set[StepStatus]] = {
     StepStatus.SKIPPED: {StepStatus.RUNNING},
 }
 
+# The journal's layout, in PRAGMA user_version. Journals written before it was recorded
+# say 0 and have version 1's layout. One newer than this code knows is refused, never
+# read or written: this code cannot tell what its runs meant.
+SCHEMA_VERSION = 2
+#   1  runs, steps, events, facts
+#   2  runs.fingerprint: what the run depends on in the inventory (engine/fingerprint.py)
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -67,7 +76,8 @@ CREATE TABLE IF NOT EXISTS runs (
     argv TEXT,
     plan TEXT NOT NULL,
     rc INTEGER,
-    error TEXT
+    error TEXT,
+    fingerprint TEXT
 );
 CREATE TABLE IF NOT EXISTS steps (
     run_id INTEGER NOT NULL REFERENCES runs(id),
@@ -98,6 +108,12 @@ CREATE TABLE IF NOT EXISTS facts (
     at REAL NOT NULL
 );
 """
+
+
+class UnusableJournal(InputError):
+    """The journal file cannot be used: not a journal, damaged, or from a newer sbs."""
+
+    kind = "unusable-journal"
 
 
 @dataclass(frozen=True)
@@ -136,6 +152,8 @@ class RunRecord:
     rc: int | None
     error: str | None
     plan: list[dict[str, Any]]
+    # What the run depends on in the inventory; None for runs journaled before it was kept.
+    fingerprint: dict[str, str] | None = None
 
 
 class Journal:
@@ -144,7 +162,9 @@ class Journal:
     def __init__(self, state_dir: Path) -> None:
         """Open (or create) the journal in `state_dir`, making both private.
 
-        Raises InputError when the state dir or the journal cannot be made private.
+        Raises UnusableJournal (exit 2) naming the file when it is not a journal, is
+        damaged, or was written by a newer sbs; InputError when the state dir or the
+        journal cannot be made private.
         """
         self.state_dir = private_dir(state_dir)
         self.path = state_dir / "journal.db"
@@ -153,11 +173,64 @@ class Journal:
         private_file(self.path)
         self._set_wal_modes()
         self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        try:
+            self._db.row_factory = sqlite3.Row
+            self._schema_version()  # before anything is written: a newer journal stays as is
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._upgrade_schema()
+            self._check_intact()
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise self._unusable(exc) from None
+        except BaseException:
+            self._db.close()
+            raise
         self._set_wal_modes()
+
+    def _upgrade_schema(self) -> None:
+        """Create the tables of a new journal, bring an older one to SCHEMA_VERSION.
+
+        Raises UnusableJournal for a journal of a newer sbs.
+        """
+        if self._schema_version() == SCHEMA_VERSION:
+            return
+        with self._tx() as db:  # one process at a time, so two never upgrade at once
+            if self._schema_version() == SCHEMA_VERSION:
+                return
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            columns = {row["name"] for row in db.execute("PRAGMA table_info(runs)")}
+            if "fingerprint" not in columns:
+                db.execute("ALTER TABLE runs ADD COLUMN fingerprint TEXT")
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _schema_version(self) -> int:
+        """Raises UnusableJournal for a journal of a newer sbs."""
+        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise UnusableJournal(
+                f"journal {self.path} was written by a newer sbs (journal format "
+                f"{version}; this sbs {__version__} knows formats up to {SCHEMA_VERSION})",
+                hint="use the sbs that wrote it (or a newer one) for this environment; "
+                     "the journal was left unchanged")
+        return version
+
+    def _check_intact(self) -> None:
+        problems = [row[0] for row in self._db.execute("PRAGMA quick_check")]
+        if problems != ["ok"]:
+            raise sqlite3.DatabaseError("; ".join(problems[:3]))
+
+    def _unusable(self, exc: sqlite3.DatabaseError) -> InputError:
+        if getattr(exc, "sqlite_errorname", "") == "SQLITE_BUSY":
+            return InputError(f"journal {self.path}: another process keeps it busy ({exc})",
+                              hint="wait for the other sbs command to finish, then re-run")
+        return UnusableJournal(
+            f"journal {self.path} is not a readable sbs journal ({exc})",
+            hint="it is damaged or not a journal: restore it from a copy if you have one; "
+                 "or move it aside (keep it: it is the record of earlier runs) and re-run, "
+                 "which starts from an empty journal: no earlier run is resumed")
 
     def _set_wal_modes(self) -> None:
         for suffix in ("-wal", "-shm"):
@@ -178,14 +251,16 @@ class Journal:
 
     # runs ---------------------------------------------------------------
     def start_run(self, command: str, environment: str, plan: list[dict[str, Any]],
-                  argv: list[str] | None = None) -> int:
+                  argv: list[str] | None = None,
+                  fingerprint: Mapping[str, str] | None = None) -> int:
         with self._tx() as db:
             cur = db.execute(
                 "INSERT INTO runs (command, environment, status, started, user, host, pid,"
-                " argv, plan) VALUES (?,?,?,?,?,?,?,?,?)",
+                " argv, plan, fingerprint) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (command, environment, RunStatus.RUNNING, time.time(), getpass.getuser(),
                  socket.gethostname(), os.getpid(), redact(json.dumps(argv or [])),
-                 json.dumps(redact_obj(plan))))
+                 json.dumps(redact_obj(plan)),
+                 None if fingerprint is None else json.dumps(redact_obj(dict(fingerprint)))))
             run_id = int(cur.lastrowid or 0)
             for seq, step in enumerate(plan):
                 db.execute(
@@ -328,7 +403,8 @@ def _run_record(row: sqlite3.Row) -> RunRecord:
                      status=RunStatus(row["status"]), started=row["started"],
                      ended=row["ended"], user=row["user"] or "", host=row["host"] or "",
                      pid=row["pid"] or 0, rc=row["rc"], error=row["error"],
-                     plan=json.loads(row["plan"]))
+                     plan=json.loads(row["plan"]),
+                     fingerprint=json.loads(row["fingerprint"]) if row["fingerprint"] else None)
 
 
 def _step_record(row: sqlite3.Row) -> StepRecord:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sidebyside.engine.executor import Action, Executor, Reporter, RunOutcome
+from sidebyside.engine.executor import Action, Executor, Reporter, RunOutcome, resumable_run
+from sidebyside.engine.fingerprint import inventory_fingerprint
 from sidebyside.engine.journal import RunStatus
 from sidebyside.engine.lock import RunLock
 from sidebyside.engine.session import Environment
@@ -40,7 +41,8 @@ def _execute(env: Environment, plan: Plan, actions: Mapping[str, Action],
              reporter: Reporter | None, options: Mapping[str, Any], restart: bool,
              argv: list[str] | None) -> RunOutcome:
     executor = Executor(env.journal, actions, reporter=reporter, options=options)
-    return executor.execute(plan, restart=restart, argv=argv)
+    return executor.execute(plan, restart=restart, argv=argv,
+                            fingerprint=inventory_fingerprint(env.inventory))
 
 
 def run_command(env: Environment, command: str, actions_factory: ActionsFactory, *,
@@ -48,12 +50,17 @@ def run_command(env: Environment, command: str, actions_factory: ActionsFactory,
                 restart: bool = False, argv: list[str] | None = None) -> RunOutcome:
     """Run prepare, cutover or rollback under the environment's run lock.
 
-    Raises LockedError, StepFailed (resumable), CutoverRolledBack (cutover failed
-    after the switch began and traffic is back on the old side), RollbackFailed.
+    Raises InputError (an unusable journal or lock file, or a resume refused because
+    the plan or the inventory changed), LockedError, StepFailed (resumable),
+    CutoverRolledBack (cutover failed after the switch began and traffic is back on the
+    old side), RollbackFailed.
     """
     options = dict(options or {})
     plan = build_plan(env.inventory, command)
+    journal = env.journal  # an unusable journal is refused before anything else
     with RunLock(env.state_dir, command):
+        if not restart:  # refused before any action opens a host or a database
+            resumable_run(journal, plan, inventory_fingerprint(env.inventory))
         actions = actions_factory(env, options)
         if command == "rollback":
             return _rollback(env, plan, actions, reporter, options, restart, argv)
