@@ -10,6 +10,7 @@ from sidebyside.cli import output
 from sidebyside.cli.common import DEFAULT_INVENTORY, InventoryOpt, JsonOpt, StateDirOpt, environment
 from sidebyside.engine.fleet import host_results
 from sidebyside.engine.journal import Journal, StepRecord
+from sidebyside.engine.lock import RunLock
 
 
 def _step_json(journal: Journal, run_id: int, step: StepRecord) -> dict[str, Any]:
@@ -33,6 +34,9 @@ def register(app: typer.Typer) -> None:
                ) -> None:
         """Show the latest run step by step with timings."""
         env = environment(inventory, state_dir)
+        # A lock file or journal sbs cannot use is reported (exit 2, the file named),
+        # never shown as "no runs".
+        RunLock(env.state_dir, "status").check_form()
         if not (env.state_dir / "journal.db").exists():
             if as_json:
                 output.emit_json({"environment": env.inventory.environment, "runs": []})
