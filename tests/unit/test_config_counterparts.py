@@ -283,12 +283,13 @@ def test_an_inventory_mapping_takes_that_old_controllers_files(tmp_path: Path) -
     assert memcache_of(hosts["new-ctl1"]) == f"{ADDRESS['new-ctl1']}:11211"
 
 
-def test_an_unmatched_new_controller_is_refused_before_any_host_is_touched(
-        tmp_path: Path) -> None:
-    hosts, action = fleet(tmp_path, fleet_inventory(["old-ctl1"], NEW))
-    with pytest.raises(InputError, match="new.counterparts"):
-        run_step(tmp_path, action)
-    assert all(not host.commands for host in hosts.values())
+def test_an_unmatched_new_controller_is_refused_when_the_inventory_loads() -> None:
+    with pytest.raises(InputError) as raised:  # before any step: nothing changed
+        fleet_inventory(["old-ctl1"], NEW)
+    assert raised.value.exit_code == 2
+    assert "new.counterparts: no old controller to take the configuration of new-ctl2, " \
+        "new-ctl3 from" in str(raised.value)
+    fleet_inventory(["old-ctl1"], NEW, {"new-ctl2": "old-ctl1", "new-ctl3": "old-ctl1"})
 
 
 def test_the_cutover_delta_is_per_counterpart(tmp_path: Path) -> None:
