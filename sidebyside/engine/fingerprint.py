@@ -1,9 +1,10 @@
 """What a run depends on in the inventory, kept with the run so a resume can check it.
 
 A run's done steps were done against one inventory: these databases, these hosts, these
-releases and services, these controllers. Resuming it after an edit that changed any of
-them would finish the work against something else (a copy made from one server, db_sync
-run on another), so the resume is refused, naming each field that changed.
+releases and services, these controllers, these HAProxy backends and VIP. Resuming it
+after an edit that changed any of them would finish the work against something else (a
+copy made from one server, db_sync run on another), so the resume is refused, naming
+each field that changed.
 
 One fingerprint per run, a flat mapping from inventory field to its value: every step
 of prepare, cutover and rollback depends on some of these, and a field-by-field
@@ -50,6 +51,20 @@ def inventory_fingerprint(inventory: Inventory) -> Fingerprint:
     # Which old controller's configuration each new one receives (empty: by position).
     for new_host, old_host in sorted(getattr(inventory.new, "counterparts", {}).items()):
         fields[f"new.counterparts.{new_host}"] = old_host
+    # Where the cutover moves traffic: a half-switched cutover resumed against other
+    # backends or another VIP would leave both sides serving.
+    haproxy, keepalived = inventory.ha.haproxy, inventory.ha.keepalived
+    if haproxy is not None:
+        fields["ha.haproxy.nodes"] = _listed([node.host for node in haproxy.nodes])
+        for service, backend in sorted(haproxy.backends.items()):
+            fields[f"ha.haproxy.backends.{service}.backend"] = backend.backend
+            fields[f"ha.haproxy.backends.{service}.old"] = _listed(backend.old)
+            fields[f"ha.haproxy.backends.{service}.new"] = _listed(backend.new)
+    if keepalived is not None:
+        fields["ha.keepalived.instance"] = keepalived.instance
+        fields["ha.keepalived.vip"] = keepalived.vip
+        fields["ha.keepalived.old"] = _listed(keepalived.old)
+        fields["ha.keepalived.new"] = _listed(keepalived.new)
     for name, host in sorted(inventory.hosts.items()):
         fields[f"hosts.{name}.address"] = host.address
         fields[f"hosts.{name}.transport"] = host.transport

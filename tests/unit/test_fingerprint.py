@@ -18,6 +18,7 @@ from sidebyside.engine.session import Environment
 from sidebyside.errors import InputError, SbsError, StepFailed
 from sidebyside.inventory import Inventory, parse_inventory
 from sidebyside.plan import build_plan
+from sidebyside.redact import forget_secrets, register_secret
 from tests.unit.test_engine import Recorder, make_plan
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -53,6 +54,25 @@ def test_changes_name_each_field_with_before_and_after() -> None:
         "old.database.user: root -> admin",
         "release.from: 2025.1 -> 2025.2",
     ]
+
+
+def test_traffic_targets_are_part_of_it() -> None:
+    before = inventory_fingerprint(minimal())
+    after = inventory_fingerprint(minimal(**{
+        "ha.haproxy.backends.glance.backend": "glance_api_v2"}))
+    assert fingerprint_changes(before, after) == [
+        "ha.haproxy.backends.glance.backend: glance_api -> glance_api_v2"]
+
+
+def test_a_value_that_is_a_known_secret_is_masked() -> None:
+    register_secret("Db-User-Is-Secret-7")
+    try:
+        fingerprint = inventory_fingerprint(minimal(**{"new.database.user":
+                                                       "Db-User-Is-Secret-7"}))
+    finally:
+        forget_secrets()
+    assert "Db-User-Is-Secret-7" not in str(fingerprint)
+    assert fingerprint["new.database.user"] != "root"
 
 
 def test_fields_added_or_gone_are_named() -> None:
