@@ -4,6 +4,8 @@
 or a proxy in front of the same node would. `freeze_after_login` relays the MySQL
 handshake and login, then stops forwarding at the client's first query while keeping
 both sockets open: a half-open connection, the case a read timeout must end.
+`freeze_on=b"LOAD DATA"` does the same at the first client packet holding those bytes:
+the connection dies half-open in the middle of a copy.
 """
 
 from __future__ import annotations
@@ -12,14 +14,17 @@ import contextlib
 import socket
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 COM_QUERY = 0x03
 
 
 class Relay:
-    def __init__(self, upstream: tuple[str, int], *, freeze_after_login: bool = False) -> None:
+    def __init__(self, upstream: tuple[str, int], *, freeze_after_login: bool = False,
+                 freeze_on: bytes | None = None) -> None:
         self.upstream = upstream
         self.freeze_after_login = freeze_after_login
+        self.freeze_on = freeze_on
         self.frozen = threading.Event()  # set once a connection stopped being forwarded
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = int(self._listener.getsockname()[1])
@@ -52,8 +57,9 @@ class Relay:
                 return
             # a MySQL packet: 3 bytes length, 1 byte sequence, then the command; a new
             # command starts at sequence 0, the login answers with sequence 1
-            if (from_client and self.freeze_after_login and len(data) > 4
-                    and data[3] == 0 and data[4] == COM_QUERY):
+            first_query = (self.freeze_after_login and len(data) > 4
+                           and data[3] == 0 and data[4] == COM_QUERY)
+            if from_client and (first_query or (self.freeze_on and self.freeze_on in data)):
                 stopped.set()
                 self.frozen.set()
             if stopped.is_set():
@@ -69,7 +75,7 @@ class Relay:
 
 
 @contextlib.contextmanager
-def relay(upstream: tuple[str, int], **options: bool) -> Iterator[Relay]:
+def relay(upstream: tuple[str, int], **options: Any) -> Iterator[Relay]:
     running = Relay(upstream, **options)
     try:
         yield running

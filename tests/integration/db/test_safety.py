@@ -230,6 +230,49 @@ def test_a_half_open_connection_fails_in_bounded_time_with_exit_8(
     assert elapsed < 30, elapsed
 
 
+def test_a_connection_dying_half_open_mid_copy_fails_the_copy_with_exit_8(
+        loopback_server: MariaDBServer, target_server: MariaDBServer, password_file: Path,
+        tmp_path: Path) -> None:
+    """The worker's LOAD DATA goes into a connection that stops answering: the copy
+    ends, exit 8, within the read timeout, not a worker hung forever."""
+    target_pw = tmp_path / "target-pw"
+    target_pw.write_text(target_server.root_password)
+    target_pw.chmod(0o600)
+    with relay((target_server.host, target_server.port), freeze_on=b"LOAD DATA") as dying:
+        started = time.monotonic()
+        result = _sbs("db", "copy", "--from", f"mysql://root@127.0.0.1:{loopback_server.port}",
+                      "--to", f"mysql://root@127.0.0.1:{dying.port}",
+                      "--from-password-file", str(password_file),
+                      "--to-password-file", str(target_pw), "--databases", "precious",
+                      "--skip-users", "--workers", "1", "--read-timeout", "3",
+                      "--write-timeout", "3", "--state-dir", str(tmp_path / "state"),
+                      timeout=90)
+        elapsed = time.monotonic() - started
+        assert dying.frozen.is_set()  # the copy got as far as loading data
+    text = result.stdout + result.stderr
+    assert result.returncode == 8, text
+    assert f"127.0.0.1:{dying.port}" in text and "Traceback" not in text
+    assert elapsed < 45, elapsed
+
+
+def test_the_pre_flight_probe_session_is_read_only(loopback_server: MariaDBServer,
+                                                  password_file: Path) -> None:
+    from sidebyside.inventory import DatabaseModel
+    from sidebyside.upgrade import mysql_probe
+
+    before = _fingerprint(loopback_server)
+    model = DatabaseModel(host="127.0.0.1", port=loopback_server.port, user="root",
+                          password_file=str(password_file), read_timeout=30)
+    with mysql_probe.connection(model, "old.database") as conn:
+        assert isinstance(conn, ReadOnlySession)
+        assert conn.endpoint.read_timeout == 30 and conn.endpoint.connect_timeout <= 5
+        assert "precious" in mysql_probe.existing_databases(conn)
+        assert mysql_probe.database_sizes(conn, ["precious"])["precious"] > 0
+        with pytest.raises(SbsError, match="READ ONLY"):
+            conn.execute("DELETE FROM precious.t")
+    assert _fingerprint(loopback_server) == before
+
+
 def test_session_timeouts_come_from_the_endpoint(endpoint: DbEndpoint) -> None:
     from dataclasses import replace
 
