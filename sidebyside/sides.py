@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from sidebyside.errors import InputError, PreflightError
+from sidebyside.errors import InputError, PreflightError, SbsError
 from sidebyside.inventory import BrokerModel, Inventory
 from sidebyside.remote.base import Host, RemoteError
 from sidebyside.remote.factory import rooted
@@ -77,9 +77,10 @@ def _read_optional(host: Host, path: str) -> str | None:
     try:
         return host.read_file(path).decode("utf-8", "replace")
     except RemoteError:
-        if not host.exists(path):  # raises RemoteError itself when the host is down
-            return None
-        return None  # there, but unreadable to us: as good as absent for a proof
+        # Missing, or there but unreadable to us: as good as absent for a proof. Asking
+        # whether it exists tells that from a host that does not answer (RemoteError).
+        host.exists(path)
+        return None
 
 
 def read_machine_id(host: Host, root: str = "/") -> str | None:
@@ -217,6 +218,21 @@ def broker_addresses(inventory: Inventory, broker: BrokerModel) -> frozenset[str
         if hostname:
             found.add(_normal_address(hostname))
     return frozenset(found)
+
+
+def same_host_by_identity(reader: MachineReader) -> Callable[[str, str], bool]:
+    """`same_host` for `shared_bus`: two inventory hosts with one machine id. A host
+    whose id cannot be read counts as another (its address was compared already)."""
+    def same(old: str, new: str) -> bool:
+        hosts = reader.inventory.hosts
+        if old not in hosts or new not in hosts:
+            return False
+        try:
+            a, b = reader.machine_id(old), reader.machine_id(new)
+        except SbsError:
+            return False
+        return a is not None and a == b
+    return same
 
 
 def _normal_vhost(vhost: str) -> str:

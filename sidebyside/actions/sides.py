@@ -15,10 +15,15 @@ from sidebyside import db
 from sidebyside.actions.hosts import Hosts
 from sidebyside.db.identity import require_distinct_servers
 from sidebyside.engine.executor import StepContext
-from sidebyside.errors import SbsError, UnreachableError
+from sidebyside.errors import UnreachableError
 from sidebyside.inventory import Inventory
 from sidebyside.plan.model import Step
-from sidebyside.sides import MachineReader, require_distinct_controllers, require_own_bus
+from sidebyside.sides import (
+    MachineReader,
+    require_distinct_controllers,
+    require_own_bus,
+    same_host_by_identity,
+)
 
 PROOF_FACT = "sides.proven"
 
@@ -27,17 +32,6 @@ class ProveSidesDistinct:
     def __init__(self, inventory: Inventory, hosts: Hosts) -> None:
         self.inventory = inventory
         self.hosts = hosts
-
-    def _same_broker_host(self, reader: MachineReader) -> Any:
-        def same(old: str, new: str) -> bool:
-            if old not in self.inventory.hosts or new not in self.inventory.hosts:
-                return False
-            try:
-                a, b = reader.machine_id(old), reader.machine_id(new)
-            except SbsError:
-                return False  # not readable: the addresses have already been compared
-            return a is not None and a == b
-        return same
 
     def _prove(self, step: Step, ctx: StepContext) -> dict[str, Any]:
         reader = MachineReader(self.inventory, self.hosts)
@@ -48,7 +42,7 @@ class ProveSidesDistinct:
         old_id, new_id = require_distinct_servers(old_db, new_db)
         ctx.log(f"old.database is {old_id.describe()}, new.database is {new_id.describe()}")
         if step.params.get("bus"):
-            require_own_bus(self.inventory, same_host=self._same_broker_host(reader))
+            require_own_bus(self.inventory, same_host=same_host_by_identity(reader))
         return {"machines": machines, "endpoints": [old_db.address, new_db.address],
                 "databases": {"old": old_id.describe(), "new": new_id.describe()}}
 

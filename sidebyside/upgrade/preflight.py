@@ -23,7 +23,13 @@ from sidebyside.remote.base import Host
 from sidebyside.remote.factory import HostSpec, connect, rooted
 from sidebyside.services import releases as releases_mod
 from sidebyside.services.catalog import databases_of, service
-from sidebyside.sides import MachineReader, require_distinct_controllers, rpc_workers, shared_bus
+from sidebyside.sides import (
+    MachineReader,
+    require_distinct_controllers,
+    rpc_workers,
+    same_host_by_identity,
+    shared_bus,
+)
 from sidebyside.traffic.errors import HaproxyUnreachable
 from sidebyside.traffic.haproxy import HaproxyNode
 from sidebyside.upgrade import mysql_probe
@@ -213,7 +219,8 @@ class _Preflight:
         workers = rpc_workers(self.inv)
         if not workers:
             return
-        why = shared_bus(self.inv)
+        why = shared_bus(self.inv, same_host=same_host_by_identity(
+            MachineReader(self.inv, self.hosts)))
         if why:
             self.report.add("bus", BLOCKER, "new.broker", why,
                             "give the new side its own broker or vhost (new.broker)")

@@ -362,3 +362,18 @@ def test_preflight_reports_a_proof_failure_with_the_runs_message():
     assert result.severity == "blocker" and result.check == "sides"
     assert "old.controllers[0] 'ctl-a' and new.controllers[1] 'ctl-b' are the same " \
            "machine (machine-id 01234567…)" in result.message
+
+
+def test_prepares_gate_refuses_two_broker_names_for_one_machine_with_exit_3(tmp_path: Path):
+    inv = parse_inventory(production())  # rabbit1 and rabbit1-new: two addresses
+    env = Environment(inventory=inv, state_dir=tmp_path)
+    machines = {name: other(i + 1) for i, name in enumerate(inv.hosts)}
+    machines["rabbit1-new"] = machines["rabbit1"]  # ... but one machine
+    calls: list[str] = []
+    with pytest.raises(SharedBusError) as err:
+        run_command(env, "prepare", actions_with_proof(ids(**machines), calls))
+    assert err.value.exit_code == 3 and calls == []
+    assert "new.broker.host 'rabbit1-new'" in err.value.message
+    machines["rabbit1-new"] = other(99)
+    run_command(env, "prepare", actions_with_proof(ids(**machines), calls))
+    assert calls[0] == "prepare.preflight"
