@@ -364,6 +364,8 @@ class WindowModel(_Model):
     queue_timeout: Duration = 120.0
     # the VIP to move to the other side
     vip_timeout: Duration = 30.0
+    # one stop or start command of one service on one host
+    service_timeout: Annotated[Duration, Field(gt=0)] = 300.0
     # ssh: ConnectTimeout, and ServerAliveInterval (a dead peer is noticed after three)
     ssh_connect_timeout: Annotated[Duration, Field(gt=0)] = 10.0
     ssh_server_alive_interval: Annotated[Duration, Field(gt=0)] = 15.0

@@ -78,8 +78,8 @@ class ServiceAction:
             assert service is not None
             host = self.hosts(name)
             for argv in control_argvs(controls[service], self.verb, name):
-                result = host.run(argv, timeout=300, on_output=lambda line: ctx.log(
-                    f"{item}: {line}"))
+                result = host.run(argv, timeout=self.inventory.window.service_timeout,
+                                  on_output=lambda line: ctx.log(f"{item}: {line}"))
                 ctx.log(f"{item}: {' '.join(argv)} -> {result.returncode}")
             return {"verb": self.verb}
 

@@ -80,7 +80,15 @@ def _estimate_step(step: Step, inv: Inventory, recorded: dict[str, float]) -> St
         # services started together take as long as the slowest did alone
         return StepEstimate(max(recorded[each] for each in together), "prepare")
     if step.action == "drain":
+        # Bounded by the very settings the run waits with (inventory window): sessions
+        # to finish, then the service's queues to empty when sbs watches the broker.
+        if inv.old.broker is not None:
+            return StepEstimate(inv.window.drain_timeout + inv.window.queue_timeout,
+                                "drain timeout")
         return StepEstimate(inv.window.drain_timeout, "drain timeout")
+    if step.action == "move_vip":
+        return StepEstimate(min(_DEFAULT_SECONDS["move_vip"], inv.window.vip_timeout),
+                            "default")
     if step.action in _DEFAULT_SECONDS:
         return StepEstimate(_DEFAULT_SECONDS[step.action], "default")
     return StepEstimate(0.0, "unknown")

@@ -14,14 +14,16 @@
   thaw_writes     params.services: writes accepted again (after the switch and its
                   verification, or on rollback)
 
-Options read from the run (`ctx.options`): drain_timeout, queue_timeout, vip_timeout
-(seconds). For `sidebyside.actions.build_actions`: `registry.update(traffic_actions(...))`.
+Every wait is bounded by the inventory's `window` (drain_timeout, queue_timeout,
+vip_timeout; the same values `sbs plan` estimates with); a run option of the same name
+(`ctx.options`, seconds) overrides one, for tests.
+For `sidebyside.actions.build_actions`: `registry.update(traffic_actions(...))`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from sidebyside.engine.executor import StepContext
 from sidebyside.errors import InputError
@@ -57,12 +59,21 @@ def _service(step: Step) -> str:
     return step.service
 
 
+WaitName = Literal["drain_timeout", "queue_timeout", "vip_timeout"]
+
+
 class _Traffic:
     def __init__(self, inventory: Inventory, hosts: HostFactory,
                  path: PathPlacer | None = None) -> None:
         self.inventory = inventory
         self.hosts = hosts
         self.path = path
+
+    def wait_seconds(self, ctx: StepContext, name: WaitName) -> float:
+        """How long a wait may last: the inventory's window.<name>, unless the run's
+        options override it."""
+        override = ctx.options.get(name)
+        return float(override if override is not None else getattr(self.inventory.window, name))
 
     def switch(self, ctx: StepContext) -> TrafficSwitch | None:
         model = self.inventory.ha.haproxy
@@ -75,7 +86,7 @@ class _Traffic:
             check_server=DirectHttpCheck(via=first_node, paths=CHECK_PATHS),
             wait=wait_until, log=ctx.log,
             settings=SwitchSettings(
-                drain_timeout=float(ctx.options.get("drain_timeout", 300.0))))
+                drain_timeout=self.wait_seconds(ctx, "drain_timeout")))
 
     def freeze(self, ctx: StepContext) -> WriteFreeze:
         """Raises InputError when the inventory has no ha.haproxy.write_freeze."""
@@ -93,7 +104,7 @@ class _Traffic:
                            routes=routes_from_inventory(model),
                            allow_token_issue=model.write_freeze.allow_token_issue,
                            wait=wait_until, log=ctx.log,
-                           timeout=float(ctx.options.get("drain_timeout", 300.0)))
+                           timeout=self.wait_seconds(ctx, "drain_timeout"))
 
     def wait_for_queues(self, service: str, ctx: StepContext) -> dict[str, int] | None:
         """The service's RabbitMQ queues empty (when `old.broker` is given). Raises
@@ -104,7 +115,7 @@ class _Traffic:
         source = queue_source(broker, host=self.hosts,
                               password=lambda: resolve_password(broker, "old.broker"))
         queues = queues_empty(source, service,
-                              timeout=float(ctx.options.get("queue_timeout", 120.0)),
+                              timeout=self.wait_seconds(ctx, "queue_timeout"),
                               log=ctx.log)
         return {q.name: q.messages for q in queues}
 
@@ -207,7 +218,7 @@ class MoveVipAction(_Traffic):
             raise InputError("the inventory has no ha.keepalived")
         return KeepalivedControl.from_inventory(
             model, self.hosts, wait=wait_until, path=self.path, log=ctx.log,
-            timeout=float(ctx.options.get("vip_timeout", 30.0)))
+            timeout=self.wait_seconds(ctx, "vip_timeout"))
 
     def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
         """Raises InputError, RemoteError, TrafficNotSettled."""

@@ -9,7 +9,7 @@ from sidebyside.engine.executor import StepContext
 from sidebyside.engine.fleet import fleet_key
 from sidebyside.engine.journal import Journal
 from sidebyside.errors import StepFailed
-from sidebyside.inventory import ServiceControl
+from sidebyside.inventory import ServiceControl, WindowModel
 from sidebyside.plan.model import Changes, Step
 from sidebyside.remote.local import LocalHost
 
@@ -57,7 +57,9 @@ class _Side:
 
 
 class _Inventory:
-    """Only what ServiceAction reads: one side's service controls."""
+    """Only what ServiceAction reads: one side's service controls, and the window."""
+
+    window = WindowModel(max_downtime=60)
 
     def __init__(self, services: dict[str, ServiceControl]) -> None:
         self._side = _Side(services)
