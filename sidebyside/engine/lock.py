@@ -65,7 +65,7 @@ class RunLock:
     def check_form(self) -> None:
         """Raises MalformedLock when the lock file exists but is not one sbs wrote."""
         try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW)
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except FileNotFoundError:
             return
         except OSError as exc:
@@ -81,8 +81,9 @@ class RunLock:
         private_dir(self.path.parent)
         try:
             # Never through a symbolic link: the holder's details would be written,
-            # and the file truncated, wherever it points.
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW,
+            # and the file truncated, wherever it points. Non-blocking: a FIFO put there
+            # is refused below instead of hanging the open.
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK,
                          PRIVATE_FILE_MODE)
         except OSError as exc:
             raise self._unopenable(exc) from None
@@ -91,8 +92,9 @@ class RunLock:
         except BlockingIOError:
             os.close(fd)
             who = self.holder() or {}  # unknown when its content is not sbs's
-            since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(str(
-                who["since"])))) if "since" in who else "?"
+            since = (time.strftime("%Y-%m-%d %H:%M:%S",
+                                   time.localtime(float(str(who["since"]))))
+                     if "since" in who else "?")
             raise LockedError(
                 f"another sbs run holds {self.path}: user {who.get('user', '?')} on "
                 f"{who.get('host', '?')}, pid {who.get('pid', '?')}, "

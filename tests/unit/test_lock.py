@@ -54,3 +54,11 @@ def test_a_held_lock_with_unknown_content_is_still_locked(tmp_path: Path) -> Non
 def test_no_lock_file_is_fine_for_status(tmp_path: Path) -> None:
     RunLock(tmp_path / "missing", "status").check_form()
     assert not (tmp_path / "missing").exists()
+
+
+def test_a_fifo_is_refused_without_hanging(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "run.lock")
+    for attempt in (RunLock(tmp_path, "status").check_form,
+                    RunLock(tmp_path, "prepare").acquire):
+        with pytest.raises(MalformedLock, match="is not a regular file"):
+            attempt()
