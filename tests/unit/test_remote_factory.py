@@ -99,3 +99,35 @@ def test_unsafe_option_without_allowance_fails_when_the_host_is_built() -> None:
     spec = HostSpec(name="c1", address="10.0.0.11", options={"ProxyCommand": "nc %h %p"})
     with pytest.raises(InputError, match="ProxyCommand"):
         connect(spec)
+
+
+def test_hosts_close_every_host_handed_out_even_when_one_close_fails(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import yaml
+
+    from sidebyside.actions import hosts as hosts_module
+    from sidebyside.inventory import parse_inventory
+
+    closed: list[str] = []
+
+    class RecordedHost:
+        def __init__(self, spec: HostSpec, **_: object) -> None:
+            self.name = spec.name
+
+        def close(self) -> None:
+            closed.append(self.name)
+            if self.name == "old-ctl1":
+                raise OSError("control master would not stop")
+
+    monkeypatch.setattr(hosts_module, "connect", RecordedHost)
+    from pathlib import Path
+
+    minimal = Path(__file__).resolve().parents[2] / "examples" / "minimal.yaml"
+    data = yaml.safe_load(minimal.read_text())
+    with pytest.raises(OSError), hosts_module.Hosts(parse_inventory(data)) as hosts:
+        assert hosts("old-ctl1") is hosts("old-ctl1")  # one per name
+        hosts("new-ctl1")
+        hosts("lb1")
+    assert sorted(closed) == ["lb1", "new-ctl1", "old-ctl1"]
+    hosts.close()  # nothing left open: a second close closes nothing again
+    assert len(closed) == 3
