@@ -5,6 +5,7 @@ traceback, nothing changed."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sqlite3
 import subprocess
@@ -73,6 +74,12 @@ def test_resume_after_an_inventory_edit_is_exit_2_naming_the_field(tmp_path: Pat
     journal = Journal(state)
     assert [r.id for r in journal.runs("prepare")] == [run_id]  # nothing started
     journal.close()
+
+    # `sbs status` tells the same before anyone re-runs
+    shown = sbs("status", "-i", str(edited), "--state-dir", str(state), "--json")
+    assert shown.returncode == 0, shown.stderr
+    (run,) = json.loads(shown.stdout)["runs"]
+    assert run["id"] == run_id and run["inventory_changes"] == ["old.database.port: 1 -> 3"]
 
     restarted = sbs("prepare", "-i", str(edited), "--state-dir", str(state), "--yes",
                     "--restart")
