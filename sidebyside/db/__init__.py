@@ -7,6 +7,10 @@ Public API:
     copy_is_verified(state_dir, databases=None, *, target=None), require_verified(...)
     backup(source, databases, dest_dir, *, extra_files), restore_test(backup_dir, ...)
     record_position(endpoint, databases), changes_since(endpoint, position)
+    require_distinct_servers(old, new, *, old_field, new_field), server_identity(endpoint)
+        (identity.py: old and new proven different servers, SameServerError otherwise)
+Sessions (client.py): ReadOnlySession for everything read (the whole old side),
+TargetSession the only type anything is written through.
 """
 
 from sidebyside.db.copy import copy_databases
@@ -17,9 +21,16 @@ from sidebyside.db.endpoint import (
     parse_url,
     read_password,
 )
+from sidebyside.db.identity import (
+    SameServerError,
+    ServerIdentity,
+    require_distinct_servers,
+    server_identity,
+)
 from sidebyside.db.report import CopyReport, ProgressEvent, VerifyReport
 from sidebyside.db.state import copy_is_verified, require_verified
 
-__all__ = ["CopyReport", "DbEndpoint", "ProgressEvent", "VerifyReport", "copy_databases",
-           "copy_is_verified", "endpoint_from_inventory", "endpoint_from_url", "parse_url",
-           "read_password", "require_verified"]
+__all__ = ["CopyReport", "DbEndpoint", "ProgressEvent", "SameServerError", "ServerIdentity",
+           "VerifyReport", "copy_databases", "copy_is_verified", "endpoint_from_inventory",
+           "endpoint_from_url", "parse_url", "read_password", "require_distinct_servers",
+           "require_verified", "server_identity"]
