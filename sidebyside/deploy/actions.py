@@ -9,6 +9,7 @@ inventory or release deploys again.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from sidebyside.deploy.model import (
     fingerprint,
     limit_for,
     merge_extra_vars,
+    register_extra_var_secrets,
     resolve_path,
     sbs_vars,
 )
@@ -76,6 +78,13 @@ class DeployAction:
     def private_dir(self) -> Path:
         return self.state_dir / "deploy" / "ansible"
 
+    def _private_parent(self) -> None:
+        """`<state_dir>/deploy` exists, 0700 even when it existed: ansible-runner's
+        private data dir (the extravars file, artifacts) lives in it."""
+        parent = self.private_dir.parent
+        parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(parent, 0o700)
+
     # ---- what would run --------------------------------------------------------------
 
     def _timeout(self, step: Step) -> float:
@@ -95,6 +104,7 @@ class DeployAction:
             if "," not in inventory:  # an ansible host list ("h1,h2,") is not a path
                 inventory = resolve_path(inventory, source)
             limit = limit_for(deploy.ansible.limit, self.inventory.new.controllers)
+            register_extra_var_secrets(deploy.ansible.extra_vars)
             extra_vars, overridden = merge_extra_vars(provided, deploy.ansible.extra_vars)
             request = ansible_adapter.PlaybookRequest(
                 playbook=playbook, inventory=inventory, limit=limit, extra_vars=extra_vars,
@@ -168,6 +178,7 @@ class DeployAction:
         for name in plan.overridden:
             if name.startswith(SBS_VAR_PREFIX):
                 ctx.log(f"note: deploy.ansible.extra_vars overrides sbs's {name}")
+        self._private_parent()
         outcome = ansible_adapter.run_playbook(request, self.private_dir, ctx.log)
         ctx.log(f"ansible-playbook {outcome.status} (rc={outcome.rc}) in "
                 f"{outcome.seconds:.1f} s; output: {outcome.artifact_dir / 'stdout'}")

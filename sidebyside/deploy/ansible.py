@@ -2,9 +2,12 @@
 
 Each run gets `<private_dir>/artifacts/<ident>/` (ansible-runner's layout: stdout,
 job_events/). The extra vars travel in a 0600 file that is deleted when the run ends,
-never on the command line; the artifacts are redacted when the run ends and the
+never on the command line; each event is redacted before ansible-runner writes it,
+the artifacts are redacted when the run ends (then marked `REDACTED_MARK`) and the
 environment ansible-runner records there is dropped (it would hold every variable of
-sbs's own environment, password variables included).
+sbs's own environment, password variables included). A run that never reached its
+end (sbs killed) leaves artifacts without the mark and perhaps its extravars file:
+the next run removes both before it starts, as nothing says what secrets they hold.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from sidebyside.errors import InputError
 from sidebyside.redact import redact, redact_obj
 
 KEEP_ARTIFACTS = 10
+REDACTED_MARK = ".sbs-redacted"
 # How often the timeout is checked, and how long a stopped run may take to end.
 CHECK_SECONDS = 0.5
 STOP_WAIT_SECONDS = 30.0
@@ -114,11 +118,15 @@ def run_playbook(request: PlaybookRequest, private_dir: Path,
                          "(pip install ansible-runner ansible-core)") from None
     private_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(private_dir, 0o700)
+    for line in remove_interrupted_runs(private_dir):
+        on_log(line)
     (private_dir / "tmp").mkdir(exist_ok=True, mode=0o700)
     env_dir = private_dir / "env"
     env_dir.mkdir(exist_ok=True, mode=0o700)
+    os.chmod(env_dir, 0o700)
     extravars_file = env_dir / "extravars"
-    fd = os.open(extravars_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # O_EXCL|O_NOFOLLOW: a fresh file, 0600 from its first byte, never through a link.
+    fd = os.open(extravars_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "w") as handle:
         json.dump(dict(request.extra_vars), handle, default=str)
 
@@ -224,11 +232,41 @@ def _process_tree(marker: str) -> list[int]:
     return tree
 
 
+def remove_interrupted_runs(private_dir: Path) -> list[str]:
+    """Remove what a run that never reached its end left in `private_dir`: its
+    extravars file and every artifact directory without `REDACTED_MARK`.
+
+    Returns one log line per removed run. Raises nothing for files already gone.
+    """
+    removed: list[str] = []
+    (private_dir / "env" / "extravars").unlink(missing_ok=True)
+    artifacts = private_dir / "artifacts"
+    if not artifacts.is_dir():
+        return removed
+    for run_dir in sorted(artifacts.iterdir()):
+        if run_dir.is_dir() and not run_dir.is_symlink() and \
+                not (run_dir / REDACTED_MARK).exists():
+            shutil.rmtree(run_dir, ignore_errors=True)
+            removed.append(f"removed the artifacts of interrupted ansible run {run_dir.name} "
+                           "(never redacted)")
+    return removed
+
+
 def _redact_artifacts(artifact_dir: Path) -> None:
+    """Redact what ansible-runner wrote for one run, then mark it done."""
     for name in ("stdout", "stderr"):
         path = artifact_dir / name
         if path.is_file():
             path.write_text(redact(path.read_text(errors="replace")))
+    events = artifact_dir / "job_events"
+    if events.is_dir():
+        for path in events.glob("*.json"):
+            try:
+                event = json.loads(path.read_text(errors="replace"))
+            except ValueError:  # a file cut short: its text is redacted as it is
+                path.write_text(redact(path.read_text(errors="replace")))
+                continue
+            path.write_text(json.dumps(redact_obj(event)))
     command = artifact_dir / "command"
     if command.is_file():
         try:
@@ -237,3 +275,5 @@ def _redact_artifacts(artifact_dir: Path) -> None:
             recorded = {}
         recorded.pop("env", None)
         command.write_text(json.dumps(redact_obj(recorded)))
+    if artifact_dir.is_dir():
+        (artifact_dir / REDACTED_MARK).touch(mode=0o600)

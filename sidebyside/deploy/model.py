@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sidebyside.inventory import Inventory
-from sidebyside.redact import redact
+from sidebyside.redact import redact, register_secret
 
 # Operators' extra_vars may override sbs's variables (they know their site); a key
 # starting with this prefix is sbs's, and an override of one is logged.
@@ -53,6 +53,30 @@ def sbs_vars(inv: Inventory, *, python: str) -> dict[str, Any]:
                       for name in new.controllers if name in inv.hosts},
         "sbs_python": python,
     }
+
+
+def register_extra_var_secrets(extra_vars: Mapping[str, Any]) -> None:
+    """Register every string value of the operator's `deploy.ansible.extra_vars` as a
+    secret (they reach ansible's output, events and artifacts, and sbs cannot tell a
+    site token from a path), except those of sbs's own `sbs_*` variables, which sbs
+    knows are not secret (a release, a host list)."""
+    for key, value in extra_vars.items():
+        if not str(key).startswith(SBS_VAR_PREFIX):
+            register_values(value)
+
+
+def register_values(values: object) -> None:
+    """Register every string inside `values` (nested lists and maps too) as a secret.
+    Numbers and booleans are left: masking every `3` or `true` would make the output
+    unreadable and hides nothing."""
+    if isinstance(values, str):
+        register_secret(values)
+    elif isinstance(values, Mapping):
+        for value in values.values():
+            register_values(value)
+    elif isinstance(values, list | tuple):
+        for value in values:
+            register_values(value)
 
 
 def merge_extra_vars(provided: Mapping[str, Any],
