@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import secrets
 import sys
 import tempfile
 from pathlib import Path
@@ -35,6 +37,39 @@ from sidebyside.config.validate import (
 from sidebyside.errors import InputError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
+
+
+def refuse_symlink(target: Path) -> None:
+    """Raises InputError (exit 2) when `target` is a symbolic link: sbs writes the
+    file it was told to, never wherever a link planted there points."""
+    if target.is_symlink():
+        raise InputError(f"{target}: is a symbolic link; not writing through it",
+                         hint="remove the link or choose another output path")
+
+
+def write_atomically(target: Path, data: bytes, *, mode: int = 0o600) -> None:
+    """Write `data` to `target` whole or not at all: a fresh temporary file in the same
+    directory (O_EXCL|O_NOFOLLOW, 0600 until complete), fsync, chmod to `mode`, then
+    os.replace, which swaps the name itself and never follows a link planted at it.
+
+    Raises InputError when `target` is a symbolic link or cannot be written.
+    """
+    refuse_symlink(target)
+    temp = target.with_name(f".{target.name}.sbs-{secrets.token_hex(6)}")
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+                os.fchmod(handle.fileno(), mode)
+            os.replace(temp, target)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise InputError(f"{target}: cannot be written: {exc.strerror}") from None
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 ServiceOpt = Annotated[str, typer.Option("--service", "-s", help="keystone, glance, nova ...")]
@@ -133,12 +168,14 @@ def translate(
                                               "old": str(old_metadata or old_venv or "")})
     if output_dir is not None:
         output_dir.mkdir(parents=True, exist_ok=True)
+        targets = [output_dir / path.name for path in files] + [output_dir / "report.json"]
+        for target in targets:  # every one checked before the first is written
+            refuse_symlink(target)
         for path, result in zip(files, translated, strict=True):
-            target = output_dir / path.name
-            target.write_bytes(result.document.to_bytes())
-            mode = path.stat().st_mode & 0o7777
-            target.chmod(mode)
-        (output_dir / "report.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+            write_atomically(output_dir / path.name, result.document.to_bytes(),
+                             mode=path.stat().st_mode & 0o7777)
+        write_atomically(output_dir / "report.json",
+                         (json.dumps(report.to_dict(), indent=2) + "\n").encode())
     if as_json:
         # masked already, value by value and diff line by line: emit_json's redact
         # of whole strings would take `-path = ...` diff lines for `mysql -pSECRET`
@@ -244,7 +281,8 @@ def metadata(
     """Generate a release's option metadata with its own oslo-config-generator."""
     from sidebyside.remote.local import LocalHost
 
+    refuse_symlink(output_file)
     parsed, text = generate_metadata(LocalHost(), str(venv / "bin"), service, release)
-    output_file.write_text(text)
+    write_atomically(output_file, text.encode(), mode=0o644)
     _say(f"{output_file}: {len(parsed.options)} options")
 

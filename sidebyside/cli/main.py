@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import typer
@@ -48,8 +49,14 @@ for _name, _help in _SUB_APPS.items():
     app.add_typer(_module.app, name=_name, help=_help)
 
 
+PRIVATE_UMASK = 0o077
+
+
 def run() -> None:
     """Console-script entry point."""
+    # Before anything is written: every file and directory sbs creates (state, journal,
+    # backups, exports, reports) is its owner's alone unless it sets a mode itself.
+    os.umask(PRIVATE_UMASK)
     as_json = "--json" in sys.argv
     try:
         # Without standalone mode click returns a typer.Exit's code instead of exiting.
