@@ -63,7 +63,7 @@ def inventory(servers: dict[str, MariaDBServer], old_root: str = "/") -> Any:
         "environment": "data", "release": {"from": "2025.1", "to": "2026.1"},
         "services": ["keystone", "glance"],
         "hosts": {"old-ctl": {"address": "127.0.0.1", "transport": "local", "root": old_root},
-                  "new-ctl": {"address": "127.0.0.1", "transport": "local"}},
+                  "new-ctl": {"address": "127.0.0.2", "transport": "local"}},
         "old": side("old"), "new": side("new"),
         "ha": {"haproxy": {"nodes": [{"host": "old-ctl"}], "backends": {
             s: {"backend": s, "old": ["a"], "new": ["b"]} for s in ("keystone", "glance")}}},
