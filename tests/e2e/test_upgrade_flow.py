@@ -14,6 +14,7 @@ import sys
 import pytest
 
 from sidebyside.lab import seed
+from tests.e2e.argv_scan import ArgvScanner, argv_scanner, report  # noqa: F401 - fixture
 from tests.e2e.conftest import RunningLab
 from tests.e2e.test_lab import db, haproxy
 
@@ -56,6 +57,7 @@ def project_names(lab: RunningLab) -> set[str]:
     return {p.name for p in conn.identity.projects()}
 
 
+@pytest.mark.usefixtures("argv_scanner")  # every argv scanned while the flow runs
 def test_prepare_cutover_rollback(lab: RunningLab) -> None:
     before = old_checksums(lab)
     projects_before = project_names(lab)
@@ -94,6 +96,20 @@ def test_prepare_cutover_rollback(lab: RunningLab) -> None:
     status = sbs(lab, "status", "--json")
     assert status.returncode == 0
     assert '"rolled-back"' in status.stdout
+
+
+def test_no_secret_in_any_process_arguments_during_the_flow(
+        argv_scanner: ArgvScanner) -> None:  # noqa: F811 - the imported fixture
+    """prepare, cutover and both rollbacks ran above with every command line on the
+    machine read every 50 ms: none held a lab password (nova-manage's cell URLs,
+    database tools, ssh, services)."""
+    argv_scanner.stop()
+    assert not argv_scanner.errors, argv_scanner.errors[:5]
+    assert argv_scanner.scans > 100, f"only {argv_scanner.scans} scans"
+    assert argv_scanner.children_seen & {"nova-manage", "keystone-manage", "mariadb",
+                                         "mariadb-dump", "mydumper", "myloader"}, \
+        f"no sbs child process was seen: {sorted(argv_scanner.children_seen)}"
+    assert not argv_scanner.leaks, "secrets in process arguments:\n" + report(argv_scanner)
 
 
 def test_zz_reset_leaves_an_empty_new_side(lab: RunningLab) -> None:
