@@ -212,3 +212,17 @@ def test_endpoint_from_inventory_takes_tls_timeouts_and_defaults(tmp_path: Path)
     plain = endpoint_from_inventory({"host": "db", "password_file": str(pw)})
     assert (plain.tls_ca, plain.connect_timeout, plain.read_timeout, plain.write_timeout) \
         == (None, 10.0, 900.0, 900.0)
+
+
+def test_endpoint_from_the_inventory_model(tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from sidebyside.inventory import DatabaseModel
+
+    monkeypatch.setenv("SBS_TEST_DB_PW", "pw-from-env")
+    model = DatabaseModel(host="db", port=3307, password_env="SBS_TEST_DB_PW",
+                          tls={"ca": "/ca.pem"}, read_timeout="2m", connect_timeout=3)
+    endpoint = endpoint_from_inventory(model)
+    assert (endpoint.host, endpoint.port, endpoint.password) == ("db", 3307, "pw-from-env")
+    assert (endpoint.tls_ca, endpoint.tls_cert) == ("/ca.pem", None)
+    assert (endpoint.connect_timeout, endpoint.read_timeout, endpoint.write_timeout) == \
+        (3.0, 120.0, 900.0)
