@@ -70,8 +70,8 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 Port = Annotated[int, Strict(), Field(ge=1, le=65535)]
 
 
-def _absolute_path(value: str | None) -> str | None:
-    if value is not None and not posixpath.isabs(value):
+def _absolute_path(value: Any) -> Any:
+    if isinstance(value, str) and not posixpath.isabs(value):
         raise ValueError(f"{value!r} must be an absolute path")
     return value
 

@@ -163,6 +163,8 @@ CASES: list[tuple[str, Mutation, str]] = [
      "ha.haproxy.write_freeze.map"),
     ("haproxy-socket-relative", put("ha.haproxy.nodes", [{"host": "lb1", "socket": "adm.sock"}]),
      "ha.haproxy.nodes[0].socket"),
+    ("write-freeze-map-a-number", put("ha.haproxy.write_freeze", {"map": 7}),
+     "ha.haproxy.write_freeze.map"),
     ("haproxy-state-file-relative", put("ha.haproxy.state_file", "state"),
      "ha.haproxy.state_file"),
     ("netns-name-climbs", put("hosts.lb1", {"address": "10.0.0.5", "transport": "netns",
@@ -318,3 +320,37 @@ def test_malformed_inventory_is_refused_by_the_real_sbs_process(case_id: str,
                           stdin=subprocess.DEVNULL,
                           env={**os.environ, "COLUMNS": "400", PASSWORD_ENV: ENV_PASSWORD})
     assert_refused(proc.returncode, proc.stdout, proc.stderr, file, field, state)
+
+
+def leaf_paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    if isinstance(node, dict):
+        return [p for key, value in node.items() for p in leaf_paths(value, (*prefix, key))]
+    if isinstance(node, list):
+        return [p for i, value in enumerate(node) for p in leaf_paths(value, (*prefix, i))]
+    return [prefix]
+
+
+ODD_VALUES = [None, True, 7, -1, 1.5, float("inf"), "", " ", "-x", "x" * 300, [], {},
+              ["a"], {"a": 1}]
+
+
+def test_no_value_anywhere_makes_the_loader_crash(tmp_path: Path) -> None:
+    """Any odd value at any field is an InventoryError (exit 2), never another exception
+    (a traceback)."""
+    from sidebyside.errors import InventoryError
+    from sidebyside.inventory import parse_inventory
+
+    base = good_base(tmp_path)
+    refused = 0
+    for path in leaf_paths(base):
+        for value in ODD_VALUES:
+            data = copy.deepcopy(base)
+            node: Any = data
+            for key in path[:-1]:
+                node = node[key]
+            node[path[-1]] = copy.deepcopy(value)
+            try:
+                parse_inventory(data, "fuzz.yaml")
+            except InventoryError:
+                refused += 1
+    assert refused > len(leaf_paths(base)) * len(ODD_VALUES) // 2
