@@ -14,9 +14,18 @@ from sidebyside.engine.journal import Journal
 from sidebyside.errors import InputError
 from sidebyside.inventory import Inventory, parse_inventory
 from sidebyside.plan.model import Changes, Step
+from sidebyside.redact import forget_secrets
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "minimal.yaml"
 STEP = Step(id="prepare.deploy", action="deploy", title="deploy", changes=Changes.NEW_SIDE)
+
+
+@pytest.fixture(autouse=True)
+def _forget_registered_extra_vars() -> Any:
+    # Planning a deploy registers the operator's extra_vars values as secrets, process
+    # wide: they must not mask other tests' text.
+    yield
+    forget_secrets()
 
 
 def inventory(directory: Path, deploy: dict[str, Any] | None) -> Inventory:
