@@ -142,6 +142,14 @@ def test_prepare_fails_on_one_host_resumes_it_alone_then_cutover_and_rollback(
         if index:
             assert TOPOLOGY.side_controllers("new")[0].address not in \
                 memcache_servers(ha_lab, new.name)
+    # prepare's backup holds every old controller's keystone config and keys, hashed
+    backup = ha_lab.state_dir / "flow-state" / "backups" / f"run{first['run']}" / "configs"
+    entries = json.loads((backup / "manifest.json").read_text())["entries"]
+    backed_up = {(e["controller"], e["path"]) for e in entries if "sha256" in e}
+    for name in OLD:
+        assert (name, "/etc/keystone/keystone.conf") in backed_up
+        assert any(c == name and p.startswith("/etc/keystone/fernet-keys/")
+                   for c, p in backed_up), name
 
     cut = sbs(ha_lab, "cutover", "--yes")
     assert cut.returncode == 0, cut.stderr[-3000:]
