@@ -442,7 +442,7 @@ class Inventory(_Model):
         return [s for s in SERVICE_ORDER if s in self.services]
 
 
-def _normal_address(address: str) -> str:
+def normal_address(address: str) -> str:
     """An address or name as written, in one spelling: case, brackets, a trailing dot and
     the many ways of writing one IP address do not matter."""
     text = address.strip().lower().removeprefix("[").removesuffix("]").rstrip(".")
@@ -463,7 +463,7 @@ def _resolved(names: list[str]) -> dict[str, set[str]]:
     time keep only their spelling: a failed look-up is not an error at load."""
     found: dict[str, set[str]] = {}
     for name in names:
-        normal = _normal_address(name)
+        normal = normal_address(name)
         found[name] = {normal}
         if normal in _LOOPBACK_NAMES:
             found[name] |= {"127.0.0.1", "::1"}
@@ -473,7 +473,7 @@ def _resolved(names: list[str]) -> dict[str, set[str]]:
             infos = socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)
         except (OSError, UnicodeError):
             return
-        found[name] |= {_normal_address(str(info[4][0])) for info in infos}
+        found[name] |= {normal_address(str(info[4][0])) for info in infos}
 
     threads = [threading.Thread(target=look_up, args=(name,), daemon=True) for name in names]
     for thread in threads:
@@ -506,8 +506,8 @@ def _host_key(model: HostModel) -> tuple[str, ...]:
     if model.transport == "netns":
         return ("netns", model.netns or "", root)
     if model.transport == "local":
-        return ("local", _normal_address(model.address), root)
-    return ("ssh", _normal_address(model.address), str(model.ssh.port or 22), root)
+        return ("local", normal_address(model.address), root)
+    return ("ssh", normal_address(model.address), str(model.ssh.port or 22), root)
 
 
 def _duplicates(items: list[str]) -> list[str]:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from sidebyside.errors import InputError, PreflightError, SbsError
-from sidebyside.inventory import BrokerModel, Inventory
+from sidebyside.inventory import BrokerModel, Inventory, normal_address
 from sidebyside.remote.base import Host, RemoteError
 from sidebyside.remote.factory import rooted
 from sidebyside.services.catalog import service
@@ -191,19 +191,16 @@ def rpc_workers(inventory: Inventory) -> dict[str, tuple[str, ...]]:
             if service(svc).rpc_workers}
 
 
-def _normal_address(address: str) -> str:
-    """One spelling per address: lower case, no trailing dot, IPs in canonical form,
-    `localhost` as the loopback address."""
-    text = address.strip().lower().rstrip(".").strip("[]")
+def _broker_address(address: str) -> str:
+    """The inventory's one spelling of an address (inventory.normal_address), with every
+    loopback name and address as one: a broker on this machine answers on all of them."""
+    text = normal_address(address)
     if text in ("localhost", "localhost.localdomain"):
         return "127.0.0.1"
     try:
-        ip = ipaddress.ip_address(text)
+        return "127.0.0.1" if ipaddress.ip_address(text).is_loopback else text
     except ValueError:
         return text
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    return "127.0.0.1" if ip.is_loopback else str(ip)
 
 
 def broker_addresses(inventory: Inventory, broker: BrokerModel) -> frozenset[str]:
@@ -212,11 +209,11 @@ def broker_addresses(inventory: Inventory, broker: BrokerModel) -> frozenset[str
     found = set()
     if broker.host:
         model = inventory.hosts.get(broker.host)
-        found.add(_normal_address(model.address if model else broker.host))
+        found.add(_broker_address(model.address if model else broker.host))
     if broker.management_url:
         hostname = urlsplit(broker.management_url).hostname
         if hostname:
-            found.add(_normal_address(hostname))
+            found.add(_broker_address(hostname))
     return frozenset(found)
 
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import secrets
 import sys
 import tempfile
 from pathlib import Path
@@ -35,6 +33,8 @@ from sidebyside.config.validate import (
     validate_config,
 )
 from sidebyside.errors import InputError
+from sidebyside.remote.base import RemoteError
+from sidebyside.remote.local import LocalHost
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 
@@ -48,28 +48,17 @@ def refuse_symlink(target: Path) -> None:
 
 
 def write_atomically(target: Path, data: bytes, *, mode: int = 0o600) -> None:
-    """Write `data` to `target` whole or not at all: a fresh temporary file in the same
-    directory (O_EXCL|O_NOFOLLOW, 0600 until complete), fsync, chmod to `mode`, then
-    os.replace, which swaps the name itself and never follows a link planted at it.
+    """Write `data` to `target` whole or not at all, never through a link planted at it
+    (LocalHost.put_file: a fresh temporary file in the same directory, then os.replace).
 
     Raises InputError when `target` is a symbolic link or cannot be written.
     """
     refuse_symlink(target)
-    temp = target.with_name(f".{target.name}.sbs-{secrets.token_hex(6)}")
     try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-                os.fchmod(handle.fileno(), mode)
-            os.replace(temp, target)
-        except BaseException:
-            temp.unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        raise InputError(f"{target}: cannot be written: {exc.strerror}") from None
+        LocalHost().put_file(str(target), data, mode=mode)
+    except RemoteError as exc:
+        raise InputError(f"{target}: cannot be written: {exc.message}") from None
+
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 ServiceOpt = Annotated[str, typer.Option("--service", "-s", help="keystone, glance, nova ...")]
@@ -80,8 +69,6 @@ def _metadata(path: Path | None, venv: Path | None, service: str, release: str,
     if path is not None:
         return load_metadata(str(path), service=service, release=release)
     if venv is not None:
-        from sidebyside.remote.local import LocalHost
-
         metadata, _ = generate_metadata(LocalHost(), str(venv / "bin"), service, release)
         return metadata
     if what == "new":

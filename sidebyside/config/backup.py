@@ -34,7 +34,6 @@ from sidebyside.remote.base import Host
 CONFIGS = "configs"
 MANIFEST = "manifest.json"
 FORMAT = 1
-_READ = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -47,11 +46,8 @@ class Source:
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(_READ), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _relative(controller: str, path: str) -> str:
