@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any
 
 from sidebyside.config.translate import HostMap
 from sidebyside.errors import InputError
+from sidebyside.inventory import Inventory
 
 # In a config these mean "this machine" on either side: never rewritten.
 LOCAL_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0", "::"})
@@ -60,10 +60,10 @@ def counterparts(old_controllers: Sequence[str], new_controllers: Sequence[str],
     return mapping
 
 
-def inventory_counterparts(inventory: Any) -> dict[str, str]:
+def inventory_counterparts(inventory: Inventory) -> dict[str, str]:
     """counterparts() of an Inventory. Raises InputError (see counterparts)."""
     return counterparts(list(inventory.old.controllers), list(inventory.new.controllers),
-                        getattr(inventory.new, "counterparts", None) or {})
+                        inventory.new.counterparts)
 
 
 def per_host_map(base: HostMap, *, old_address: str, new_address: str) -> HostMap:

@@ -49,7 +49,7 @@ def inventory_fingerprint(inventory: Inventory) -> Fingerprint:
         if database.socket:
             fields[f"{side_name}.database.socket"] = database.socket
     # Which old controller's configuration each new one receives (empty: by position).
-    for new_host, old_host in sorted(getattr(inventory.new, "counterparts", {}).items()):
+    for new_host, old_host in sorted(inventory.new.counterparts.items()):
         fields[f"new.counterparts.{new_host}"] = old_host
     # Where the cutover moves traffic: a half-switched cutover resumed against other
     # backends or another VIP would leave both sides serving.
