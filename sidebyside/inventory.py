@@ -468,18 +468,25 @@ def _resolved(names: list[str]) -> dict[str, set[str]]:
         if normal in _LOOPBACK_NAMES:
             found[name] |= {"127.0.0.1", "::1"}
 
+    # A look-up still running after the budget writes only into its own set, which is
+    # then never read: what this returns cannot change under the caller.
+    looked_up: dict[str, set[str]] = {name: set() for name in names}
+
     def look_up(name: str) -> None:
         try:
             infos = socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)
         except (OSError, UnicodeError):
             return
-        found[name] |= {normal_address(str(info[4][0])) for info in infos}
+        looked_up[name].update(normal_address(str(info[4][0])) for info in infos)
 
-    threads = [threading.Thread(target=look_up, args=(name,), daemon=True) for name in names]
-    for thread in threads:
+    threads = {name: threading.Thread(target=look_up, args=(name,), daemon=True)
+               for name in names}
+    for thread in threads.values():
         thread.start()
-    for thread in threads:
+    for name, thread in threads.items():
         thread.join(_RESOLVE_SECONDS)
+        if not thread.is_alive():
+            found[name] |= looked_up[name]
     return found
 
 
