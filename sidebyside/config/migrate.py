@@ -40,7 +40,7 @@ from sidebyside.config.validate import (
     validate_config,
 )
 from sidebyside.errors import VerificationError
-from sidebyside.remote.base import Host, RemoteError
+from sidebyside.remote.base import Host, private_temp_dir
 
 
 @dataclass(frozen=True)
@@ -134,22 +134,8 @@ def _metadata_directory(host: Host, given: str | None) -> Iterator[str]:
             host.run(["mkdir", "-p", "-m", "0700", given])
         yield given
         return
-    # mktemp creates it 0700 with an unguessable name: no other user can plant or
-    # read files in it (a fixed /var/tmp/sbs could be pre-created by anyone).
-    created = host.run(["mktemp", "-d", "-t", "sbs-config.XXXXXXXXXX"]).stdout.strip()
-    if not created.startswith("/"):
-        raise VerificationError(f"{host.name}: mktemp -d printed {created!r}, not a path")
-    failed = True
-    try:
+    with private_temp_dir(host, "sbs-config") as created:
         yield created
-        failed = False
-    finally:
-        try:
-            host.run(["rm", "-rf", "--", created], check=not failed)
-        except RemoteError:
-            if not failed:
-                raise
-            # the error that got us here is the one to report
 
 
 def migrate_service_config(

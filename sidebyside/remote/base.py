@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sidebyside.errors import UnreachableError
@@ -82,3 +83,33 @@ class Host(abc.ABC):
     def shell(self, script: str, **kwargs) -> CommandResult:  # type: ignore[no-untyped-def]
         """Run a /bin/sh script on the host."""
         return self.run(["sh", "-c", script], **kwargs)
+
+
+PRIVATE_DIR_TIMEOUT = 60.0
+
+
+@contextmanager
+def private_temp_dir(host: Host, prefix: str) -> Iterator[str]:
+    """A fresh directory on `host` that only its user can enter (`mktemp -d`: 0700, an
+    unguessable name, so no other user can plant or read files in it, as they could in
+    a fixed /var/tmp/sbs), removed with its content however the block ends.
+
+    Raises RemoteError when it cannot be made, or when it cannot be removed after the
+    block succeeded (a failure of the block is the error reported, not the clean-up's).
+    """
+    made = host.run(["mktemp", "-d", "-t", f"{prefix}.XXXXXXXXXX"],
+                    timeout=PRIVATE_DIR_TIMEOUT)
+    path = made.stdout.strip()
+    if not path.startswith("/") or "\n" in path:
+        raise RemoteError(host.name, "mktemp -d", f"printed no directory: {path!r}")
+    failed = True
+    try:
+        yield path
+        failed = False
+    finally:
+        try:
+            host.run(["rm", "-rf", "--", path], check=not failed,
+                     timeout=PRIVATE_DIR_TIMEOUT)
+        except RemoteError:
+            if not failed:
+                raise

@@ -23,15 +23,14 @@ from __future__ import annotations
 
 import configparser
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from sidebyside.errors import InputError, VerificationError
 from sidebyside.redact import redact, register_secret
-from sidebyside.remote.base import Host, RemoteError
+from sidebyside.remote.base import Host, private_temp_dir
 from sidebyside.services.catalog import ServiceInfo
 from sidebyside.upgrade.commands import CommandFailed, LogSink, display, execute, render
 
@@ -39,7 +38,6 @@ CELL0_UUID = "00000000-0000-0000-0000-000000000000"
 LIST_TIMEOUT = 300.0
 UPDATE_TIMEOUT = 300.0
 MYSQL_DEFAULT_PORT = 3306
-PRIVATE_DIR_TIMEOUT = 60.0
 CELL_CONFIG_NAME = "cell.conf"
 
 
@@ -271,24 +269,6 @@ def update_cell_argv(template_argv: list[str], config_path: str, update: CellUpd
     return argv
 
 
-@contextmanager
-def private_directory(host: Host, *, prefix: str = "sbs-cells") -> Iterator[str]:
-    """A fresh 0700 directory on `host` (mktemp -d), removed with its content on exit,
-    also when the body raises. Raises RemoteError when it cannot be made."""
-    made = host.run(["mktemp", "-d", "-t", f"{prefix}.XXXXXXXXXX"],
-                    timeout=PRIVATE_DIR_TIMEOUT)
-    path = made.stdout.strip()
-    if not path.startswith("/") or "\n" in path:
-        raise RemoteError(host.name, "mktemp -d", f"printed no directory: {path!r}")
-    try:
-        yield path
-    finally:
-        try:
-            host.run(["rm", "-rf", "--", path], check=False, timeout=PRIVATE_DIR_TIMEOUT)
-        except RemoteError:  # the error of the body, if any, is the one to report
-            pass
-
-
 def _redacting(log: LogSink) -> LogSink:
     # list_cells --verbose prints every cell's URLs with their passwords; mask each
     # line before it reaches the log whatever the host's streaming does.
@@ -356,7 +336,7 @@ def update_cell_mappings(host: Host, service_info: ServiceInfo, bin_dir: str, et
         except ValueError as exc:
             raise InputError(f"cell {update.name or update.uuid}: {exc}") from None
         template = render(mapping["update"], {**values, "cell_uuid": update.uuid})
-        with private_directory(host) as directory:
+        with private_temp_dir(host, "sbs-cells") as directory:
             config_path = f"{directory}/{CELL_CONFIG_NAME}"
             host.put_file(config_path, config_text.encode(), mode=0o600)
             argv = update_cell_argv(template, config_path, update, transport_option=mapping.get(
