@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -20,35 +19,16 @@ from sidebyside.db.endpoint import endpoint_from_inventory
 from sidebyside.engine.executor import Executor
 from sidebyside.engine.journal import Journal
 from sidebyside.errors import StepFailed
-from sidebyside.inventory import Inventory, parse_inventory
 from sidebyside.lab.mariadb import MariaDBServer
 from sidebyside.plan.model import Plan
 from tests.integration.actions.test_data_actions import (  # noqa: F401 - the fixture
     DATABASES,
+    inventory,
     servers,
     step,
 )
 
 pytestmark = pytest.mark.integration
-
-
-def inventory(running: dict[str, MariaDBServer]) -> Inventory:
-    def side(name: str) -> dict[str, Any]:
-        server = running[name]
-        return {"controllers": [f"{name}-ctl"], "cloud": f"lab-{name}",
-                "database": {"host": server.host, "port": server.port, "user": "root",
-                             "password_file": str(server.password_file)},
-                "services": {s: {"units": [s]} for s in ("keystone", "glance")}}
-    return parse_inventory({
-        "environment": "data", "release": {"from": "2025.1", "to": "2026.1"},
-        "services": ["keystone", "glance"],
-        "hosts": {"old-ctl": {"address": running["old"].host, "transport": "local"},
-                  "new-ctl": {"address": running["new"].host, "transport": "local"}},
-        "old": side("old"), "new": side("new"),
-        "ha": {"haproxy": {"nodes": [{"host": "old-ctl"}], "backends": {
-            s: {"backend": s, "old": ["old-ctl"], "new": ["new-ctl"]}
-            for s in ("keystone", "glance")}}},
-    })
 
 
 def mode(path: Path) -> int:
