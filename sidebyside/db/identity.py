@@ -98,7 +98,7 @@ def require_distinct_servers(old: DbEndpoint, new: DbEndpoint, *,
                 f"{old_field} ({old.address}) and {new_field} ({new.address}) are {why}: "
                 f"{old_field} is {old_id.describe()}, {new_field} is {new_id.describe()}; "
                 f"sbs would write the old side",
-                hint="point new.database at a different server")
+                hint=f"point {new_field} at a different server")
 
         # proof 1: MySQL says who it is
         if old_id.server_uuid and old_id.server_uuid == new_id.server_uuid:
