@@ -265,7 +265,7 @@ class BackendModel(_Model):
         return value
 
 
-class HaproxyNode(_Model):
+class HaproxyNodeModel(_Model):
     host: str
     socket: AbsolutePath = "/run/haproxy/admin.sock"
 
@@ -291,7 +291,7 @@ class WriteFreezeModel(_Model):
 
 
 class HaproxyModel(_Model):
-    nodes: list[HaproxyNode] = Field(min_length=1)
+    nodes: list[HaproxyNodeModel] = Field(min_length=1)
     state_file: AbsolutePath | None = None
     write_freeze: WriteFreezeModel | None = None
     backends: dict[str, BackendModel] = Field(default_factory=dict)

@@ -1,7 +1,7 @@
 """Step actions: the glue from plan steps to effects (db copy, config, traffic, ...).
 
 `build_actions` is the one registry the runner uses. Each effect package exposes
-its own actions (`sidebyside.upgrade.actions`, ...); the few that only combine
+its own actions (`sidebyside.actions.upgrade`, ...); the few that only combine
 inventory facts with a Host live here.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from sidebyside.actions.cloud import cloud_actions
 from sidebyside.actions.config import ConfigAction
 from sidebyside.actions.data import (
     BackupAction,
@@ -19,15 +20,14 @@ from sidebyside.actions.data import (
     RequireVerifiedCopy,
     VerifyOldUntouchedAction,
 )
+from sidebyside.actions.deploy import DeployAction
 from sidebyside.actions.hosts import Hosts
 from sidebyside.actions.service_control import ServiceAction
 from sidebyside.actions.sides import ProveSidesDistinct
-from sidebyside.cloud.actions import cloud_actions
-from sidebyside.deploy.actions import DeployAction
+from sidebyside.actions.traffic import traffic_actions
+from sidebyside.actions.upgrade import upgrade_actions
+from sidebyside.engine.environment import Environment
 from sidebyside.engine.executor import Action
-from sidebyside.engine.session import Environment
-from sidebyside.traffic.actions import traffic_actions
-from sidebyside.upgrade.actions import upgrade_actions
 
 
 def build_actions(env: Environment, options: Mapping[str, Any],
@@ -35,7 +35,7 @@ def build_actions(env: Environment, options: Mapping[str, Any],
     """Every action the plans use, bound to this environment.
 
     `hosts` is the caller's, and the caller closes it when the command ends (see
-    cli/runbook.py); without one the actions get their own, which nobody closes."""
+    cli/phases.py); without one the actions get their own, which nobody closes."""
     inv = env.inventory
     hosts = hosts or Hosts(inv)
     registry: dict[str, Action] = {

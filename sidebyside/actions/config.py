@@ -18,7 +18,7 @@ from sidebyside.actions.hosts import Hosts
 from sidebyside.config.counterparts import inventory_counterparts, per_host_map
 from sidebyside.config.migrate import Side, host_map_for, migrate_service_config
 from sidebyside.engine.executor import StepContext
-from sidebyside.engine.fleet import run_on_hosts
+from sidebyside.engine.per_host import run_on_hosts
 from sidebyside.inventory import Inventory
 from sidebyside.plan.model import Step
 

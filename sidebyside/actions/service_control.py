@@ -11,7 +11,7 @@ from typing import Any
 
 from sidebyside.actions.hosts import Hosts
 from sidebyside.engine.executor import StepContext
-from sidebyside.engine.fleet import DEFAULT_PARALLEL, run_on_hosts
+from sidebyside.engine.per_host import DEFAULT_PARALLEL, run_on_hosts
 from sidebyside.inventory import Inventory, ServiceControl
 from sidebyside.plan.model import Step
 

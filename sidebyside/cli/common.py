@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from sidebyside.engine.session import Environment, open_environment
+from sidebyside.engine.environment import Environment, open_environment
 from sidebyside.errors import Aborted, InputError
 
 InventoryOpt = Annotated[Path, typer.Option(

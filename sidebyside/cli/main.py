@@ -18,7 +18,7 @@ app = typer.Typer(
          "cut over, roll back.")
 
 # Commands, one module each; sub-apps mounted under their own names.
-_COMMAND_MODULES = ("plan", "runbook", "status", "check", "verify")
+_COMMAND_MODULES = ("plan", "phases", "status", "check", "verify")
 _SUB_APPS = {"db": "Copy, verify and back up databases.",
              "config": "Collect and translate service configuration.",
              "lab": "The local lab of real OpenStack services."}

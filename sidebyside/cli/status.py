@@ -10,9 +10,9 @@ from rich.markup import escape
 from sidebyside.cli import output
 from sidebyside.cli.common import DEFAULT_INVENTORY, InventoryOpt, JsonOpt, StateDirOpt, environment
 from sidebyside.engine.fingerprint import Fingerprint, fingerprint_changes, inventory_fingerprint
-from sidebyside.engine.fleet import host_results
 from sidebyside.engine.journal import Journal, RunRecord, StepRecord
 from sidebyside.engine.lock import RunLock
+from sidebyside.engine.per_host import host_results
 
 
 def _step_json(journal: Journal, run_id: int, step: StepRecord) -> dict[str, Any]:

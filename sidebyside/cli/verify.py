@@ -103,8 +103,8 @@ def register(app: typer.Typer) -> None:
             "and for vip once a cutover recorded a snapshot).")] = None,
     ) -> None:
         """Smoke-test a cloud, compare its resources, time old against new."""
+        from sidebyside.actions.cloud import SNAPSHOT_META_FACT
         from sidebyside.actions.hosts import Hosts
-        from sidebyside.cloud.actions import SNAPSHOT_META_FACT
         from sidebyside.cloud.verify import (
             SIDE_CHOICES,
             SNAPSHOT_FACT,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from sidebyside.cloud.actions import cloud_actions
+from sidebyside.actions.cloud import cloud_actions
 from sidebyside.cloud.connection import connect
 from sidebyside.db.copy import copy_databases
 from sidebyside.db.endpoint import endpoint_from_inventory

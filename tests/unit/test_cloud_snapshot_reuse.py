@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sidebyside.cloud.actions import SNAPSHOT_META_FACT, SnapshotResourcesAction
+from sidebyside.actions.cloud import SNAPSHOT_META_FACT, SnapshotResourcesAction
 from sidebyside.cloud.verify import SNAPSHOT_FACT
 from sidebyside.engine.executor import StepContext
 from sidebyside.engine.journal import Journal, RunStatus

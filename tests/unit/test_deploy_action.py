@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from sidebyside.deploy import DeployAction, deploy_fact_key
+from sidebyside.actions.deploy import DeployAction, deploy_fact_key
 from sidebyside.engine.executor import StepContext
 from sidebyside.engine.journal import Journal
 from sidebyside.errors import InputError

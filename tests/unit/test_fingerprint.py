@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 import yaml
 
+from sidebyside.engine.environment import Environment
 from sidebyside.engine.executor import Executor
 from sidebyside.engine.fingerprint import fingerprint_changes, inventory_fingerprint
+from sidebyside.engine.guarded_run import run_command
 from sidebyside.engine.journal import SCHEMA_VERSION, Journal, RunStatus
-from sidebyside.engine.runner import run_command
-from sidebyside.engine.session import Environment
 from sidebyside.errors import InputError, SbsError, StepFailed
 from sidebyside.inventory import Inventory, parse_inventory
 from sidebyside.plan import build_plan

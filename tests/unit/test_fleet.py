@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from sidebyside.engine.executor import Executor, StepContext
-from sidebyside.engine.fleet import fleet_key, host_results, run_on_hosts
 from sidebyside.engine.journal import Journal, RunStatus, StepStatus
+from sidebyside.engine.per_host import fleet_key, host_results, run_on_hosts
 from sidebyside.errors import SbsError, StepFailed
 from sidebyside.plan.model import Changes, Plan, Step
 from sidebyside.redact import forget_secrets, register_secret

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import yaml
 
+from sidebyside.engine.environment import Environment
+from sidebyside.engine.guarded_run import run_command
 from sidebyside.engine.journal import RunStatus
-from sidebyside.engine.runner import run_command
-from sidebyside.engine.session import Environment
 from sidebyside.errors import CutoverRolledBack, DataLossRefused, RollbackFailed, StepFailed
 from sidebyside.inventory import parse_inventory
 from sidebyside.plan import build_plan

@@ -6,8 +6,8 @@ import pytest
 
 from sidebyside.actions.service_control import ServiceAction, control_argvs
 from sidebyside.engine.executor import StepContext
-from sidebyside.engine.fleet import fleet_key
 from sidebyside.engine.journal import Journal
+from sidebyside.engine.per_host import fleet_key
 from sidebyside.errors import StepFailed
 from sidebyside.inventory import ServiceControl, WindowModel
 from sidebyside.plan.model import Changes, Step

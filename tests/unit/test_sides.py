@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from sidebyside.actions.sides import ProveSidesDistinct
-from sidebyside.engine.runner import run_command
-from sidebyside.engine.session import Environment
+from sidebyside.engine.environment import Environment
+from sidebyside.engine.guarded_run import run_command
 from sidebyside.errors import PreflightError
 from sidebyside.inventory import Inventory, parse_inventory
 from sidebyside.plan import build_plan

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from sidebyside.engine.environment import Environment
 from sidebyside.engine.journal import Journal
 from sidebyside.engine.lock import RunLock
-from sidebyside.engine.session import Environment
 from sidebyside.errors import InputError
 from tests.unit.test_runner import environment
 

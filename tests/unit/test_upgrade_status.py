@@ -7,7 +7,7 @@ import json
 import pytest
 
 from sidebyside.errors import PreflightError
-from sidebyside.upgrade.status import Code, parse_status_output, require_no_failure
+from sidebyside.upgrade.upgrade_check import Code, parse_status_output, require_no_failure
 
 
 def _doc(*checks: tuple[str, int, str | None]) -> str:
@@ -146,7 +146,7 @@ def test_interpreter_of_reads_the_shebang(tmp_path) -> None:
 
     from sidebyside.errors import PreflightError
     from sidebyside.remote.local import LocalHost
-    from sidebyside.upgrade.status import interpreter_of
+    from sidebyside.upgrade.upgrade_check import interpreter_of
 
     script = tmp_path / "keystone-status"
     script.write_text("#!/opt/venvs/keystone/bin/python3.11\nimport sys\n")

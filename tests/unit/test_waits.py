@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 import yaml
 
+from sidebyside.actions import traffic as traffic_actions_module
 from sidebyside.actions.service_control import ServiceAction
+from sidebyside.actions.traffic import traffic_actions
 from sidebyside.inventory import Inventory, parse_inventory
 from sidebyside.plan import build_plan
 from sidebyside.plan.estimate import estimate_window
 from sidebyside.remote.base import CommandResult
-from sidebyside.traffic import actions as traffic_actions_module
-from sidebyside.traffic.actions import traffic_actions
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

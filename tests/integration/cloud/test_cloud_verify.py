@@ -12,8 +12,8 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
+from sidebyside.actions.cloud import cloud_actions
 from sidebyside.cli.verify import register
-from sidebyside.cloud.actions import cloud_actions
 from sidebyside.cloud.connection import connect
 from sidebyside.cloud.smoke import run_smoke, snapshot
 from sidebyside.cloud.verify import Clouds, compare_sides, parity_sides, run_verify

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from sidebyside.deploy import DeployAction
+from sidebyside.actions.deploy import DeployAction
 from sidebyside.deploy.lab import LAB_PLAYBOOK, LabAnsibleHost, render_lab_inventory
 from sidebyside.engine.executor import Executor, RunOutcome, StepContext
 from sidebyside.engine.journal import Journal

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sidebyside.deploy import deploy_fact_key
+from sidebyside.actions.deploy import deploy_fact_key
 from sidebyside.deploy.lab import LabAnsibleHost
 from sidebyside.engine.journal import StepStatus
 from sidebyside.errors import StepFailed

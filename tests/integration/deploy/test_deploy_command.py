@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sidebyside.deploy import deploy_fact_key
+from sidebyside.actions.deploy import deploy_fact_key
 from sidebyside.errors import StepFailed
 
 from .conftest import TARGET_RELEASE, command_rig, deploy_step

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from sidebyside.cli import main as cli_main
-from sidebyside.cli import runbook
+from sidebyside.cli import phases
 from sidebyside.engine.executor import RunOutcome
 from sidebyside.engine.journal import RunStatus
 from sidebyside.errors import StepFailed
@@ -105,7 +105,7 @@ def test_command_leaves_no_control_master_or_directory(
     monkeypatch.setenv(PASSWORD_ENV, "Close-test-secret-2")
     inventory = ssh_inventory(tmp_path, sshd, sshd.known_hosts)
     engine = UsesHostsThenEnds(fail)
-    monkeypatch.setattr(runbook, "run_command", engine)
+    monkeypatch.setattr(phases, "run_command", engine)
     code = run_sbs([command, "-i", str(inventory), "--state-dir", str(tmp_path / "state"),
                     "--yes"], monkeypatch)
     assert code == (4 if fail else 0)
@@ -122,7 +122,7 @@ def test_known_hosts_of_the_inventory_decides_the_host_key(
     monkeypatch.setenv(PASSWORD_ENV, "Close-test-secret-2")
     inventory = ssh_inventory(tmp_path, sshd, sshd.wrong_known_hosts)
     engine = UsesHostsThenEnds(fail=False)
-    monkeypatch.setattr(runbook, "run_command", engine)
+    monkeypatch.setattr(phases, "run_command", engine)
     code = run_sbs(["prepare", "-i", str(inventory), "--state-dir", str(tmp_path / "state"),
                     "--yes"], monkeypatch)
     assert code == 8  # the host key is not the one known_hosts holds: unreachable

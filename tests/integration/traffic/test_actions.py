@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from sidebyside.actions.hosts import Hosts
+from sidebyside.actions.traffic import traffic_actions
 from sidebyside.inventory import parse_inventory
 from sidebyside.plan.model import Changes, Step
-from sidebyside.traffic.actions import traffic_actions
 from sidebyside.traffic.haproxy import parse_servers_state
 from tests.integration.traffic.conftest import BACKEND, HaproxyUnderTest
 

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from sidebyside.actions.hosts import Hosts
+from sidebyside.actions.traffic import traffic_actions
 from sidebyside.inventory import parse_inventory
 from sidebyside.plan.model import Changes, Step
-from sidebyside.traffic.actions import traffic_actions
 from sidebyside.traffic.errors import HaproxyCommandRejected, TrafficNotSettled
 from sidebyside.traffic.freeze import FROZEN_EXCEPT_TOKEN_ISSUE
 from tests.integration.traffic.conftest import BACKEND, HaproxyUnderTest

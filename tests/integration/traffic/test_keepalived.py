@@ -126,9 +126,9 @@ def test_move_vip_step_through_an_inventory(vrrp_pair: VrrpPair, tmp_path: Path)
     from typing import Any
 
     from sidebyside.actions.hosts import Hosts
+    from sidebyside.actions.traffic import traffic_actions
     from sidebyside.inventory import parse_inventory
     from sidebyside.plan.model import Changes, Step
-    from sidebyside.traffic.actions import traffic_actions
 
     def side(name: str, address: str) -> dict[str, Any]:
         return {"controllers": [name], "database": {"host": address, "port": 3306},

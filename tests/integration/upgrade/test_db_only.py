@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from sidebyside.actions.upgrade import DbSyncAction, UpgradeCheckAction
 from sidebyside.engine.executor import Action, Executor
 from sidebyside.engine.journal import Journal, StepStatus
 from sidebyside.plan.builder import build_plan
@@ -24,7 +25,6 @@ from sidebyside.remote.factory import rooted
 from sidebyside.remote.local import LocalHost
 from sidebyside.services.catalog import service
 from sidebyside.upgrade import run_db_sync
-from sidebyside.upgrade.actions import DbSyncAction, UpgradeCheckAction
 from tests.integration.upgrade.conftest import (
     DbServer,
     make_inventory,

@@ -16,7 +16,7 @@ from sidebyside.errors import PreflightError
 from sidebyside.remote.local import LocalHost
 from sidebyside.services.catalog import service
 from sidebyside.upgrade import SyncResult, run_db_sync
-from sidebyside.upgrade.status import Code, check_upgrade_status, require_no_failure
+from sidebyside.upgrade.upgrade_check import Code, check_upgrade_status, require_no_failure
 from tests.integration.upgrade.conftest import DbServer, run_tool, write_ini
 
 pytestmark = pytest.mark.integration

@@ -20,13 +20,13 @@ from typing import Any
 
 import pytest
 
+from sidebyside.actions.upgrade import CellMappingsAction, DbSyncAction
 from sidebyside.engine.executor import Executor, StepContext
 from sidebyside.engine.journal import Journal, StepStatus
 from sidebyside.plan.builder import build_plan
 from sidebyside.plan.model import Plan
 from sidebyside.remote.factory import rooted
 from sidebyside.remote.local import LocalHost
-from sidebyside.upgrade.actions import CellMappingsAction, DbSyncAction
 from tests.integration.upgrade.conftest import (
     DbServer,
     copy_databases,

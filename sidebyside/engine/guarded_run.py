@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from sidebyside.engine.environment import Environment
 from sidebyside.engine.executor import Action, Executor, Reporter, RunOutcome, resumable_run
 from sidebyside.engine.fingerprint import inventory_fingerprint
 from sidebyside.engine.journal import RunStatus
 from sidebyside.engine.lock import RunLock
-from sidebyside.engine.session import Environment
 from sidebyside.errors import (
     CutoverRolledBack,
     DataLossRefused,

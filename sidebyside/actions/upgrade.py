@@ -29,7 +29,7 @@ from sidebyside.upgrade.cells import (
 from sidebyside.upgrade.commands import execute, render
 from sidebyside.upgrade.db_sync import read_check, run_db_sync
 from sidebyside.upgrade.preflight import run_preflight
-from sidebyside.upgrade.status import check_upgrade_status, require_no_failure
+from sidebyside.upgrade.upgrade_check import check_upgrade_status, require_no_failure
 
 HostFactory = Callable[[str], Host]
 

@@ -1,4 +1,5 @@
-"""`sbs prepare`, `sbs cutover`, `sbs rollback`: the runbook's changing steps."""
+"""`sbs prepare`, `sbs cutover`, `sbs rollback`: the upgrade phases, each a guarded run
+(the runbook itself is `sbs plan`)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from sidebyside.cli.common import (
     confirm,
     environment,
 )
-from sidebyside.engine.runner import run_command
+from sidebyside.engine.guarded_run import run_command
 from sidebyside.plan import build_plan
 
 _QUESTIONS = {
