@@ -33,6 +33,7 @@ from pydantic import (
 )
 
 from sidebyside.errors import InputError, InventoryError
+from sidebyside.passwords import read_password
 from sidebyside.remote.ssh import check_ssh_options
 from sidebyside.services import releases as releases_mod
 from sidebyside.services.catalog import SERVICE_ORDER
@@ -808,25 +809,12 @@ def resolve_password(ref: SecretRef, where: str = "") -> str | None:
     """The password a reference points at, registered for redaction; None when the
     reference names no source (a passwordless account).
 
-    One reader for every password (sidebyside.db.endpoint.read_password): the same
-    rules whether sbs reads it at load or when it connects. Raises InputError (hint =
+    Read by sidebyside.passwords.read_password, the one reader, so the rules are the
+    same whether sbs reads it at load or when it connects. Raises InputError (hint =
     the offending field name) when it cannot be read or is empty; the message never
     contains the file's content.
     """
-    from sidebyside.db.endpoint import read_password  # the db package imports this module
-
-    for field_name in ("password_file", "password_env", "option_file"):
-        if getattr(ref, field_name):
-            break
-    else:
+    if not (ref.password_file or ref.password_env or ref.option_file):
         return None
-    try:
-        value = read_password(**{field_name: getattr(ref, field_name)}, what=where or "database")
-    except InputError as exc:
-        # configparser puts the offending lines of the file after the first line of its
-        # message: for a plain password file given as option_file, the password.
-        raise InputError(exc.message.split("\n", 1)[0], hint=field_name) from None
-    if not value.strip():
-        raise InputError(f"{where or 'database'}: {field_name} {getattr(ref, field_name)} "
-                         "gives an empty password", hint=field_name)
-    return value
+    return read_password(password_file=ref.password_file, password_env=ref.password_env,
+                         option_file=ref.option_file, what=where or "database")

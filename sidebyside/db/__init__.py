@@ -1,7 +1,8 @@
 """Database copy, verification, backups and positions (see copy.py for the run's order).
 
 Public API:
-    DbEndpoint, endpoint_from_url, endpoint_from_inventory, parse_url, read_password
+    DbEndpoint, endpoint_from_url, endpoint_from_inventory, parse_url
+    (passwords: sidebyside.passwords.read_password, the one reader)
     copy_databases(source, target, databases, *, workers, replace, state_dir, progress)
     verify_databases(source, target, databases, *, state_dir=None)
     copy_is_verified(state_dir, databases=None, *, target=None), require_verified(...)
@@ -19,7 +20,6 @@ from sidebyside.db.endpoint import (
     endpoint_from_inventory,
     endpoint_from_url,
     parse_url,
-    read_password,
 )
 from sidebyside.db.identity import (
     SameServerError,
@@ -32,5 +32,5 @@ from sidebyside.db.state import copy_is_verified, require_verified
 
 __all__ = ["CopyReport", "DbEndpoint", "ProgressEvent", "SameServerError", "ServerIdentity",
            "VerifyReport", "copy_databases", "copy_is_verified", "endpoint_from_inventory",
-           "endpoint_from_url", "parse_url", "read_password", "require_distinct_servers",
+           "endpoint_from_url", "parse_url", "require_distinct_servers",
            "require_verified", "server_identity"]

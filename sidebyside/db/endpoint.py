@@ -1,19 +1,18 @@
-"""Where a database server is and how to log in: URL parsing and password lookup.
+"""Where a database server is and how to log in: URL parsing, inventory sections.
 
 URL form: mysql://user@host:port (no password in URLs: it comes from a file, an
-environment variable or a ~/.my.cnf-style option file, and is registered as a secret).
+environment variable or a ~/.my.cnf-style option file, read by sidebyside.passwords,
+the one password reader, and registered as a secret).
 """
 
 from __future__ import annotations
 
-import configparser
-import os
 import re
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 from sidebyside.errors import InputError
+from sidebyside.passwords import read_password
 from sidebyside.redact import register_secret
 
 DEFAULT_PORT = 3306
@@ -107,69 +106,18 @@ def _host_if_unambiguous(rest: str) -> str:
     return f" for {host}" if _PLAIN_HOST.match(host) else ""
 
 
-def read_password(*, password_file: str | Path | None = None, password_env: str | None = None,
-                  option_file: str | Path | None = None, what: str = "database") -> str:
-    """The password from exactly one source. Raises InputError naming the source."""
-    sources = [s for s in (password_file, password_env, option_file) if s]
-    if len(sources) > 1:
-        raise InputError(f"{what}: give one of password file, environment variable or "
-                         f"option file, not several")
-    password = ""
-    if password_file:
-        path = Path(password_file).expanduser()
-        try:
-            password = path.read_text().strip("\r\n")
-        except OSError as exc:
-            raise InputError(f"{what}: cannot read password file {path}: "
-                             f"{exc.strerror}") from None
-    elif password_env:
-        if password_env not in os.environ:
-            raise InputError(f"{what}: environment variable {password_env} is not set")
-        password = os.environ[password_env]
-    elif option_file:
-        password = _option_file_password(Path(option_file).expanduser(), what)
-    register_secret(password)
-    return password
-
-
-def _option_file_password(path: Path, what: str) -> str:
-    parser = configparser.ConfigParser(allow_no_value=True, strict=False,
-                                       interpolation=None)
-    try:
-        parser.read_string(path.read_text())
-    except OSError as exc:
-        raise InputError(f"{what}: cannot read option file {path}: {exc.strerror}") from None
-    except configparser.Error as exc:
-        # configparser quotes the offending lines: in a plain password file that line
-        # is the password. Only the kind of problem and its line numbers are shown.
-        raise InputError(f"{what}: option file {path} is not an option file "
-                         f"({_config_problem(exc)}); it needs a [client] section with "
-                         f"password=...") from None
-    for section in ("client", "mysql", "mariadb", "client-mariadb"):
-        if parser.has_option(section, "password"):
-            value = parser.get(section, "password") or ""
-            return value.strip().strip("'\"")
-    raise InputError(f"{what}: option file {path} has no password in [client]")
-
-
-def _config_problem(exc: configparser.Error) -> str:
-    if isinstance(exc, configparser.MissingSectionHeaderError):
-        return f"no [section] header before line {exc.lineno}"
-    if isinstance(exc, configparser.ParsingError):
-        lines = ", ".join(str(number) for number, _ in exc.errors[:5])
-        return f"cannot parse line(s) {lines}"
-    return type(exc).__name__
-
-
 def endpoint_from_url(url: str, **password_source: Any) -> DbEndpoint:
-    """Build an endpoint from a URL and one password source (see read_password)."""
+    """Build an endpoint from a URL and at most one password source (keyword arguments of
+    sidebyside.passwords.read_password). Raises InputError."""
     host, port, user = parse_url(url)
     password = read_password(what=f"{user}@{host}:{port}", **password_source)
     return DbEndpoint(host=host, port=port, user=user, password=password)
 
 
-def endpoint_from_inventory(database: Any) -> DbEndpoint:
-    """From an inventory `database:` section (a mapping or an object with those fields)."""
+def endpoint_from_inventory(database: Any, where: str | None = None) -> DbEndpoint:
+    """From an inventory `database:` section (a mapping or an object with those fields);
+    `where` (its inventory path, e.g. old.database) names it in errors, else
+    user@host:port. Raises InputError when its password cannot be read."""
     def get(name: str) -> Any:
         if isinstance(database, dict):
             return database.get(name)
@@ -178,7 +126,8 @@ def endpoint_from_inventory(database: Any) -> DbEndpoint:
     host, port, user = get("host"), int(get("port") or DEFAULT_PORT), get("user") or "root"
     password = read_password(password_file=get("password_file"),
                              password_env=get("password_env"),
-                             option_file=get("option_file"), what=f"{user}@{host}:{port}")
+                             option_file=get("option_file"),
+                             what=where or f"{user}@{host}:{port}")
     return replace(DbEndpoint(host=str(host), port=port, user=str(user), password=password),
                    **inventory_session_options(database))
 

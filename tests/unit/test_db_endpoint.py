@@ -1,4 +1,5 @@
-"""URL parsing, password sources and the copy verdict of the database copy."""
+"""URL parsing, server error codes and the copy verdict of the database copy (password
+sources: test_passwords.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sidebyside.db.endpoint import endpoint_from_url, parse_url, read_password
+from sidebyside.db.endpoint import parse_url
 from sidebyside.db.errors import error_for_code
 from sidebyside.db.state import CopyState, copy_is_verified, require_verified
 from sidebyside.errors import (
@@ -18,7 +19,6 @@ from sidebyside.errors import (
     UnreachableError,
     VerificationError,
 )
-from sidebyside.redact import redact
 
 
 @pytest.mark.parametrize(("url", "expected"), [
@@ -43,34 +43,6 @@ def test_password_in_url_is_refused_without_echoing_it() -> None:
     with pytest.raises(InputError) as caught:
         parse_url("mysql://u:hunter2secret@h:3306")
     assert "hunter2secret" not in caught.value.message
-
-
-def test_password_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    pw = tmp_path / "pw"
-    pw.write_text("from-file-pw\n")
-    assert read_password(password_file=pw) == "from-file-pw"
-    assert redact("x from-file-pw y") == "x *** y"
-    monkeypatch.setenv("SBS_TEST_DB_PW", "from-env-pw")
-    assert read_password(password_env="SBS_TEST_DB_PW") == "from-env-pw"
-    cnf = tmp_path / "my.cnf"
-    cnf.write_text("[client]\nuser = root\npassword = \"opt-file-pw\"\n")
-    assert read_password(option_file=cnf) == "opt-file-pw"
-    endpoint = endpoint_from_url("mysql://svc@h:1", password_file=pw)
-    assert endpoint.password == "from-file-pw" and "from-file-pw" not in repr(endpoint)
-    assert endpoint.url == "mysql://svc@h:1"
-
-
-def test_password_source_errors_name_the_source(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="missing.pw"):
-        read_password(password_file=tmp_path / "missing.pw")
-    with pytest.raises(InputError, match="SBS_NOT_SET_ANYWHERE"):
-        read_password(password_env="SBS_NOT_SET_ANYWHERE")
-    empty = tmp_path / "empty.cnf"
-    empty.write_text("[mysqld]\nport=1\n")
-    with pytest.raises(InputError, match="no password"):
-        read_password(option_file=empty)
-    with pytest.raises(InputError, match="one of"):
-        read_password(password_file=empty, password_env="X")
 
 
 @pytest.mark.parametrize(("code", "kind"), [

@@ -21,7 +21,6 @@ from sidebyside.db.endpoint import (
     DbEndpoint,
     endpoint_from_inventory,
     parse_url,
-    read_password,
 )
 from sidebyside.errors import InputError
 
@@ -55,19 +54,6 @@ def test_a_malformed_url_that_may_hold_a_password_is_not_echoed() -> None:
     with pytest.raises(InputError) as caught:
         parse_url("mysql://u@h:port")  # nothing secret: shown, to help
     assert "'mysql://u@h:port'" in caught.value.message
-
-
-@pytest.mark.parametrize("content", ["hunter2-plain\n", "hunter2-plain\npassword=x\n",
-                                     "[client]\nhunter2-plain\n=broken\n"])
-def test_an_option_file_that_is_a_plain_password_file_is_not_echoed(
-        tmp_path: Path, content: str) -> None:
-    path = tmp_path / "my.cnf"
-    path.write_text(content)
-    with pytest.raises(InputError) as caught:
-        read_password(option_file=path)
-    message = caught.value.message
-    assert "hunter2" not in message and str(path) in message
-    assert "line" in message or "password" in message
 
 
 # ------------------------------------------------------------------ identity decisions
