@@ -21,13 +21,13 @@ passes it as a second `--config-file`. nova-manage's `update_cell` fills an omit
 
 from __future__ import annotations
 
-import configparser
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
+from sidebyside.config.ini import Document
 from sidebyside.errors import InputError, VerificationError
 from sidebyside.redact import redact, register_secret
 from sidebyside.remote.base import Host, private_temp_dir
@@ -188,21 +188,22 @@ def cells_on_endpoint(cells: Iterable[CellMapping],
 
 
 def new_side_urls(config_text: str, source: str) -> tuple[str, str | None]:
-    """[database] connection and [DEFAULT] transport_url of the new nova.conf. Pure.
+    """[database] connection and [DEFAULT] transport_url of the new nova.conf, read as
+    nova's oslo.config reads them (sidebyside.config.ini). Pure.
 
-    Raises InputError naming the file when the database connection is missing.
+    Raises InputError naming the file when the database connection is missing or the
+    file has a line oslo.config would refuse (the line itself is not shown).
     """
-    parser = configparser.ConfigParser(strict=False, interpolation=None,
-                                       default_section="__none__")
-    try:
-        parser.read_string(config_text, source=source)
-    except configparser.Error as exc:
-        raise InputError(f"{source}: cannot be parsed: {exc}") from None
-    database = parser.get("database", "connection", fallback="").strip()
+    document = Document.parse(config_text, path=source)
+    if document.problems:
+        # only the kind of problem: the offending line may hold a password
+        kinds = ", ".join(dict.fromkeys(problem for _, problem, _ in document.problems))
+        raise InputError(f"{source}: cannot be parsed: {kinds}")
+    database = document.get_one("database", "connection") or ""
     if not database:
         raise InputError(f"{source}: [database] connection is not set: the cell "
                          "mappings cannot be pointed at the new database")
-    transport = parser.get("DEFAULT", "transport_url", fallback="").strip() or None
+    transport = document.get_one("DEFAULT", "transport_url") or None
     register_secret(_password(database))
     if transport:
         register_secret(_password(transport))

@@ -111,6 +111,15 @@ def test_new_side_urls_from_nova_conf() -> None:
         new_side_urls("[DEFAULT]\n", "new-ctl1:/etc/nova/nova.conf")
 
 
+def test_new_side_urls_read_as_oslo_config_does_and_never_echo_a_bad_line() -> None:
+    conf = ('[Database]\nconnection = "mysql+pymysql://nova:pw5678@new/nova"\n'
+            "[DEFAULT]\ntransport_url = rabbit://a:b@new:5672/\n")
+    assert new_side_urls(conf, "nova.conf")[0] == "mysql+pymysql://nova:pw5678@new/nova"
+    with pytest.raises(InputError, match="nova.conf: cannot be parsed") as caught:
+        new_side_urls("[database]\nhunter2 pasted alone\n", "nova.conf")
+    assert "hunter2" not in caught.value.message
+
+
 # --- update_cell without secrets on the command line --------------------------------
 
 NEW_DB = "mysql+pymysql://nova:n3w$ecret@127.0.0.12:13306/nova?charset=utf8"
