@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from sidebyside.db import schema
+from sidebyside.db.checksum import chunk_checksum
 from sidebyside.db.client import (
     ReadOnlySession,
     Session,
@@ -38,7 +39,7 @@ from sidebyside.db.client import (
     client_binary,
     pipe_tools,
 )
-from sidebyside.db.copy import chunk_checksum, take_snapshot
+from sidebyside.db.copy import take_snapshot
 from sidebyside.db.endpoint import DbEndpoint
 from sidebyside.db.errors import DbStepFailed, InputError, verification_failed
 from sidebyside.db.sql import Chunk, load_data_sql, quote_ident

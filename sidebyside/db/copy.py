@@ -6,10 +6,11 @@ One run, in order:
   1. schema: databases and tables on the target (secondary indexes and foreign keys left
      out, to be built after the data);
   2. snapshot: a global read lock for as long as every worker opens its consistent-
-     snapshot transaction and the binlog/GTID position is read, then released;
+     snapshot transaction and the binlog/GTID position is read (position.py), then
+     released;
   3. data: workers take (table, PK range) chunks, biggest tables first; each chunk is
      streamed source -> target in one LOAD DATA transaction, then checksummed on both
-     sides and recorded as verified in the state file;
+     sides (checksum.py) and recorded as verified in the state file;
   4. a table whose chunks are all verified gets its indexes and foreign keys;
   5. views, routines, triggers, events; then the service accounts and their grants;
   6. the schema is compared object by object; only then is the copy marked verified.
@@ -24,12 +25,12 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sidebyside.db import schema
+from sidebyside.db.checksum import both_checksums, chunk_checksum
 from sidebyside.db.client import (
     ReadOnlySession,
     Session,
@@ -40,12 +41,12 @@ from sidebyside.db.client import (
 from sidebyside.db.endpoint import DbEndpoint
 from sidebyside.db.errors import (
     DataLossRefused,
-    DbStepFailed,
     PreflightError,
     SbsError,
     verification_failed,
 )
 from sidebyside.db.identity import require_distinct_servers
+from sidebyside.db.position import read_position, same_position
 from sidebyside.db.report import (
     CopyReport,
     ProgressCallback,
@@ -55,9 +56,9 @@ from sidebyside.db.report import (
     no_progress,
 )
 from sidebyside.db.sql import (
+    DEFAULT_ROWS_PER_CHUNK,
     Chunk,
     TableInfo,
-    checksum_sql,
     delete_chunk_sql,
     load_data_sql,
     plan_chunks,
@@ -68,9 +69,6 @@ from sidebyside.db.state import COPYING, FAILED, MISMATCH, VERIFIED, CopyState
 
 log = logging.getLogger(__name__)
 
-# Measured (bench/results/db-copy.md): 100k-row transactions cost the target ~35% less
-# CPU than one transaction per table, and let both workers share a dominant table.
-DEFAULT_ROWS_PER_CHUNK = 100_000
 DEFAULT_LOCK_WAIT_SECONDS = 60
 
 
@@ -456,63 +454,9 @@ def take_snapshot(control: ReadOnlySession, readers: list[SnapshotReader],
     return position
 
 
-def read_position(session: Session) -> dict[str, Any]:
-    """Binlog file/position and GTID state; absent values are None (binlog off, or the
-    login lacks BINLOG MONITOR / REPLICATION CLIENT)."""
-    position: dict[str, Any] = {"binlog_file": None, "binlog_pos": None, "gtid": None}
-    # MySQL 8.4 renamed SHOW MASTER STATUS; MariaDB and older MySQL know only that name
-    for statement in ("SHOW MASTER STATUS", "SHOW BINARY LOG STATUS"):
-        try:
-            row = session.query_one(statement)
-        except SbsError:
-            continue
-        if row:
-            position["binlog_file"], position["binlog_pos"] = _str(row[0]), int(row[1])
-        break
-    for variable in ("gtid_binlog_pos", "gtid_executed"):
-        try:
-            value = session.value(f"SELECT @@GLOBAL.{variable}")
-        except SbsError:
-            continue
-        position["gtid"] = _str(value) if value is not None else None
-        position["gtid_variable"] = variable
-        break
-    return position
-
-
-def same_position(old: dict[str, Any] | None, new: dict[str, Any]) -> bool:
-    """True only when both positions are known and equal: nothing was written between."""
-    if not old or old.get("binlog_file") is None or new.get("binlog_file") is None:
-        return False
-    return all(old.get(k) == new.get(k) for k in ("binlog_file", "binlog_pos", "gtid"))
-
-
-# ---------------------------------------------------------------- checksums
+# ---------------------------------------------------------------- chunks
 def _int_or_none(value: Any) -> int | None:
     return None if value is None else int(value)
-
-
-def _str(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes | bytearray) else str(value)
-
-
-def chunk_checksum(session: Session, table: TableInfo, chunk: Chunk) -> list[int]:
-    """checksum_sql on either server (a SnapshotReader is a Session too)."""
-    row = session.query_one(checksum_sql(table, chunk))
-    if row is None:
-        raise DbStepFailed(f"{session.where}: no checksum for {table.key}")
-    return [int(v) for v in row]
-
-
-def both_checksums(reader: SnapshotReader, target: Session, table: TableInfo,
-                   chunk: Chunk) -> tuple[list[int], list[int]]:
-    """The chunk's checksum on the source and on the target, computed at once: they
-    run on different servers, and the worker would otherwise wait for one, then the
-    other."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sbs-target-checksum") as pool:
-        on_target = pool.submit(chunk_checksum, target, table, chunk)
-        source_sum = chunk_checksum(reader, table, chunk)
-        return source_sum, on_target.result()
 
 
 def _with_chunks(table: TableInfo, chunks: tuple[Chunk, ...]) -> TableInfo:

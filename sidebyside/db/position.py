@@ -1,4 +1,5 @@
-"""Where a database server stands, and what changed since: used by rollback to tell
+"""Where a database server stands (read_position: binlog file/position and GTID), and
+what changed since: the copy records it at its snapshot; rollback uses it to tell
 whether the new side took writes after cutover (which switching back would lose)."""
 
 from __future__ import annotations
@@ -7,10 +8,10 @@ import time
 from typing import Any
 
 from sidebyside.db import schema
+from sidebyside.db.checksum import chunk_checksum
 from sidebyside.db.client import ReadOnlySession, Session
-from sidebyside.db.copy import chunk_checksum, read_position
 from sidebyside.db.endpoint import DbEndpoint
-from sidebyside.db.errors import InputError
+from sidebyside.db.errors import InputError, SbsError
 from sidebyside.db.sql import TableInfo, quote_ident
 
 
@@ -96,3 +97,38 @@ def _compare(session: Session, key: str, then: dict[str, Any],
             f"SELECT COUNT(*) FROM {quote_ident(database)}.{quote_ident(table)} "
             f"WHERE {quote_ident(pk)} > %s", (then["max_pk"],)) or 0)
     return entry
+
+
+def read_position(session: Session) -> dict[str, Any]:
+    """Binlog file/position and GTID state; absent values are None (binlog off, or the
+    login lacks BINLOG MONITOR / REPLICATION CLIENT)."""
+    position: dict[str, Any] = {"binlog_file": None, "binlog_pos": None, "gtid": None}
+    # MySQL 8.4 renamed SHOW MASTER STATUS; MariaDB and older MySQL know only that name
+    for statement in ("SHOW MASTER STATUS", "SHOW BINARY LOG STATUS"):
+        try:
+            row = session.query_one(statement)
+        except SbsError:
+            continue
+        if row:
+            position["binlog_file"], position["binlog_pos"] = _str(row[0]), int(row[1])
+        break
+    for variable in ("gtid_binlog_pos", "gtid_executed"):
+        try:
+            value = session.value(f"SELECT @@GLOBAL.{variable}")
+        except SbsError:
+            continue
+        position["gtid"] = _str(value) if value is not None else None
+        position["gtid_variable"] = variable
+        break
+    return position
+
+
+def same_position(old: dict[str, Any] | None, new: dict[str, Any]) -> bool:
+    """True only when both positions are known and equal: nothing was written between."""
+    if not old or old.get("binlog_file") is None or new.get("binlog_file") is None:
+        return False
+    return all(old.get(k) == new.get(k) for k in ("binlog_file", "binlog_pos", "gtid"))
+
+
+def _str(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes | bytearray) else str(value)

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from sidebyside.db import schema
+from sidebyside.db.checksum import chunk_checksum
 from sidebyside.db.client import ReadOnlySession, Session
-from sidebyside.db.copy import DEFAULT_ROWS_PER_CHUNK, chunk_checksum
 from sidebyside.db.endpoint import DbEndpoint
 from sidebyside.db.errors import InputError, verification_failed
 from sidebyside.db.report import ProgressCallback, ProgressEvent, VerifyReport, no_progress
-from sidebyside.db.sql import Chunk, TableInfo, plan_chunks, quote_ident
+from sidebyside.db.sql import DEFAULT_ROWS_PER_CHUNK, Chunk, TableInfo, plan_chunks, quote_ident
 from sidebyside.db.state import MISMATCH, VERIFIED, CopyState
 
 
