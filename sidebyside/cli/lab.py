@@ -1,6 +1,7 @@
 """`sbs lab up|status|down` and `sbs lab service`: the local lab of real services.
 
-Thin commands over `sidebyside.lab.core`. Also runnable as
+Thin commands over the lab's jobs (`lab.up`, `lab.status`, `lab.down`, `lab.reset`,
+`lab.services`). Also runnable as
 `python -m sidebyside.cli.lab ...`, which is how the lab's generated inventory calls
 `service start|stop|status` (independent of where `sbs` is on PATH).
 """
@@ -17,12 +18,15 @@ import typer
 
 from sidebyside.cli import output
 from sidebyside.errors import InputError, SbsError
-from sidebyside.lab.core import Lab
-from sidebyside.lab.layout import SIDES, TOPOLOGIES, Topology
+from sidebyside.lab.down import down as bring_down
+from sidebyside.lab.layout import SIDES, TOPOLOGIES, LabLayout, Topology
 from sidebyside.lab.lockfiles import default_cache_root
 from sidebyside.lab.releases import LAB_SERVICES, LOCKED_RELEASES
 from sidebyside.lab.render import LabSpec
+from sidebyside.lab.reset import reset_new_side
 from sidebyside.lab.services import LabServices
+from sidebyside.lab.status import lab_status
+from sidebyside.lab.up import up as bring_up
 from sidebyside.services.releases import suggest_via
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
@@ -130,26 +134,27 @@ def up(
     spec = LabSpec(from_release=from_release, to_release=to_release,
                    via=_releases(from_release, to_release, via_list),
                    services=chosen, topology=shape)
-    lab = Lab(state_dir, cache_root=default_cache_root(), progress=_progress)
-    report = lab.up(spec, python=sys.executable)
+    report = bring_up(state_dir, spec, python=sys.executable, cache_root=default_cache_root(),
+                      progress=_progress)
+    layout = LabLayout(state_dir.resolve())
     if as_json:
-        output.emit_json({"state_dir": str(lab.layout.state_dir),
-                          "inventory": str(lab.layout.inventory),
-                          "clouds_yaml": str(lab.layout.clouds_yaml), **report.to_dict()})
+        output.emit_json({"state_dir": str(layout.state_dir),
+                          "inventory": str(layout.inventory),
+                          "clouds_yaml": str(layout.clouds_yaml), **report.to_dict()})
         return
     built = [v for v in report.venvs if v.built]
     output.console.print(
         f"lab up in {report.seconds:.1f} s: {len(built)} venv(s) built, "
         f"{len(report.venvs) - len(built)} reused; started: "
         f"{', '.join(report.started) or 'nothing (all running)'}")
-    output.console.print(f"inventory: {lab.layout.inventory}")
-    output.console.print(f"clouds:    {lab.layout.clouds_yaml} (clouds lab-vip, lab-old, lab-new)")
+    output.console.print(f"inventory: {layout.inventory}")
+    output.console.print(f"clouds:    {layout.clouds_yaml} (clouds lab-vip, lab-old, lab-new)")
 
 
 @app.command()
 def status(state_dir: StateDir = DEFAULT_STATE_DIR, as_json: Json = False) -> None:
     """Each component: running or not, address, port, PID."""
-    rows = Lab(state_dir, cache_root=default_cache_root()).status()
+    rows = lab_status(state_dir)
     if as_json:
         output.emit_json({"components": rows})
         return
@@ -170,7 +175,7 @@ def down(state_dir: StateDir = DEFAULT_STATE_DIR,
              "--purge", help="Also delete the state directory (data, configs, keys).")] = False,
          as_json: Json = False) -> None:
     """Stop every process the lab started, by the PIDs it recorded."""
-    stopped = Lab(state_dir, cache_root=default_cache_root()).down(purge=purge)
+    stopped = bring_down(state_dir, purge=purge)
     if as_json:
         output.emit_json({"stopped": stopped, "purged": purge})
         return
@@ -182,7 +187,7 @@ def down(state_dir: StateDir = DEFAULT_STATE_DIR,
 def reset(state_dir: StateDir = DEFAULT_STATE_DIR, as_json: Json = False) -> None:
     """Return the new controller to its empty, stopped state and the VIP to the old one
     (to run `sbs prepare` again on the same lab)."""
-    done = Lab(state_dir, cache_root=default_cache_root(), progress=_progress).reset_new()
+    done = reset_new_side(state_dir)
     if as_json:
         output.emit_json({"done": done})
         return
@@ -197,7 +202,7 @@ def env(state_dir: StateDir = DEFAULT_STATE_DIR,
     """Shell exports for using the lab: `eval "$(sbs lab env)"`."""
     import shlex
 
-    layout = Lab(state_dir, cache_root=default_cache_root()).layout
+    layout = LabLayout(state_dir.resolve())
     if not layout.inventory.is_file():
         raise InputError(f"{layout.state_dir}: no lab here (no sbs.yaml); run `sbs lab up`")
     if cloud not in ("lab-vip", "lab-old", "lab-new"):

@@ -26,8 +26,18 @@ What `up` builds (idempotent; every process's PID is recorded under <state>/run/
 Glance's image store (<state>/shared/glance/images) is shared by both controllers, as
 production shares ceph or NFS: glance records image locations as literal file:// URLs.
 
-Modules: `releases` and `lockfiles` (pure data and keys), `venvs` (uv), `render`
-(templates, inventory, clouds), `layout` (paths and addresses), `state` (lab.json),
-`processes` (PIDs), `services` (one service of one side), `seed` (openstacksdk),
-`core` (up/down/status), `wsgi_server` (run with a service venv's python).
+Modules, one job each:
+  `up` (bring the lab up, step by step), `status` (what runs), `down` (stop it all),
+  `reset` (put the new side back after a run);
+  `service_setup` (keystone bootstrap, glance and nova schemas, seed: once, on the old
+  side), `configs` (each controller's config tree), `databases` (the MariaDBs and the
+  catalog's databases on them), `balancers` (the HAProxy nodes, through the production
+  runtime client), `services` (one service of one side), `processes` (PIDs and tools);
+  `install` (a release's venv onto a controller: `lab up` and the lab playbook) and
+  `deploy_adapter` (the playbook and its ansible inventory);
+  `state` (lab.json and the lab's lock), `layout` (paths and addresses), `render`
+  (templates, inventory, clouds), `releases` and `lockfiles` (the lab's own release
+  data and lock keys; service majors are the catalog's), `venvs` (uv), `passwords`,
+  `files`, `seed` (openstacksdk), `mariadb` (one MariaDB server), `netns`,
+  `wsgi_server` (run with a service venv's python).
 """

@@ -1,4 +1,5 @@
-"""Start, find and stop the lab's processes by the PID files it records (adapter).
+"""Start, find and stop the lab's processes by the PID files it records, and run its
+set-up tools to their end (adapter).
 
 Every process the lab starts leads its own session (process group = PID), so stopping
 it by its recorded PID also ends the workers it forked.
@@ -20,6 +21,7 @@ from pathlib import Path
 from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from sidebyside.errors import StepFailed
+from sidebyside.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -113,27 +115,35 @@ def _wait_gone(pid: int, timeout: float) -> bool:
     return not pid_alive(pid)
 
 
+def run_tool(argv: Sequence[str], *, what: str, ok_codes: Sequence[int] = (0,),
+             env: dict[str, str] | None = None, timeout: float = 600.0) -> int:
+    """Run a tool to its end (keystone-manage, haproxy -D, ...); returns its exit code.
+
+    Raises StepFailed naming it when it times out or exits with a code not in ok_codes.
+    """
+    started = time.monotonic()
+    try:
+        result = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout,
+                                env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise StepFailed(f"lab-{what}", f"{Path(argv[0]).name} timed out after "
+                         f"{timeout:.0f} s") from None
+    log.info("%s: %s exited %d in %.1f s", what, Path(argv[0]).name, result.returncode,
+             time.monotonic() - started)
+    if result.returncode not in ok_codes:
+        tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-15:])
+        raise StepFailed(f"lab-{what}", redact(
+            f"`{' '.join(Path(a).name if i == 0 else a for i, a in enumerate(argv))}` "
+            f"exited {result.returncode}: {tail}"))
+    return result.returncode
+
+
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
     try:
         with socket.create_connection((host, port), timeout=timeout):
             return True
     except OSError:
         return False
-
-
-def unix_socket_command(path: Path, command: str, timeout: float = 5.0) -> str:
-    """Send one command to a UNIX stream socket (HAProxy's admin socket), read the answer.
-
-    Raises OSError when the socket does not answer.
-    """
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        sock.connect(str(path))
-        sock.sendall(command.encode() + b"\n")
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks).decode(errors="replace")
 
 
 def http_status(url: str, timeout: float = 3.0) -> int | None:
@@ -170,8 +180,6 @@ def wait_http_ok(url: str, *, what: str, pid: int | None, log_file: Path,
 
 
 def log_tail(log_file: Path, lines: int = 15) -> str:
-    from sidebyside.redact import redact
-
     try:
         text = log_file.read_text(errors="replace")
     except OSError:

@@ -1,16 +1,18 @@
-"""`<state>/lab.json`: what `lab up` built and which services should run (file I/O only)."""
+"""`<state>/lab.json`: what `lab up` built and which services should run, and the lock
+that lets one `sbs lab` command at a time change a lab (file I/O only)."""
 
 from __future__ import annotations
 
 import fcntl
 import json
 import os
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from sidebyside.errors import InputError
+from sidebyside.errors import InputError, LockedError
 from sidebyside.lab.layout import TOPOLOGIES, LabLayout, Topology
 from sidebyside.lab.render import LabSpec
 
@@ -105,3 +107,30 @@ def update_state(layout: LabLayout, change: Callable[[LabState], None]) -> LabSt
         change(state)
         save_state(layout, state)
         return state
+
+
+def bound(layout: LabLayout, state: LabState) -> LabLayout:
+    """The layout whose paths and addresses follow the lab's own topology."""
+    return replace(layout, topology=state.spec.topology)
+
+
+def require_state(layout: LabLayout) -> LabState:
+    """The lab's state. Raises InputError (no lab here, or lab.json unreadable)."""
+    state = load_state(layout)
+    if state is None:
+        raise InputError(f"{layout.state_dir}: no lab here (no lab.json)")
+    return state
+
+
+@contextmanager
+def one_lab_command(layout: LabLayout) -> Iterator[None]:
+    """Held while `lab up`, `down` or `reset` changes the lab. Raises LockedError when
+    another `sbs lab` command holds it."""
+    layout.state_dir.mkdir(parents=True, exist_ok=True)
+    with open(layout.state_dir / "lab.lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LockedError(f"{layout.state_dir}: another `sbs lab` command is running "
+                              f"on this lab") from None
+        yield

@@ -21,6 +21,8 @@ import pytest
 
 from sidebyside.lab import processes
 from sidebyside.lab.layout import DB_PORT, SERVICE_PORT, SIDE_ADDRESS, VIP
+from sidebyside.remote.local import LocalHost
+from sidebyside.traffic.haproxy import HaproxyNode
 
 LAB_PORTS = [(VIP, SERVICE_PORT["keystone"]), (VIP, SERVICE_PORT["glance"]),
              *[(SIDE_ADDRESS[side], port) for side in ("old", "new")
@@ -69,6 +71,13 @@ def processes_under(state_dir: Path) -> list[str]:
         if str(state_dir) in cmdline and state != "Z":
             found.append(f"{proc.name}: {cmdline.strip()}")
     return found
+
+
+def haproxy_command(admin_socket: Path, command: str) -> str:
+    """One runtime API command to a lab HAProxy node, through sbs's own client; the
+    answer as HAProxy wrote it."""
+    return HaproxyNode.on_host(LocalHost("lab-haproxy"), str(admin_socket),
+                               timeout=5).command(command)
 
 
 def listening(ports: list[tuple[str, int]]) -> list[str]:

@@ -23,7 +23,13 @@ import pytest
 from sidebyside.inventory import load_inventory
 from sidebyside.lab import processes
 from sidebyside.lab.layout import TOPOLOGIES, backend_name
-from tests.e2e.conftest import TO_RELEASE, RunningLab, listening, processes_under
+from tests.e2e.conftest import (
+    TO_RELEASE,
+    RunningLab,
+    haproxy_command,
+    listening,
+    processes_under,
+)
 from tests.e2e.test_upgrade_flow import old_checksums, sbs
 
 # ~2 minutes; also alone: `make test-slow`
@@ -64,8 +70,8 @@ def serving(lab: RunningLab, backend: str) -> dict[str, set[str]]:
     from each node's admin socket."""
     found = {}
     for node in TOPOLOGY.balancers:
-        text = processes.unix_socket_command(lab.state_dir / node.dir / "haproxy.sock",
-                                             f"show servers state {backend}")
+        text = haproxy_command(lab.state_dir / node.dir / "haproxy.sock",
+                               f"show servers state {backend}")
         rows = [line.split() for line in text.splitlines()[2:] if line.strip()]
         found[node.name] = {f[3] for f in rows if not int(f[6]) & 1}
     return found

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import socket
 import subprocess
 import time
 from datetime import datetime
@@ -23,6 +22,7 @@ from tests.e2e.conftest import (
     LAB_PORTS,
     TO_RELEASE,
     RunningLab,
+    haproxy_command,
     listening,
     processes_under,
 )
@@ -35,13 +35,7 @@ def vip(lab: RunningLab):  # type: ignore[no-untyped-def]
 
 
 def haproxy(lab: RunningLab, command: str) -> str:
-    with socket.socket(socket.AF_UNIX) as sock:
-        sock.connect(str(lab.state_dir / "haproxy.sock"))
-        sock.sendall(command.encode() + b"\n")
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks).decode()
+    return haproxy_command(lab.state_dir / "haproxy.sock", command)
 
 
 def db(lab: RunningLab, side: str, database: str | None = None) -> pymysql.Connection:

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from sidebyside.actions.cloud import cloud_actions
+from sidebyside.actions import ActionSet
 from sidebyside.cloud.connection import connect
 from sidebyside.db.copy import copy_databases
 from sidebyside.db.endpoint import endpoint_from_inventory
+from sidebyside.engine.environment import Environment
 from sidebyside.engine.executor import StepContext
 from sidebyside.engine.journal import Journal
 from sidebyside.errors import VerificationError
@@ -60,7 +61,7 @@ def test_the_new_side_is_not_served_before_prepare(lab: RunningLab, tmp_path: Pa
 def test_cutover_snapshot_then_verify_vip_catches_a_project_created_since(
         lab: RunningLab, tmp_path: Path) -> None:
     inventory = load_inventory(lab.state_dir / "sbs.yaml")
-    actions = cloud_actions(inventory)
+    actions = ActionSet(Environment(inventory=inventory, state_dir=tmp_path / "state"))
     journal = Journal(tmp_path / "state")
     snap = Step(id="cutover.snapshot", action="snapshot_resources", changes=Changes.LOCAL,
                 title="snapshot")

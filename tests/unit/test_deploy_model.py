@@ -7,7 +7,6 @@ from typing import Any
 
 import yaml
 
-from sidebyside.deploy.lab import LAB_PLAYBOOK, LabAnsibleHost, render_lab_inventory
 from sidebyside.deploy.model import (
     EventDigest,
     command_environment,
@@ -18,6 +17,7 @@ from sidebyside.deploy.model import (
     sbs_vars,
 )
 from sidebyside.inventory import parse_inventory
+from sidebyside.lab.deploy_adapter import LAB_PLAYBOOK, LabAnsibleHost, render_lab_inventory
 from sidebyside.redact import forget_secrets, register_secret
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "minimal.yaml"

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from sidebyside.actions.deploy import deploy_fact_key
-from sidebyside.deploy.lab import LabAnsibleHost
 from sidebyside.engine.journal import StepStatus
 from sidebyside.errors import StepFailed
+from sidebyside.lab.deploy_adapter import LabAnsibleHost
 from sidebyside.redact import forget_secrets, register_secret
 from tests.integration.remote.conftest import is_running
 

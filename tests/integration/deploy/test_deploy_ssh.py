@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from sidebyside.deploy.lab import LabAnsibleHost
 from sidebyside.errors import StepFailed
+from sidebyside.lab.deploy_adapter import LabAnsibleHost
 from tests.integration.remote.conftest import Sshd, free_port, is_running
 
 from .conftest import NEW, TARGET_RELEASE, ansible_rig, deploy_step

@@ -1,7 +1,8 @@
-"""The lab's deploy: its playbook, and the ansible inventory that reaches its new
-controllers (local connection, or ssh to an sshd on loopback). Pure: renders text.
+"""The lab's deploy adapter: its playbook, and the ansible inventory that reaches its
+new controllers (local connection, or ssh to an sshd on loopback). Pure: renders text.
 
-The lab's sbs inventory points `deploy.ansible` at these:
+The lab needs no deploy kind of its own: its sbs inventory points the production
+`deploy.ansible` kind at these:
 
     deploy:
       ansible:
@@ -19,9 +20,8 @@ from pathlib import Path
 
 import jinja2
 
-PLAYBOOKS_PACKAGE = "sidebyside.lab"
-LAB_PLAYBOOK = Path(str(resources.files(PLAYBOOKS_PACKAGE).joinpath("playbooks",
-                                                                     "new-controller.yml")))
+LAB_PLAYBOOK = Path(str(resources.files("sidebyside.lab").joinpath("playbooks",
+                                                                    "new-controller.yml")))
 LAB_INVENTORY_TEMPLATE = "inventory.yml.j2"
 # An ansible expression, rendered into the inventory as is.
 LAB_INTERPRETER = "{{ sbs_python | default(ansible_playbook_python) }}"

@@ -1,6 +1,7 @@
-"""Install service releases on a lab controller: the lab playbook's one custom step.
+"""Install service releases on a lab controller: the lab playbook's one custom step,
+and how `lab up` installs every controller.
 
-    python -m sidebyside.deploy.lab_install --services keystone,glance \\
+    python -m sidebyside.lab.install --services keystone,glance \\
         --releases 2025.1,2026.1 --tools-release 2026.1 --root /path/to/new \\
         [--cache-root DIR]
 
@@ -18,40 +19,35 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 from sidebyside.errors import SbsError
+from sidebyside.lab.files import link
+from sidebyside.lab.lockfiles import default_cache_root
+from sidebyside.lab.venvs import ensure_venv
 
 
-def _link(link: Path, target: Path) -> bool:
-    """Point `link` at `target` atomically; True when that changed anything."""
-    if link.is_symlink() and Path(os.readlink(link)) == target:
-        return False
-    link.parent.mkdir(parents=True, exist_ok=True)
-    temporary = link.with_name(f".{link.name}.sbs-tmp")
-    temporary.unlink(missing_ok=True)
-    temporary.symlink_to(target)
-    os.replace(temporary, link)
-    return True
+def link_release(venv: Path, service: str, release: str, root: Path, *,
+                 link_tools: bool) -> tuple[bool, list[Path]]:
+    """Link the venv of one release as `<root>/opt/openstack/<service>-<release>` and,
+    with link_tools, its `<service>-*` tools into `<root>/usr/bin`. Returns whether
+    anything changed and the links."""
+    links = [root / "opt" / "openstack" / f"{service}-{release}"]
+    changed = link(links[0], venv)
+    if link_tools:
+        for tool in sorted((venv / "bin").glob(f"{service}-*")):
+            links.append(root / "usr" / "bin" / tool.name)
+            changed |= link(links[-1], tool)
+    return changed, links
 
 
 def install(service: str, release: str, root: Path, *, link_tools: bool,
             cache_root: Path) -> dict[str, object]:
     """Raises InputError (no lock) or StepFailed (the venv build failed)."""
-    from sidebyside.lab.venvs import ensure_venv
-
     venv = ensure_venv(service, release, cache_root)
-    changed = venv.built
-    links = [root / "opt" / "openstack" / f"{service}-{release}"]
-    changed |= _link(links[0], venv.path)
-    if link_tools:
-        for tool in sorted(venv.bin.glob(f"{service}-*")):
-            link = root / "usr" / "bin" / tool.name
-            changed |= _link(link, tool)
-            links.append(link)
-    return {"changed": changed, "venv": str(venv.path), "built": venv.built,
+    linked, links = link_release(venv.path, service, release, root, link_tools=link_tools)
+    return {"changed": venv.built or linked, "venv": str(venv.path), "built": venv.built,
             "seconds": round(venv.seconds, 1), "links": [str(p) for p in links]}
 
 
@@ -60,9 +56,7 @@ def _names(text: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from sidebyside.lab.lockfiles import default_cache_root
-
-    parser = argparse.ArgumentParser(prog="python -m sidebyside.deploy.lab_install")
+    parser = argparse.ArgumentParser(prog="python -m sidebyside.lab.install")
     parser.add_argument("--services", required=True, type=_names)
     parser.add_argument("--releases", required=True, type=_names)
     parser.add_argument("--tools-release", default=None,
