@@ -42,6 +42,7 @@ from sidebyside.db.client import (
 from sidebyside.db.copy import take_snapshot
 from sidebyside.db.endpoint import DbEndpoint
 from sidebyside.db.errors import DbStepFailed, InputError, verification_failed
+from sidebyside.db.mariadb_server import MariaDBServer
 from sidebyside.db.sql import Chunk, load_data_sql, quote_ident
 
 MANIFEST = "manifest.json"
@@ -214,8 +215,6 @@ def restore_test(backup_dir: Path, *, scratch_dir: Path | None = None,
     VerificationError (a file's hash, a table's rows or checksum differ), DbStepFailed
     (the scratch server or a load failed).
     """
-    from sidebyside.lab.mariadb import MariaDBServer
-
     started = time.monotonic()
     root = Path(backup_dir)
     manifest = check_manifest(root)

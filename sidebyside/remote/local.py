@@ -270,6 +270,25 @@ sync -- "$dir" 2>/dev/null || :
 """
 
 
+def pid_alive(pid: int | None) -> bool:
+    """True when process `pid` runs on this machine (a zombie, exited but not reaped,
+    does not count)."""
+    if not pid or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as stat_file:
+            stat = stat_file.read()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
 def put_file_argv(path: str, *, mode: int, owner: str | None, group: str | None) -> list[str]:
     """The argv that writes stdin atomically to `path` (temp file in the same dir, fsync,
     chmod/chown, rename) on any POSIX host."""

@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 from sidebyside.cli.db import app
 from sidebyside.db import DbEndpoint, copy_databases, copy_is_verified
 from sidebyside.db.backup import backup, restore_test
+from sidebyside.db.mariadb_server import MariaDBServer
 from sidebyside.db.position import changes_since, record_position
 from sidebyside.errors import InputError, VerificationError
-from sidebyside.lab.mariadb import MariaDBServer
 from tests.integration.db import tricky
 
 pytestmark = pytest.mark.integration

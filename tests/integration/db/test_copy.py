@@ -20,6 +20,7 @@ from sidebyside.db import (
     schema,
 )
 from sidebyside.db.client import ReadOnlySession
+from sidebyside.db.mariadb_server import MariaDBServer
 from sidebyside.db.sql import checksum_sql, text_needs_cast
 from sidebyside.db.verify import verify_databases
 from sidebyside.errors import (
@@ -30,7 +31,6 @@ from sidebyside.errors import (
     UnreachableError,
     VerificationError,
 )
-from sidebyside.lab.mariadb import MariaDBServer
 from tests.integration.db import tricky
 
 pytestmark = pytest.mark.integration

@@ -21,9 +21,9 @@ import pytest
 from sidebyside.db import DbEndpoint, schema
 from sidebyside.db.client import ReadOnlySession, SnapshotReader, TargetSession
 from sidebyside.db.identity import SameServerError, require_distinct_servers, server_identity
+from sidebyside.db.mariadb_server import MariaDBServer
 from sidebyside.db.sql import load_data_sql
 from sidebyside.errors import SbsError
-from sidebyside.lab.mariadb import MariaDBServer
 from tests.integration.db.relay import relay
 
 pytestmark = pytest.mark.integration

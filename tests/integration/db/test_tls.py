@@ -18,8 +18,8 @@ from cryptography.x509.oid import NameOID
 from sidebyside.db import DbEndpoint
 from sidebyside.db.client import ReadOnlySession, TargetSession
 from sidebyside.db.identity import server_identity
+from sidebyside.db.mariadb_server import MariaDBServer
 from sidebyside.errors import UnreachableError
-from sidebyside.lab.mariadb import MariaDBServer
 
 pytestmark = pytest.mark.integration
 
