@@ -1,4 +1,5 @@
-"""The service catalog: per OpenStack service, its databases and upgrade commands.
+"""The service catalog: per OpenStack service, its databases, package and release
+majors, upgrade commands and API facts (port, check path, which requests write).
 
 (Config files, key repositories and option namespaces are the config package's
 data: sidebyside/config/services.yaml.)
@@ -65,6 +66,10 @@ class ServiceInfo:
     cell_mappings: dict[str, str] = field(default_factory=dict)
     api_port: int | None = None
     api_check: str | None = None
+    # what a direct check of one API server GETs (any answer below 500 passes)
+    api_check_path: str = "/"
+    # (section, option) of its config under which issuing a token writes the database
+    token_issue_writes_under: tuple[tuple[str, str], ...] = ()
     # Its old API can keep serving reads during cutover's read-only window.
     serves_reads_while_frozen: bool = False
     package: PackageInfo | None = None
@@ -109,6 +114,9 @@ def catalog() -> dict[str, ServiceInfo]:
             cell_mappings=dict(entry.get("cell_mappings", {})),
             api_port=api.get("port"),
             api_check=api.get("check"),
+            api_check_path=str(api.get("check_path", "/")),
+            token_issue_writes_under=tuple((str(section), str(option)) for section, option
+                                           in api.get("token_issue_writes_under", [])),
             serves_reads_while_frozen=bool(api.get("serves_reads_while_frozen", False)),
             package=package,
             rpc_workers=tuple(str(w) for w in entry.get("rpc_workers", [])),
@@ -123,3 +131,8 @@ def service(name: str) -> ServiceInfo:
 
 def databases_of(services: list[str]) -> list[str]:
     return [db for s in services for db in service(s).databases]
+
+
+def api_check_paths() -> dict[str, str]:
+    """Service name -> the path a direct check of one of its API servers GETs."""
+    return {name: info.api_check_path for name, info in catalog().items()}
