@@ -30,6 +30,7 @@ from sidebyside.errors import InputError
 from sidebyside.inventory import Inventory, resolve_password
 from sidebyside.plan.model import Step
 from sidebyside.remote.base import Host
+from sidebyside.services.catalog import api_check_paths
 from sidebyside.traffic.broker import queue_source, queues_empty
 from sidebyside.traffic.fleet import HaproxyFleet
 from sidebyside.traffic.freeze import WriteFreeze
@@ -40,11 +41,6 @@ from sidebyside.traffic.waiting import wait_until
 
 HostFactory = Callable[[str], Host]
 PathPlacer = Callable[[str, str], str]
-
-# What a direct check GETs on each service (any answer below 500 passes).
-CHECK_PATHS = {"keystone": "/v3", "glance": "/versions", "placement": "/", "nova": "/",
-               "neutron": "/", "cinder": "/", "heat": "/", "horizon": "/"}
-
 
 def _side(step: Step, key: str = "to") -> Side:
     value = step.params.get(key)
@@ -83,7 +79,7 @@ class _Traffic:
         first_node = fleet.nodes[0].host
         return TrafficSwitch(
             fleet=fleet, routes=routes_from_inventory(model),
-            check_server=DirectHttpCheck(via=first_node, paths=CHECK_PATHS),
+            check_server=DirectHttpCheck(via=first_node, paths=api_check_paths()),
             wait=wait_until, log=ctx.log,
             settings=SwitchSettings(
                 drain_timeout=self.wait_seconds(ctx, "drain_timeout")))
