@@ -1,62 +1,132 @@
 """Step actions: the glue from plan steps to effects (db copy, config, traffic, ...).
 
-`build_actions` is the one registry the runner uses. Each effect package exposes
-its own actions (`sidebyside.actions.upgrade`, ...); the few that only combine
-inventory facts with a Host live here.
+`ACTIONS` below is the one table from a step's `action` to the class that runs it:
+to read the code of a step, look its action up here. Every class is built the same
+way, from an ActionContext (inventory, hosts, state dir); `ActionSet` builds them all
+for one command and owns the hosts they share:
+
+    with ActionSet(env) as actions:
+        run_command(env, "cutover", lambda _env: actions)
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from types import MappingProxyType
 
-from sidebyside.actions.cloud import cloud_actions
+from sidebyside.actions.cloud import SnapshotResourcesAction, VerifySideAction, VerifyVipAction
 from sidebyside.actions.config import ConfigAction
+from sidebyside.actions.context import ActionContext, HostFactory
 from sidebyside.actions.data import (
     BackupAction,
     CopyAction,
     RecordPositionAction,
     ReportNewWritesAction,
-    RequireVerifiedCopy,
     VerifyOldUntouchedAction,
+    requires_verified_copy,
 )
 from sidebyside.actions.deploy import DeployAction
-from sidebyside.actions.hosts import Hosts
-from sidebyside.actions.service_control import ServiceAction
+from sidebyside.actions.service_control import StartServiceAction, StopServiceAction
 from sidebyside.actions.sides import ProveSidesDistinct
-from sidebyside.actions.traffic import traffic_actions
-from sidebyside.actions.upgrade import upgrade_actions
+from sidebyside.actions.traffic import (
+    DrainAction,
+    FreezeWritesAction,
+    MoveVipAction,
+    OpenTokenIssueAction,
+    SwitchBackAction,
+    SwitchTrafficAction,
+    ThawWritesAction,
+    UndrainAction,
+)
+from sidebyside.actions.upgrade import (
+    CellMappingsAction,
+    DbSyncAction,
+    PreflightAction,
+    UpgradeCheckAction,
+)
 from sidebyside.engine.environment import Environment
 from sidebyside.engine.executor import Action
+from sidebyside.remote.inventory_hosts import Hosts
+
+ActionBuilder = Callable[[ActionContext], Action]
+
+# action kind            -> the class that runs it                       (module)
+ACTIONS: Mapping[str, ActionBuilder] = MappingProxyType({
+    # checks before anything is written
+    "prove_sides_distinct": ProveSidesDistinct,                         # actions/sides.py
+    "preflight": PreflightAction,                                       # actions/upgrade.py
+    "upgrade_check": UpgradeCheckAction,                                # actions/upgrade.py
+    # the new side's data and code
+    "backup": BackupAction,                                             # actions/data.py
+    "deploy": DeployAction,                                             # actions/deploy.py
+    "copy_databases": CopyAction,                                       # actions/data.py
+    "migrate_config": ConfigAction,                                     # actions/config.py
+    # nothing may upgrade a copy that did not verify
+    "update_cell_mappings": requires_verified_copy(CellMappingsAction),  # actions/upgrade.py
+    "db_sync": requires_verified_copy(DbSyncAction),                    # actions/upgrade.py
+    # services
+    "start_service": StartServiceAction,                          # actions/service_control.py
+    "stop_service": StopServiceAction,                            # actions/service_control.py
+    # the cutover position and rollback's data checks
+    "record_position": RecordPositionAction,                            # actions/data.py
+    "verify_old_untouched": VerifyOldUntouchedAction,                   # actions/data.py
+    "report_new_writes": ReportNewWritesAction,                         # actions/data.py
+    # traffic
+    "freeze_writes": FreezeWritesAction,                                # actions/traffic.py
+    "open_token_issue": OpenTokenIssueAction,                           # actions/traffic.py
+    "thaw_writes": ThawWritesAction,                                    # actions/traffic.py
+    "drain": DrainAction,                                               # actions/traffic.py
+    "undrain": UndrainAction,                                           # actions/traffic.py
+    "switch_traffic": SwitchTrafficAction,                              # actions/traffic.py
+    "switch_back": SwitchBackAction,                                    # actions/traffic.py
+    "move_vip": MoveVipAction,                                          # actions/traffic.py
+    # verification
+    "snapshot_resources": SnapshotResourcesAction,                      # actions/cloud.py
+    "verify_side": VerifySideAction,                                    # actions/cloud.py
+    "verify_vip": VerifyVipAction,                                      # actions/cloud.py
+})
 
 
-def build_actions(env: Environment, options: Mapping[str, Any],
-                  hosts: Hosts | None = None) -> dict[str, Action]:
-    """Every action the plans use, bound to this environment.
+class ActionSet(Mapping[str, Action]):
+    """Every action of ACTIONS, built for one environment, sharing one set of hosts.
 
-    `hosts` is the caller's, and the caller closes it when the command ends (see
-    cli/phases.py); without one the actions get their own, which nobody closes."""
-    inv = env.inventory
-    hosts = hosts or Hosts(inv)
-    registry: dict[str, Action] = {
-        "start_service": ServiceAction(inv, hosts, "start"),
-        "stop_service": ServiceAction(inv, hosts, "stop"),
-        "prove_sides_distinct": ProveSidesDistinct(inv, hosts),
-    }
-    registry.update(upgrade_actions(inv, hosts))
-    registry.update(traffic_actions(inv, hosts, hosts.path))
-    registry.update(cloud_actions(inv))
-    # Nothing may upgrade a copy that did not verify.
-    registry["db_sync"] = RequireVerifiedCopy(registry["db_sync"], env.state_dir)
-    registry["update_cell_mappings"] = RequireVerifiedCopy(registry["update_cell_mappings"],
-                                                           env.state_dir)
-    registry.update({
-        "deploy": DeployAction(inv, env.state_dir),
-        "migrate_config": ConfigAction(inv, hosts, env.state_dir),
-        "backup": BackupAction(inv, env.state_dir),
-        "copy_databases": CopyAction(inv, env.state_dir),
-        "record_position": RecordPositionAction(inv, env.state_dir),
-        "report_new_writes": ReportNewWritesAction(inv, env.state_dir),
-        "verify_old_untouched": VerifyOldUntouchedAction(inv, env.state_dir),
-    })
-    return registry
+    Use it as a context manager: on exit it closes the Hosts it opened (ssh control
+    masters and their private directories), however the command ended. `hosts` is for
+    tests that bring their own (fakes, or a Hosts they close themselves): those are
+    not closed here. Nothing is contacted before a step asks for a host, so building
+    the set opens nothing. Run options (accept_data_loss, automatic, ...) reach the
+    actions per step through StepContext.options, so a cutover and the rollback that
+    falls back from it use the same set.
+    """
+
+    def __init__(self, env: Environment, hosts: HostFactory | None = None) -> None:
+        self._opened: Hosts | None = None
+        if hosts is None:
+            hosts = self._opened = Hosts(env.inventory)
+        self.context = ActionContext(inventory=env.inventory, hosts=hosts,
+                                     state_dir=env.state_dir)
+        self._actions = {kind: build(self.context) for kind, build in ACTIONS.items()}
+
+    def __getitem__(self, kind: str) -> Action:
+        return self._actions[kind]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._actions)
+
+    def __len__(self) -> int:
+        return len(self._actions)
+
+    def close(self) -> None:
+        """Close the hosts this set opened (each one even when another's close fails;
+        the first failure is raised after)."""
+        if self._opened is not None:
+            self._opened.close()
+
+    def __enter__(self) -> ActionSet:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+__all__ = ["ACTIONS", "ActionBuilder", "ActionContext", "ActionSet"]

@@ -1,7 +1,5 @@
 """The executor's verification steps: snapshot_resources, verify_side, verify_vip.
 
-    registry.update(cloud_actions(inventory))
-
 Each step opens its own connections (a cutover spans minutes; tokens and sockets of
 an earlier step are not reused) and closes them before returning.
 """
@@ -12,6 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from sidebyside.actions.context import ActionContext
 from sidebyside.cloud.checks import ParityReport, SmokeReport
 from sidebyside.cloud.smoke import snapshot
 from sidebyside.cloud.verify import (
@@ -24,7 +23,7 @@ from sidebyside.cloud.verify import (
     smoke_side,
     stored_snapshot,
 )
-from sidebyside.engine.executor import Action, StepContext
+from sidebyside.engine.executor import StepContext
 from sidebyside.errors import InputError, SbsError, VerificationError
 from sidebyside.inventory import Inventory
 from sidebyside.plan.model import Step
@@ -58,8 +57,10 @@ def _finish(report: VerifyReport, ctx: StepContext) -> dict[str, Any]:
 
 
 class _CloudAction:
-    def __init__(self, inventory: Inventory, clouds: CloudsFactory = Clouds) -> None:
-        self.inventory = inventory
+    """`clouds` opens the connections of one step (a test's stand-in replaces it)."""
+
+    def __init__(self, context: ActionContext, *, clouds: CloudsFactory = Clouds) -> None:
+        self.inventory = context.inventory
         self._clouds = clouds
 
 
@@ -211,10 +212,3 @@ class VerifyVipAction(_CloudAction):
         result = _finish(report, ctx)
         result["expect"] = expect
         return result
-
-
-def cloud_actions(inventory: Inventory, clouds: CloudsFactory = Clouds) -> dict[str, Action]:
-    """The three verification actions bound to an inventory."""
-    return {"snapshot_resources": SnapshotResourcesAction(inventory, clouds),
-            "verify_side": VerifySideAction(inventory, clouds),
-            "verify_vip": VerifyVipAction(inventory, clouds)}

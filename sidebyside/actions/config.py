@@ -11,15 +11,13 @@ per controller, what changed on its counterpart since prepare (the config delta)
 from __future__ import annotations
 
 import posixpath
-from pathlib import Path
 from typing import Any
 
-from sidebyside.actions.hosts import Hosts
+from sidebyside.actions.context import ActionContext
 from sidebyside.config.counterparts import inventory_counterparts, per_host_map
 from sidebyside.config.migrate import Side, host_map_for, migrate_service_config
 from sidebyside.engine.executor import StepContext
 from sidebyside.engine.per_host import run_on_hosts
-from sidebyside.inventory import Inventory
 from sidebyside.plan.model import Step
 
 
@@ -61,10 +59,10 @@ def per_host_delta(fact: dict[str, Any] | None,
 
 
 class ConfigAction:
-    def __init__(self, inventory: Inventory, hosts: Hosts, state_dir: Path) -> None:
-        self.inventory = inventory
-        self.hosts = hosts
-        self.state_dir = state_dir
+    def __init__(self, context: ActionContext) -> None:
+        self.inventory = context.inventory
+        self.hosts = context.hosts
+        self.state_dir = context.state_dir
 
     def _old_side(self, service: str, name: str) -> Side:
         inv = self.inventory

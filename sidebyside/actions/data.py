@@ -6,6 +6,7 @@ db package's read-only sessions.
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 import time
@@ -14,15 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from sidebyside import db
-from sidebyside.actions.hosts import Hosts
+from sidebyside.actions.context import ActionContext
 from sidebyside.config import backup as config_backup
 from sidebyside.db.backup import backup, check_manifest, restore_test
 from sidebyside.db.position import changes_since, record_position
 from sidebyside.db.report import ProgressEvent
-from sidebyside.engine.executor import StepContext
+from sidebyside.engine.executor import Action, StepContext
 from sidebyside.errors import DataLossRefused, VerificationError
-from sidebyside.inventory import Inventory
 from sidebyside.plan.model import Step
+from sidebyside.remote.inventory_hosts import Hosts
 
 POSITION_NEW = "cutover.position.new"
 POSITION_OLD = "cutover.position.old"
@@ -54,9 +55,9 @@ def copy_state_dir(state_dir: Path, step: Step, run_id: int) -> Path:
 
 
 class _DataAction:
-    def __init__(self, inventory: Inventory, state_dir: Path) -> None:
-        self.inventory = inventory
-        self.state_dir = state_dir
+    def __init__(self, context: ActionContext) -> None:
+        self.inventory = context.inventory
+        self.state_dir = context.state_dir
 
     def old(self) -> db.DbEndpoint:
         return db.endpoint_from_inventory(self.inventory.old.database)
@@ -85,12 +86,6 @@ class BackupAction(_DataAction):
     old controller's service configs and key repositories (only read), in their own
     sha256 manifest under configs/, verified and restore-tested too."""
 
-    def __init__(self, inventory: Inventory, state_dir: Path,
-                 hosts: Callable[[], Any] | None = None) -> None:
-        super().__init__(inventory, state_dir)
-        # A factory: the step opens its own connections and closes them when done.
-        self.open_hosts = hosts or (lambda: Hosts(inventory))
-
     def _dest(self, ctx: StepContext) -> Path:
         return self.state_dir / "backups" / f"run{ctx.run_id}"
 
@@ -99,13 +94,12 @@ class BackupAction(_DataAction):
 
     def _backup_configs(self, dest: Path) -> dict[str, Any]:
         inv = self.inventory
-        hosts = self.open_hosts()
-        try:
+        # The step opens its own connections to the old controllers and closes them
+        # when done: prepare reaches them for nothing else.
+        with Hosts(inv) as hosts:
             sources = [config_backup.Source(name, hosts(name), inv.hosts[name].root)
                        for name in inv.old.controllers]
             return config_backup.backup_configs(sources, inv.ordered_services, dest)
-        finally:
-            hosts.close()
 
     def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
         dest = self._dest(ctx)
@@ -168,6 +162,17 @@ class CopyAction(_DataAction):
     def verify(self, step: Step, ctx: StepContext) -> bool:
         return db.copy_is_verified(copy_state_dir(self.state_dir, step, ctx.run_id),
                                    list(step.params["databases"]))
+
+
+def requires_verified_copy(
+        action: Callable[[ActionContext], Action]) -> Callable[[ActionContext], Action]:
+    """Marks, in the table of actions, one that writes the copied databases (db_sync,
+    update_cell_mappings): built wrapped in RequireVerifiedCopy."""
+
+    def build(context: ActionContext) -> Action:
+        return RequireVerifiedCopy(action(context), context.state_dir)
+    # named and documented as the action it wraps; inspect.unwrap(build) is that class
+    return functools.update_wrapper(build, action, updated=())
 
 
 class RequireVerifiedCopy:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sidebyside.actions.context import ActionContext
 from sidebyside.deploy import ansible as ansible_adapter
 from sidebyside.deploy.command import run_deploy_command
 from sidebyside.deploy.model import (
@@ -30,7 +31,6 @@ from sidebyside.deploy.model import (
 )
 from sidebyside.engine.executor import StepContext
 from sidebyside.errors import InputError, StepFailed
-from sidebyside.inventory import Inventory
 from sidebyside.plan.model import Step
 
 DEFAULT_TIMEOUT = 3600.0
@@ -63,14 +63,14 @@ class _CommandPlan:
 class DeployAction:
     """Action `deploy`: `deploy.ansible` through ansible-runner, or `deploy.command`.
 
-    `state_dir` is the environment's state directory; ansible-runner's private
-    directory (artifacts of the last runs) is `<state_dir>/deploy/ansible/`.
+    ansible-runner's private directory (artifacts of the last runs) is
+    `<state_dir>/deploy/ansible/` of the context's state dir.
     """
 
-    def __init__(self, inventory: Inventory, state_dir: Path, *,
+    def __init__(self, context: ActionContext, *,
                  timeout: float = DEFAULT_TIMEOUT, python: str | None = None) -> None:
-        self.inventory = inventory
-        self.state_dir = Path(state_dir)
+        self.inventory = context.inventory
+        self.state_dir = Path(context.state_dir)
         self.timeout = timeout
         self.python = python or sys.executable
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from sidebyside.actions.hosts import Hosts
+from sidebyside.actions.context import ActionContext
 from sidebyside.engine.executor import StepContext
 from sidebyside.engine.per_host import DEFAULT_PARALLEL, run_on_hosts
-from sidebyside.inventory import Inventory, ServiceControl
+from sidebyside.inventory import ServiceControl
 from sidebyside.plan.model import Step
 
 CONTAINER_RUNTIME = "docker"
@@ -51,17 +51,19 @@ def control_argvs(control: ServiceControl, verb: str,
 
 
 class ServiceAction:
-    """start_service or stop_service on every controller of a side, in parallel.
+    """start_service or stop_service (`verb`, below) on every controller of a side, in
+    parallel.
 
     A step names one service (`service`), or several (`params.services`): those start
     together, on every host at once, where the window is counted in seconds (each
     service's start-up is mostly its own process importing itself); the journal then
     records each service on each host (`service@host`)."""
 
-    def __init__(self, inventory: Inventory, hosts: Hosts, verb: str) -> None:
-        self.inventory = inventory
-        self.hosts = hosts
-        self.verb = verb
+    verb: str
+
+    def __init__(self, context: ActionContext) -> None:
+        self.inventory = context.inventory
+        self.hosts = context.hosts
 
     def _controls(self, step: Step) -> tuple[str, dict[str, ServiceControl]]:
         side = step.params["side"]
@@ -104,3 +106,15 @@ class ServiceAction:
                 if running != (self.verb == "start"):
                     return False
         return True
+
+
+class StartServiceAction(ServiceAction):
+    """`start_service`."""
+
+    verb = "start"
+
+
+class StopServiceAction(ServiceAction):
+    """`stop_service`."""
+
+    verb = "stop"

@@ -12,11 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from sidebyside import db
-from sidebyside.actions.hosts import Hosts
+from sidebyside.actions.context import ActionContext
 from sidebyside.db.identity import require_distinct_servers
 from sidebyside.engine.executor import StepContext
 from sidebyside.errors import UnreachableError
-from sidebyside.inventory import Inventory
 from sidebyside.plan.model import Step
 from sidebyside.sides import (
     MachineReader,
@@ -29,9 +28,9 @@ PROOF_FACT = "sides.proven"
 
 
 class ProveSidesDistinct:
-    def __init__(self, inventory: Inventory, hosts: Hosts) -> None:
-        self.inventory = inventory
-        self.hosts = hosts
+    def __init__(self, context: ActionContext) -> None:
+        self.inventory = context.inventory
+        self.hosts = context.hosts
 
     def _prove(self, step: Step, ctx: StepContext) -> dict[str, Any]:
         reader = MachineReader(self.inventory, self.hosts)

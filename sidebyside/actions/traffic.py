@@ -17,20 +17,17 @@
 Every wait is bounded by the inventory's `window` (drain_timeout, queue_timeout,
 vip_timeout; the same values `sbs plan` estimates with); a run option of the same name
 (`ctx.options`, seconds) overrides one, for tests.
-For `sidebyside.actions.build_actions`: `registry.update(traffic_actions(...))`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Literal
 
+from sidebyside.actions.context import ActionContext
 from sidebyside.engine.executor import StepContext
 from sidebyside.errors import InputError
-from sidebyside.inventory import Inventory, resolve_password
+from sidebyside.inventory import resolve_password
 from sidebyside.plan.model import Step
-from sidebyside.remote.base import Host
-from sidebyside.services.catalog import api_check_paths
 from sidebyside.traffic.broker import queue_source, queues_empty
 from sidebyside.traffic.fleet import HaproxyFleet
 from sidebyside.traffic.freeze import WriteFreeze
@@ -39,8 +36,10 @@ from sidebyside.traffic.probe import DirectHttpCheck
 from sidebyside.traffic.switch import Side, SwitchSettings, TrafficSwitch, routes_from_inventory
 from sidebyside.traffic.waiting import wait_until
 
-HostFactory = Callable[[str], Host]
-PathPlacer = Callable[[str, str], str]
+# What a direct check GETs on each service (any answer below 500 passes).
+CHECK_PATHS = {"keystone": "/v3", "glance": "/versions", "placement": "/", "nova": "/",
+               "neutron": "/", "cinder": "/", "heat": "/", "horizon": "/"}
+
 
 def _side(step: Step, key: str = "to") -> Side:
     value = step.params.get(key)
@@ -59,11 +58,10 @@ WaitName = Literal["drain_timeout", "queue_timeout", "vip_timeout"]
 
 
 class _Traffic:
-    def __init__(self, inventory: Inventory, hosts: HostFactory,
-                 path: PathPlacer | None = None) -> None:
-        self.inventory = inventory
-        self.hosts = hosts
-        self.path = path
+    def __init__(self, context: ActionContext) -> None:
+        self.inventory = context.inventory
+        self.hosts = context.hosts
+        self.path = context.path  # files of HAProxy and keepalived under each host's root
 
     def wait_seconds(self, ctx: StepContext, name: WaitName) -> float:
         """How long a wait may last: the inventory's window.<name>, unless the run's
@@ -79,7 +77,7 @@ class _Traffic:
         first_node = fleet.nodes[0].host
         return TrafficSwitch(
             fleet=fleet, routes=routes_from_inventory(model),
-            check_server=DirectHttpCheck(via=first_node, paths=api_check_paths()),
+            check_server=DirectHttpCheck(via=first_node, paths=CHECK_PATHS),
             wait=wait_until, log=ctx.log,
             settings=SwitchSettings(
                 drain_timeout=self.wait_seconds(ctx, "drain_timeout")))
@@ -94,7 +92,7 @@ class _Traffic:
         map_file = model.write_freeze.map
 
         def placed(node: Any) -> str:
-            return self.path(node.name, map_file) if self.path else map_file
+            return self.path(node.name, map_file)
 
         return WriteFreeze(nodes=fleet.nodes, map_file=placed,
                            routes=routes_from_inventory(model),
@@ -183,10 +181,7 @@ class UndrainAction(_Traffic):
 
 
 class SwitchTrafficAction(_Traffic):
-    def __init__(self, inventory: Inventory, hosts: HostFactory,
-                 path: PathPlacer | None = None, *, reverse: bool = False) -> None:
-        super().__init__(inventory, hosts, path)
-        self.reverse = reverse
+    reverse = False
 
     def _target(self, step: Step) -> Side:
         side = _side(step)
@@ -207,6 +202,13 @@ class SwitchTrafficAction(_Traffic):
         return switch is not None and switch.serving(_service(step)) == self._target(step)
 
 
+class SwitchBackAction(SwitchTrafficAction):
+    """`switch_back`, the undo of switch_traffic: params.to names the side the switch
+    went to, this goes the other way."""
+
+    reverse = True
+
+
 class MoveVipAction(_Traffic):
     def control(self, ctx: StepContext) -> KeepalivedControl:
         model = self.inventory.ha.keepalived
@@ -225,16 +227,3 @@ class MoveVipAction(_Traffic):
 
     def verify(self, step: Step, ctx: StepContext) -> bool:
         return self.control(ctx).holder_side() == _side(step)
-
-
-def traffic_actions(inventory: Inventory, hosts: HostFactory,
-                    path: PathPlacer | None = None) -> dict[str, Any]:
-    """The traffic actions by name; `path` is `Hosts.path` (root prefixes)."""
-    return {"drain": DrainAction(inventory, hosts, path),
-            "undrain": UndrainAction(inventory, hosts, path),
-            "switch_traffic": SwitchTrafficAction(inventory, hosts, path),
-            "switch_back": SwitchTrafficAction(inventory, hosts, path, reverse=True),
-            "move_vip": MoveVipAction(inventory, hosts, path),
-            "freeze_writes": FreezeWritesAction(inventory, hosts, path),
-            "thaw_writes": ThawWritesAction(inventory, hosts, path),
-            "open_token_issue": OpenTokenIssueAction(inventory, hosts, path)}

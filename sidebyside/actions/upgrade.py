@@ -1,20 +1,20 @@
 """Executor actions of the service upgrade: preflight, upgrade_check,
 update_cell_mappings and db_sync, all on the new side (the pre-flight only reads).
 
-Each is built with the inventory and a host factory (`hosts(name) -> Host`); the
-plan step says which service, release and controller. Results (per-stage durations
+Each is built from the ActionContext (the inventory and its hosts); the plan step
+says which service, release and controller. Results (per-stage durations
 included) are returned for the journal.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
+from sidebyside.actions.context import ActionContext
 from sidebyside.config.metadata import service_spec
-from sidebyside.engine.executor import Action, StepContext
+from sidebyside.engine.executor import StepContext
 from sidebyside.errors import InputError
-from sidebyside.inventory import Inventory, ServiceControl
+from sidebyside.inventory import ServiceControl
 from sidebyside.plan.model import Step
 from sidebyside.remote.base import Host
 from sidebyside.remote.factory import rooted
@@ -31,13 +31,11 @@ from sidebyside.upgrade.db_sync import read_check, run_db_sync
 from sidebyside.upgrade.preflight import run_preflight
 from sidebyside.upgrade.upgrade_check import check_upgrade_status, require_no_failure
 
-HostFactory = Callable[[str], Host]
-
 
 class _NewSideAction:
-    def __init__(self, inventory: Inventory, hosts: HostFactory) -> None:
-        self.inventory = inventory
-        self.hosts = hosts
+    def __init__(self, context: ActionContext) -> None:
+        self.inventory = context.inventory
+        self.hosts = context.hosts
 
     def _host_name(self, step: Step) -> str:
         return step.hosts[0] if step.hosts else self.inventory.new.controllers[0]
@@ -60,9 +58,9 @@ class _NewSideAction:
 class PreflightAction:
     """`preflight`: every check; a blocker fails the step (PreflightError, exit 3)."""
 
-    def __init__(self, inventory: Inventory, hosts: HostFactory) -> None:
-        self.inventory = inventory
-        self.hosts = hosts
+    def __init__(self, context: ActionContext) -> None:
+        self.inventory = context.inventory
+        self.hosts = context.hosts
 
     def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
         report = run_preflight(self.inventory, hosts=self.hosts, log=ctx.log)
@@ -157,11 +155,3 @@ class DbSyncAction(_NewSideAction):
         run = execute(self.hosts(name), argv, service=info.name, stage="verify",
                       timeout=check.timeout, log=ctx.log)
         return read_check(check, run.returncode, run.text).current
-
-
-def upgrade_actions(inventory: Inventory, hosts: HostFactory) -> dict[str, Action]:
-    """The four actions by name, for `sidebyside.actions.build_actions`."""
-    return {"preflight": PreflightAction(inventory, hosts),
-            "upgrade_check": UpgradeCheckAction(inventory, hosts),
-            "update_cell_mappings": CellMappingsAction(inventory, hosts),
-            "db_sync": DbSyncAction(inventory, hosts)}

@@ -6,10 +6,10 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from sidebyside.actions.hosts import Hosts
 from sidebyside.cli import output
 from sidebyside.cli.common import DEFAULT_INVENTORY, InventoryOpt, JsonOpt, StateDirOpt, environment
 from sidebyside.redact import redact
+from sidebyside.remote.inventory_hosts import Hosts
 from sidebyside.upgrade.preflight import PreflightReport, run_preflight
 
 _STYLE = {"ok": "green", "warning": "yellow", "blocker": "bold red"}

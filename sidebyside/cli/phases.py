@@ -32,8 +32,7 @@ _QUESTIONS = {
 
 def _run(command: str, inventory, state_dir, as_json: bool, dry_run: bool, yes: bool,
          restart: bool, **options: object) -> None:  # type: ignore[no-untyped-def]
-    from sidebyside.actions import build_actions
-    from sidebyside.actions.hosts import Hosts
+    from sidebyside.actions import ActionSet
 
     # A dry run reads every secret reference too (without showing it), so that it
     # proves what the real run needs before the window.
@@ -48,20 +47,15 @@ def _run(command: str, inventory, state_dir, as_json: bool, dry_run: bool, yes: 
         return
     confirm(_QUESTIONS[command].format(env=env.inventory.environment), yes)
     reporter = output.ConsoleReporter(quiet=as_json)
-    # One set of hosts for the run and an automatic fall-back alike, closed when the
-    # command ends however it ends: no ssh control master or directory outlives it.
-    hosts = Hosts(env.inventory)
+    # One set of actions and hosts for the run and an automatic fall-back alike, closed
+    # when the command ends however it ends: no ssh control master or directory outlives it.
     try:
-        outcome = run_command(env, command,
-                              lambda run_env, run_options: build_actions(run_env, run_options,
-                                                                         hosts),
-                              reporter=reporter, options={**options, "json": as_json},
-                              restart=restart, argv=sys.argv[1:])
+        with ActionSet(env) as actions:
+            outcome = run_command(env, command, lambda _env: actions, reporter=reporter,
+                                  options={**options, "json": as_json}, restart=restart,
+                                  argv=sys.argv[1:])
     finally:
-        try:
-            hosts.close()
-        finally:
-            reporter.close()
+        reporter.close()
     steps = env.journal.steps(outcome.run_id)
     if as_json:
         output.emit_json({"run": outcome.run_id, "command": command, "status": "done",

@@ -104,7 +104,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Smoke-test a cloud, compare its resources, time old against new."""
         from sidebyside.actions.cloud import SNAPSHOT_META_FACT
-        from sidebyside.actions.hosts import Hosts
         from sidebyside.cloud.verify import (
             SIDE_CHOICES,
             SNAPSHOT_FACT,
@@ -112,6 +111,7 @@ def register(app: typer.Typer) -> None:
             stored_snapshot,
             write_report_files,
         )
+        from sidebyside.remote.inventory_hosts import Hosts
 
         if side not in SIDE_CHOICES:
             raise InputError(f"--side must be one of {', '.join(SIDE_CHOICES)}, not {side!r}")

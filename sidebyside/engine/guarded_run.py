@@ -2,7 +2,9 @@
 
 Like gh-ost's cut-over: nothing changes without an explicit command; a cutover
 that fails once traffic has started moving falls back to the pre-cutover state by
-running the rollback plan, and reports exit code 5.
+running the rollback plan, and reports exit code 5. The rollback runs with the
+cutover's actions (and so its hosts): only its options differ, and options reach an
+action per step (StepContext.options).
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from sidebyside.errors import (
 from sidebyside.plan import Plan, build_plan
 from sidebyside.plan.model import Changes
 
-ActionsFactory = Callable[[Environment, Mapping[str, Any]], Mapping[str, Action]]
+# Called once per run, after the lock is held and a resume was accepted (nothing is
+# built for a refused run); the caller owns what it returns (see actions.ActionSet).
+ActionsFactory = Callable[[Environment], Mapping[str, Action]]
 
 
 def _first_traffic_step(plan: Plan) -> int | None:
@@ -61,7 +65,7 @@ def run_command(env: Environment, command: str, actions_factory: ActionsFactory,
     with RunLock(env.state_dir, command):
         if not restart:  # refused before any action opens a host or a database
             resumable_run(journal, plan, inventory_fingerprint(env.inventory))
-        actions = actions_factory(env, options)
+        actions = actions_factory(env)
         if command == "rollback":
             return _rollback(env, plan, actions, reporter, options, restart, argv)
         try:
@@ -69,7 +73,7 @@ def run_command(env: Environment, command: str, actions_factory: ActionsFactory,
         except StepFailed as failure:
             if command != "cutover":
                 raise
-            return _fall_back(env, plan, failure, actions_factory, reporter, options, argv)
+            return _fall_back(env, plan, failure, actions, reporter, options, argv)
 
 
 def _rollback(env: Environment, plan: Plan, actions: Mapping[str, Action],
@@ -91,7 +95,7 @@ def _rollback(env: Environment, plan: Plan, actions: Mapping[str, Action],
 
 
 def _fall_back(env: Environment, plan: Plan, failure: StepFailed,
-               actions_factory: ActionsFactory, reporter: Reporter | None,
+               actions: Mapping[str, Action], reporter: Reporter | None,
                options: Mapping[str, Any], argv: list[str] | None) -> RunOutcome:
     ids = [s.id for s in plan.steps]
     first_switch = _first_traffic_step(plan)
@@ -100,8 +104,7 @@ def _fall_back(env: Environment, plan: Plan, failure: StepFailed,
     rollback_options = {**options, "accept_data_loss": True, "automatic": True}
     rollback_plan = build_plan(env.inventory, "rollback")
     try:
-        _rollback(env, rollback_plan, actions_factory(env, rollback_options), reporter,
-                  rollback_options, True, argv)
+        _rollback(env, rollback_plan, actions, reporter, rollback_options, True, argv)
     except SbsError as exc:
         raise RollbackFailed(
             f"cutover failed at {failure.step_id} ({failure.message}) and the automatic "

@@ -9,20 +9,19 @@ are read-only (`db_sync --check`, reading configs), database access is SELECTs.
 
 from __future__ import annotations
 
+import configparser
 import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sidebyside.config.ini import Document
-from sidebyside.db import server_facts
-from sidebyside.db.client import ReadOnlySession, text_of
-from sidebyside.errors import InputError, PreflightError, SbsError
+from sidebyside.errors import PreflightError, SbsError
 from sidebyside.inventory import Inventory
 from sidebyside.redact import redact
 from sidebyside.remote.base import Host
 from sidebyside.remote.factory import HostSpec, connect, rooted
+from sidebyside.remote.inventory_hosts import Hosts
 from sidebyside.services import releases as releases_mod
 from sidebyside.services.catalog import databases_of, service
 from sidebyside.sides import (
@@ -34,10 +33,10 @@ from sidebyside.sides import (
 )
 from sidebyside.traffic.errors import HaproxyUnreachable
 from sidebyside.traffic.haproxy import HaproxyNode
+from sidebyside.upgrade import mysql_probe
 from sidebyside.upgrade.commands import LogSink, display, render
 from sidebyside.upgrade.db_sync import read_check
 from sidebyside.upgrade.release_notes import (
-    CatalogEntry,
     match_catalog,
     match_options,
     python_finding,
@@ -178,8 +177,8 @@ class _Preflight:
         for side in ("old", "new"):
             db = self.inv.side(side).database
             try:
-                with server_facts.probe_session(db, f"{side}.database") as conn:
-                    facts = server_facts.server_facts(conn)
+                with mysql_probe.connection(db, f"{side}.database") as conn:
+                    facts = mysql_probe.server_facts(conn)
                 self.db_ok[side] = True
                 self.report.add("database", OK, f"{side} {db.host}:{db.port}",
                                 f"reachable, server {facts.version}")
@@ -248,10 +247,10 @@ class _Preflight:
         if not (self.db_ok.get("old") and self.db_ok.get("new")):
             return
         names = databases_of(self.inv.ordered_services)
-        with server_facts.probe_session(self.inv.old.database, "old.database") as conn:
-            sizes = server_facts.database_sizes(conn, names)
-        with server_facts.probe_session(self.inv.new.database, "new.database") as conn:
-            datadir = server_facts.server_facts(conn).datadir
+        with mysql_probe.connection(self.inv.old.database, "old.database") as conn:
+            sizes = mysql_probe.database_sizes(conn, names)
+        with mysql_probe.connection(self.inv.new.database, "new.database") as conn:
+            datadir = mysql_probe.server_facts(conn).datadir
         total = sum(sizes.values())
         subject = f"new database {self.inv.new.database.host}:{datadir}"
         host = self._new_database_host()
@@ -394,12 +393,12 @@ class _Preflight:
     def catalog(self) -> None:
         if "keystone" not in self.inv.services or not self.db_ok.get("old"):
             return
-        with server_facts.probe_session(self.inv.old.database, "old.database") as conn:
-            if "keystone" not in server_facts.existing_databases(conn):
+        with mysql_probe.connection(self.inv.old.database, "old.database") as conn:
+            if "keystone" not in mysql_probe.existing_databases(conn):
                 self.report.add("catalog", WARNING, "old keystone database",
                                 "not found on the old server")
                 return
-            entries = keystone_catalog(conn)
+            entries = mysql_probe.keystone_catalog(conn)
         findings = match_catalog(entries, self.inv.release.from_, self.inv.release.to)
         for f in findings:
             self.report.add("removed-api", f.severity, f.subject, f.message, f.advice)
@@ -532,31 +531,16 @@ class _Preflight:
         return self.report
 
 
-def keystone_catalog(conn: ReadOnlySession, database: str = "keystone"
-                     ) -> list[CatalogEntry]:
-    """Enabled services and their endpoints, from the keystone database."""
-    quoted = "`" + database.replace("`", "``") + "`"
-    rows = conn.query(
-        f"SELECT s.type, s.extra, e.interface, e.url FROM {quoted}.service s "
-        f"LEFT JOIN {quoted}.endpoint e ON e.service_id = s.id "
-        "WHERE s.enabled = 1")
-    entries = []
-    for service_type, extra, interface, url in rows:
-        try:
-            name = str(json.loads(extra or "{}").get("name", ""))
-        except (ValueError, AttributeError):
-            name = ""
-        entries.append(CatalogEntry(service_type=text_of(service_type), service_name=name,
-                                    interface=text_of(interface or ""),
-                                    url=text_of(url or "")))
-    return entries
+# keystone.conf options under which a SUCCESSFUL password authentication writes the
+# identity database too (keystone/identity: last_active_at, lockout bookkeeping).
+TOKEN_ISSUE_WRITES = (("security_compliance", "lockout_failure_attempts"),
+                      ("security_compliance", "disable_user_account_days_inactive"))
 
 
 def token_issue_writes(options: dict[tuple[str, str], str]) -> list[str]:
-    """Pure: the keystone.conf settings that make token issue write, as `[s] o = v`
-    (which ones: the catalog's keystone api.token_issue_writes_under)."""
+    """Pure: the keystone.conf settings that make token issue write, as `[s] o = v`."""
     found = []
-    for section, option in service("keystone").token_issue_writes_under:
+    for section, option in TOKEN_ISSUE_WRITES:
         value = options.get((section, option), "").strip()
         if value and value not in ("0", "<None>"):
             found.append(f"[{section}] {option} = {value}")
@@ -564,15 +548,18 @@ def token_issue_writes(options: dict[tuple[str, str], str]) -> list[str]:
 
 
 def parse_ini_options(text: str) -> dict[tuple[str, str], str]:
-    """`(section, option) -> value` of an oslo.config INI file, read by config.ini as
-    the service reads it (DEFAULT is an ordinary section; a repeated key keeps its last
-    value; options lower-case); {} for a file oslo.config would refuse. Pure."""
+    """`(section, option) -> value` of an oslo.config INI file (DEFAULT is an ordinary
+    section; a repeated key keeps its last value; options lower-case). Pure."""
+    parser = configparser.ConfigParser(strict=False, interpolation=None,
+                                       default_section="__sbs_none__")
+    parser.optionxform = str.lower  # type: ignore[assignment,method-assign]
     try:
-        document = Document.parse(text, strict=True)
-    except InputError:
+        parser.read_string(text)
+    except configparser.Error:
         return {}
-    return {(section.name or "", entry.key.lower()): entry.value
-            for section, entry in document.iter_entries()}
+    return {(section, option): value or ""
+            for section in parser.sections()
+            for option, value in parser.items(section, raw=True)}
 
 
 def _df_available(stdout: str) -> int | None:
@@ -610,29 +597,13 @@ def run_preflight(env: Any, *, hosts: HostFactory | None = None,
     """Every pre-flight check of `env` (an Environment, or an Inventory).
 
     `hosts` maps an inventory host name to a Host (default: the inventory's own
-    transports). Returns the report; never raises for what it finds (call
-    `report.raise_if_blocked()` for exit code 3). Raises InputError only for a
-    broken catalog template.
+    transports, through Hosts, closed before returning). Returns the report; never
+    raises for what it finds (call `report.raise_if_blocked()` for exit code 3).
+    Raises InputError only for a broken catalog template.
     """
     inv: Inventory = getattr(env, "inventory", env)
-    return _Preflight(inv, hosts or inventory_hosts(inv), log or (lambda line: None)).run()
-
-
-def inventory_hosts(inv: Inventory) -> HostFactory:
-    """Host per inventory name through its own transport, one per name."""
-    made: dict[str, Host] = {}
-
-    def host(name: str) -> Host:
-        if name not in made:
-            model = inv.hosts.get(name)
-            if model is None:
-                raise PreflightError(f"host {name!r} is not defined under hosts")
-            made[name] = connect(HostSpec(
-                name=name, address=model.address, transport=model.transport,
-                user=model.ssh.user, port=model.ssh.port, identity=model.ssh.identity,
-                jump=model.ssh.jump, options=dict(model.ssh.options), netns=model.netns,
-                sudo=model.sudo, root=model.root))
-        return made[name]
-    return host
-
-
+    sink = log or (lambda line: None)
+    if hosts is not None:
+        return _Preflight(inv, hosts, sink).run()
+    with Hosts(inv) as own:
+        return _Preflight(inv, own, sink).run()

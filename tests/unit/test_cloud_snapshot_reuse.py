@@ -4,11 +4,13 @@ unless that run was rolled back (then the VIP must answer for a new one)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from sidebyside.actions.cloud import SNAPSHOT_META_FACT, SnapshotResourcesAction
+from sidebyside.actions.context import ActionContext
 from sidebyside.cloud.verify import SNAPSHOT_FACT
 from sidebyside.engine.executor import StepContext
 from sidebyside.engine.journal import Journal, RunStatus
@@ -34,6 +36,10 @@ class DeadVip:
         pass
 
 
+def no_host(name: str) -> Any:
+    raise AssertionError(f"a snapshot reaches the cloud through its APIs, not host {name}")
+
+
 def run_of(journal: Journal) -> int:
     return journal.start_run("cutover", "t", [STEP.to_dict()])
 
@@ -46,7 +52,7 @@ def test_earlier_unfinished_cutover_snapshot_is_reused(tmp_path: Path) -> None:
     journal.set_fact(SNAPSHOT_META_FACT, {"run_id": first})
     journal.finish_run(first, RunStatus.FAILED, 4, "final copy failed")
     second = run_of(journal)
-    action = SnapshotResourcesAction(inv, DeadVip)
+    action = SnapshotResourcesAction(ActionContext(inv, no_host, tmp_path), clouds=DeadVip)
     result = action.run(STEP, StepContext(second, STEP, journal, {}))
     assert result == {"counts": {"projects": 2}, "reused_from_run": first}
 

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from sidebyside.actions.config import ConfigAction, per_host_delta
+from sidebyside.actions.context import ActionContext
 from sidebyside.config.counterparts import counterparts, per_host_map
 from sidebyside.config.ini import Document
 from sidebyside.config.metadata import load_metadata
@@ -240,7 +241,7 @@ def fleet(tmp_path: Path, inventory: Inventory) -> tuple[dict[str, TreeHost], Co
         for name in inventory.old.controllers}
     hosts.update({name: TreeHost(name, generator_output=generator)
                   for name in inventory.new.controllers})
-    return hosts, ConfigAction(inventory, hosts.__getitem__, tmp_path)  # type: ignore[arg-type]
+    return hosts, ConfigAction(ActionContext(inventory, hosts.__getitem__, tmp_path))  # type: ignore[arg-type]
 
 
 def run_step(tmp_path: Path, action: ConfigAction, phase: str = "prepare",

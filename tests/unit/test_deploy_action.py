@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
+from sidebyside.actions.context import ActionContext
 from sidebyside.actions.deploy import DeployAction, deploy_fact_key
 from sidebyside.engine.executor import StepContext
 from sidebyside.engine.journal import Journal
@@ -18,6 +19,14 @@ from sidebyside.redact import forget_secrets
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "minimal.yaml"
 STEP = Step(id="prepare.deploy", action="deploy", title="deploy", changes=Changes.NEW_SIDE)
+
+
+def no_host(name: str) -> Any:
+    raise AssertionError(f"a deploy reaches no inventory host itself, not even {name}")
+
+
+def deploy_action(inv: Inventory, tmp_path: Path, **kwargs: Any) -> DeployAction:
+    return DeployAction(ActionContext(inv, no_host, tmp_path / "state"), **kwargs)
 
 
 @pytest.fixture(autouse=True)
@@ -54,7 +63,7 @@ def context(tmp_path: Path, **options: Any) -> StepContext:
 
 
 def plan_of(tmp_path: Path, deploy: dict[str, Any]) -> Any:
-    action = DeployAction(inventory(tmp_path, deploy), tmp_path / "state", python="/py")
+    action = deploy_action(inventory(tmp_path, deploy), tmp_path, python="/py")
     return action._plan(STEP, 1)
 
 
@@ -94,7 +103,7 @@ def test_missing_inputs_are_input_errors_naming_the_field(tmp_path: Path) -> Non
     site(tmp_path)
     with pytest.raises(InputError, match=r"deploy.ansible.inventory: .*nowhere.ini"):
         plan_of(tmp_path, ansible_deploy(inventory="nowhere.ini"))
-    action = DeployAction(inventory(tmp_path, None), tmp_path / "state")
+    action = deploy_action(inventory(tmp_path, None), tmp_path)
     with pytest.raises(InputError, match="no `deploy` section"):
         action.run(STEP, context(tmp_path))
 
@@ -113,7 +122,7 @@ def test_command_gets_sbs_variables_and_runs_beside_the_inventory(tmp_path: Path
 
 
 def test_recorded_success_skips_unless_redeploy(tmp_path: Path) -> None:
-    action = DeployAction(inventory(tmp_path, {"command": "true"}), tmp_path / "state")
+    action = deploy_action(inventory(tmp_path, {"command": "true"}), tmp_path)
     ctx = context(tmp_path)
     assert not action.verify(STEP, ctx)
     fingerprint = action._plan(STEP, ctx.run_id).fingerprint

@@ -140,7 +140,7 @@ def test_resume_with_the_same_inventory_goes_on(tmp_path: Path) -> None:
 def test_the_runner_refuses_before_building_any_action(tmp_path: Path) -> None:
     built: list[str] = []
 
-    def actions_factory(env: Environment, options: Any) -> dict[str, Any]:
+    def actions_factory(env: Environment) -> dict[str, Any]:
         built.append(env.inventory.new.database.host)
         plan = build_plan(env.inventory, "prepare")
         return {s.action: Recorder([], fail=(s.action == "backup")) for s in plan.steps}

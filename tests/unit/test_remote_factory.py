@@ -80,8 +80,8 @@ def test_jump_naming_an_inventory_host_uses_its_address() -> None:
 
 
 def test_inventory_host_reaches_ssh_with_known_hosts_timeouts_and_allowance() -> None:
-    from sidebyside.actions.hosts import spec_of
     from sidebyside.inventory import HostModel, WindowModel
+    from sidebyside.remote.inventory_hosts import spec_of
 
     model = HostModel.model_validate({
         "address": "10.0.0.11", "allow_unsafe_ssh_options": True,
@@ -105,8 +105,8 @@ def test_hosts_close_every_host_handed_out_even_when_one_close_fails(
         monkeypatch: pytest.MonkeyPatch) -> None:
     import yaml
 
-    from sidebyside.actions import hosts as hosts_module
     from sidebyside.inventory import parse_inventory
+    from sidebyside.remote import inventory_hosts as hosts_module
 
     closed: list[str] = []
 

@@ -38,7 +38,7 @@ def environment(tmp_path: Path) -> Environment:
 
 
 def factory(calls: list[str], fail_on: set[str]):
-    def make(env, options):
+    def make(env):
         actions = {s.action for c in ("prepare", "cutover", "rollback")
                    for s in build_plan(env.inventory, c).steps}
         return {a: Recorder(calls, fail_on) for a in actions}
@@ -123,3 +123,31 @@ def test_failure_after_the_first_switch_of_a_read_only_window_rolls_back(
         run_command(env, "cutover", factory(calls, {"cutover.switch.glance"}))
     assert calls[-1] == "rollback.verify-vip"
     assert "rollback.thaw-writes" in calls
+
+
+def test_the_automatic_rollback_reuses_the_cutovers_actions_with_its_own_options(
+        tmp_path: Path) -> None:
+    # The actions (and so the hosts they opened) are built once per run; the fallback
+    # differs only in its options, which reach each step through ctx.options.
+    env = environment(tmp_path)
+    calls: list[str] = []
+    built: list[dict[str, Any]] = []
+    options_seen: dict[str, dict[str, Any]] = {}
+    make = factory(calls, {"cutover.verify-vip"})
+
+    class Seeing(Recorder):
+        def run(self, step, ctx) -> dict[str, Any]:
+            options_seen[step.id] = dict(ctx.options)
+            return super().run(step, ctx)
+
+    def once(run_env):
+        actions = {kind: Seeing(calls, action.fail_on) for kind, action in make(run_env).items()}
+        built.append(actions)
+        return actions
+
+    with pytest.raises(CutoverRolledBack):
+        run_command(env, "cutover", once, options={"json": False})
+    assert len(built) == 1
+    assert options_seen["cutover.verify-vip"] == {"json": False}
+    assert options_seen["rollback.new-writes"] == {"json": False, "accept_data_loss": True,
+                                                   "automatic": True}

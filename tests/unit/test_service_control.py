@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from sidebyside.actions.service_control import ServiceAction, control_argvs
+from sidebyside.actions.context import ActionContext
+from sidebyside.actions.service_control import StartServiceAction, control_argvs
 from sidebyside.engine.executor import StepContext
 from sidebyside.engine.journal import Journal
 from sidebyside.engine.per_host import fleet_key
@@ -83,7 +84,8 @@ def test_several_services_start_together_on_every_host_and_resume_per_service_an
             status=f"test -e {marks}/{service}@{{host}}")
 
     inventory = _Inventory({svc: control(svc) for svc in ("keystone", "glance")})
-    action = ServiceAction(inventory, lambda name: LocalHost(name), "start")  # type: ignore[arg-type]
+    action = StartServiceAction(ActionContext(inventory, lambda name: LocalHost(name),  # type: ignore[arg-type]
+                                              tmp_path / "state"))
     step = Step(id="cutover.start-new", action="start_service", title="start all",
                 changes=Changes.NEW_SIDE, hosts=("ctl1", "ctl2"),
                 params={"side": "new", "services": ["keystone", "glance"]})

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from sidebyside.actions.context import ActionContext
 from sidebyside.actions.sides import ProveSidesDistinct
 from sidebyside.engine.environment import Environment
 from sidebyside.engine.guarded_run import run_command
@@ -182,12 +183,12 @@ class Recorder:
 
 
 def actions_with_proof(hosts: dict[str, FakeHost], calls: list[str]):
-    def make(env: Environment, options: Any) -> dict[str, Any]:
+    def make(env: Environment) -> dict[str, Any]:
         actions: dict[str, Any] = {
             s.action: Recorder(calls) for c in ("prepare", "cutover", "rollback")
             for s in build_plan(env.inventory, c).steps}
-        actions["prove_sides_distinct"] = ProveSidesDistinct(env.inventory,
-                                                             hosts.__getitem__)  # type: ignore[arg-type]
+        actions["prove_sides_distinct"] = ProveSidesDistinct(ActionContext(
+            env.inventory, hosts.__getitem__, env.state_dir))  # type: ignore[arg-type]
         return actions
     return make
 
@@ -224,8 +225,8 @@ def test_the_gate_proves_again_when_a_run_resumes(tmp_path: Path):
     def make(hosts: dict[str, FakeHost]):
         inner = actions_with_proof(hosts, calls)
 
-        def factory(env: Environment, options: Any) -> dict[str, Any]:
-            actions = inner(env, options)
+        def factory(env: Environment) -> dict[str, Any]:
+            actions = inner(env)
             return {k: (v if k == "prove_sides_distinct" else FailOnce(calls))
                     for k, v in actions.items()}
         return factory

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 import yaml
 
+from sidebyside.actions import ActionContext, ActionSet
 from sidebyside.actions import traffic as traffic_actions_module
-from sidebyside.actions.service_control import ServiceAction
-from sidebyside.actions.traffic import traffic_actions
+from sidebyside.actions.service_control import StopServiceAction
+from sidebyside.engine.environment import Environment
 from sidebyside.inventory import Inventory, parse_inventory
 from sidebyside.plan import build_plan
 from sidebyside.plan.estimate import estimate_window
@@ -63,9 +64,14 @@ def test_the_window_defaults_are_the_documented_ones() -> None:
     assert window.service_timeout == 300
 
 
+def actions(inv: Inventory) -> Any:
+    """The registry's actions, on recording hosts."""
+    return ActionSet(Environment(inventory=inv, state_dir=Path("unused")), hosts=RecordingHost)
+
+
 def test_drain_freeze_and_vip_waits_take_the_inventory_values() -> None:
     inv = inventory()
-    registry = traffic_actions(inv, RecordingHost)
+    registry = actions(inv)
     ctx = context()
     switch = registry["drain"].switch(ctx)
     assert switch is not None and switch.settings.drain_timeout == 77
@@ -74,7 +80,7 @@ def test_drain_freeze_and_vip_waits_take_the_inventory_values() -> None:
 
 
 def test_a_run_option_still_overrides_one_wait() -> None:
-    registry = traffic_actions(inventory(), RecordingHost)
+    registry = actions(inventory())
     assert registry["move_vip"].control(context(vip_timeout=2)).timeout == 2
     switch = registry["drain"].switch(context())
     assert switch is not None and switch.settings.drain_timeout == 77
@@ -88,7 +94,7 @@ def test_queue_wait_takes_the_inventory_value(monkeypatch: pytest.MonkeyPatch) -
         return []
 
     monkeypatch.setattr(traffic_actions_module, "queues_empty", fake_queues_empty)
-    registry = traffic_actions(inventory(broker=True), RecordingHost)
+    registry = actions(inventory(broker=True))
     assert registry["drain"].wait_for_queues("keystone", context()) == {}
     assert seen["service"] == "keystone" and seen["timeout"] == 41
 
@@ -105,7 +111,7 @@ def test_service_stop_and_start_commands_are_bounded_by_the_inventory() -> None:
     facts: dict[str, Any] = {}
     ctx: Any = SimpleNamespace(log=lambda line: None, options={}, run_id=1, step=stop,
                                fact=facts.get, set_fact=facts.__setitem__)
-    ServiceAction(inv, hosts, "stop").run(stop, ctx)  # type: ignore[arg-type]
+    StopServiceAction(ActionContext(inv, hosts, Path("unused"))).run(stop, ctx)  # type: ignore[arg-type]
     assert set(made) == set(stop.hosts)
     assert all(h.timeouts == [222] for h in made.values())
 
@@ -123,7 +129,7 @@ def test_the_estimate_uses_the_same_window() -> None:
 
 
 def test_ssh_gets_the_window_timeouts() -> None:
-    from sidebyside.actions.hosts import Hosts
+    from sidebyside.remote.inventory_hosts import Hosts
     from sidebyside.remote.ssh import SshHost
 
     hosts = Hosts(inventory())

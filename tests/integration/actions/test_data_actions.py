@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from sidebyside.actions.context import ActionContext
 from sidebyside.actions.data import (
     BackupAction,
     CopyAction,
@@ -24,6 +25,7 @@ from sidebyside.errors import StepFailed
 from sidebyside.inventory import parse_inventory
 from sidebyside.lab.mariadb import MariaDBServer
 from sidebyside.plan.model import Changes, Plan, Step
+from sidebyside.remote.inventory_hosts import Hosts
 
 pytestmark = pytest.mark.integration
 DATABASES = ["keystone", "glance"]
@@ -104,14 +106,15 @@ def test_prepare_cutover_rollback_data_steps(servers: dict[str, MariaDBServer],
         (old_root / path).write_bytes(data)
     inv = inventory(servers, str(old_root))
     state = tmp_path / "state"
+    context = ActionContext(inv, Hosts(inv), state)  # backup opens its own hosts
     journal = Journal(state)
     old_before = checksums(servers["old"])
     actions = {
-        "backup": BackupAction(inv, state), "copy_databases": CopyAction(inv, state),
+        "backup": BackupAction(context), "copy_databases": CopyAction(context),
         "db_sync": RequireVerifiedCopy(Sync(servers["new"]), state),
-        "record_position": RecordPositionAction(inv, state),
-        "report_new_writes": ReportNewWritesAction(inv, state),
-        "verify_old_untouched": VerifyOldUntouchedAction(inv, state),
+        "record_position": RecordPositionAction(context),
+        "report_new_writes": ReportNewWritesAction(context),
+        "verify_old_untouched": VerifyOldUntouchedAction(context),
     }
     prepare = Plan("prepare", "data", (
         step("prepare.backup", "backup", databases=DATABASES),
@@ -181,12 +184,13 @@ def test_rollback_ignores_the_positions_of_an_earlier_cutover(
         servers: dict[str, MariaDBServer], tmp_path: Path) -> None:
     inv = inventory(servers)
     state = tmp_path / "state"
+    context = ActionContext(inv, Hosts(inv), state)  # backup opens its own hosts
     journal = Journal(state)
     actions = {
-        "copy_databases": CopyAction(inv, state),
-        "record_position": RecordPositionAction(inv, state),
-        "report_new_writes": ReportNewWritesAction(inv, state),
-        "verify_old_untouched": VerifyOldUntouchedAction(inv, state),
+        "copy_databases": CopyAction(context),
+        "record_position": RecordPositionAction(context),
+        "report_new_writes": ReportNewWritesAction(context),
+        "verify_old_untouched": VerifyOldUntouchedAction(context),
     }
     copy = step("cutover.final-copy", "copy_databases", databases=DATABASES, replace=True)
     first = Plan("cutover", "data", (

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from sidebyside.actions.context import ActionContext
 from sidebyside.actions.data import (
     CopyAction,
     RecordPositionAction,
@@ -21,6 +22,7 @@ from sidebyside.engine.journal import Journal
 from sidebyside.errors import StepFailed
 from sidebyside.lab.mariadb import MariaDBServer
 from sidebyside.plan.model import Plan
+from sidebyside.remote.inventory_hosts import Hosts
 from tests.integration.actions.test_data_actions import (  # noqa: F401 - the fixture
     DATABASES,
     inventory,
@@ -46,11 +48,12 @@ def test_backups_and_rollback_exports_are_private(servers: dict[str, MariaDBServ
     previous_umask = os.umask(0o022)
     try:
         journal = Journal(state)
+        context = ActionContext(inv, Hosts(inv), state)  # the data steps reach no host
         # The databases part of prepare's backup (its configs part needs real controllers).
         backup(endpoint_from_inventory(inv.old.database), DATABASES, backup_dir)
-        actions = {"copy_databases": CopyAction(inv, state),
-                   "record_position": RecordPositionAction(inv, state),
-                   "report_new_writes": ReportNewWritesAction(inv, state)}
+        actions = {"copy_databases": CopyAction(context),
+                   "record_position": RecordPositionAction(context),
+                   "report_new_writes": ReportNewWritesAction(context)}
         Executor(journal, actions).execute(Plan("prepare", "data", (
             step("prepare.copy-databases", "copy_databases", databases=DATABASES,
                  replace=True),)))

@@ -10,14 +10,15 @@ from typing import Any
 
 import pytest
 
-from sidebyside.actions.hosts import Hosts
+from sidebyside.actions.context import ActionContext
 from sidebyside.actions.sides import PROOF_FACT, ProveSidesDistinct
 from sidebyside.engine.executor import Executor
 from sidebyside.engine.journal import Journal, RunStatus
 from sidebyside.inventory import Inventory, parse_inventory
-from sidebyside.lab.core import give_machine_id
 from sidebyside.lab.mariadb import MariaDBServer
+from sidebyside.lab.up import give_machine_id
 from sidebyside.plan.model import Changes, Plan, Step
+from sidebyside.remote.inventory_hosts import Hosts
 from sidebyside.sides import SameMachineError
 
 pytestmark = pytest.mark.integration
@@ -74,8 +75,8 @@ def run(inv: Inventory, state: Path) -> tuple[Journal, Recorder]:
         Step(id="prepare.copy", action="copy", title="copy", changes=Changes.NEW_SIDE)))
     journal, recorder, hosts = Journal(state), Recorder(), Hosts(inv)
     try:
-        Executor(journal, {"prove_sides_distinct": ProveSidesDistinct(inv, hosts),
-                           "copy": recorder}).execute(plan)
+        prove = ProveSidesDistinct(ActionContext(inv, hosts, state))
+        Executor(journal, {"prove_sides_distinct": prove, "copy": recorder}).execute(plan)
     finally:
         hosts.close()
     return journal, recorder

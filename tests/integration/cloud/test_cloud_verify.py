@@ -12,11 +12,12 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from sidebyside.actions.cloud import cloud_actions
+from sidebyside.actions import ActionSet
 from sidebyside.cli.verify import register
 from sidebyside.cloud.connection import connect
 from sidebyside.cloud.smoke import run_smoke, snapshot
 from sidebyside.cloud.verify import Clouds, compare_sides, parity_sides, run_verify
+from sidebyside.engine.environment import Environment
 from sidebyside.engine.executor import StepContext
 from sidebyside.engine.journal import Journal
 from sidebyside.errors import InputError, UnreachableError, VerificationError
@@ -189,7 +190,7 @@ def _context(tmp_path: Path, step: Step) -> StepContext:
 def test_snapshot_then_verify_vip_passes_and_then_catches_a_new_project(
         keystones: Keystones, tmp_path: Path) -> None:
     inventory = load_inventory(keystones.inventory)
-    actions = cloud_actions(inventory)
+    actions = ActionSet(Environment(inventory=inventory, state_dir=tmp_path / "state"))
     snap_step = Step(id="cutover.snapshot", action="snapshot_resources",
                      changes=Changes.LOCAL, title="snapshot")
     ctx = _context(tmp_path, snap_step)
@@ -228,7 +229,8 @@ def test_snapshot_then_verify_vip_passes_and_then_catches_a_new_project(
 
 def test_verify_side_new_with_parity_fails_on_a_difference(
         keystones: Keystones, tmp_path: Path, project_on_new_only: str) -> None:
-    actions = cloud_actions(load_inventory(keystones.inventory))
+    actions = ActionSet(Environment(inventory=load_inventory(keystones.inventory),
+                                     state_dir=tmp_path / "state"))
     step = Step(id="prepare.verify-new", action="verify_side", changes=Changes.NOTHING,
                 title="verify new", params={"side": "new"})
     smoke_only = Step(id="cutover.check-new", action="verify_side", changes=Changes.NOTHING,

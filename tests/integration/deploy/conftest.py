@@ -15,11 +15,12 @@ from typing import Any
 import pytest
 import yaml
 
+from sidebyside.actions.context import ActionContext
 from sidebyside.actions.deploy import DeployAction
-from sidebyside.deploy.lab import LAB_PLAYBOOK, LabAnsibleHost, render_lab_inventory
 from sidebyside.engine.executor import Executor, RunOutcome, StepContext
 from sidebyside.engine.journal import Journal
 from sidebyside.inventory import Inventory, parse_inventory
+from sidebyside.lab.deploy_adapter import LAB_PLAYBOOK, LabAnsibleHost, render_lab_inventory
 from sidebyside.plan.model import Changes, Plan, Step
 from tests.integration.remote.conftest import Sshd, sshd  # noqa: F401 - the fixture
 
@@ -49,6 +50,10 @@ def sbs_inventory(directory: Path, deploy: dict[str, Any], *, root: Path) -> Inv
     return parse_inventory(data, str(directory / "sbs.yaml"))
 
 
+def no_host(name: str) -> Any:
+    raise AssertionError(f"a deploy reaches no inventory host itself, not even {name}")
+
+
 @dataclass
 class DeployRig:
     """One environment: its sbs inventory, state dir, journal and a log of every line."""
@@ -67,7 +72,7 @@ class DeployRig:
         return self.directory / "state"
 
     def action(self, **kwargs: Any) -> DeployAction:
-        return DeployAction(self.inventory, self.state_dir, **kwargs)
+        return DeployAction(ActionContext(self.inventory, no_host, self.state_dir), **kwargs)
 
     def context(self, step: Step, *, redeploy: bool = False,
                 on_log: Callable[[str], None] | None = None) -> StepContext:

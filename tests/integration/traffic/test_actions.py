@@ -3,14 +3,15 @@ inventory whose HAProxy node is the real one of the fixture."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from sidebyside.actions.hosts import Hosts
-from sidebyside.actions.traffic import traffic_actions
-from sidebyside.inventory import parse_inventory
+from sidebyside.actions import ActionSet
+from sidebyside.engine.environment import Environment
+from sidebyside.inventory import Inventory, parse_inventory
 from sidebyside.plan.model import Changes, Step
 from sidebyside.traffic.haproxy import parse_servers_state
 from tests.integration.traffic.conftest import BACKEND, HaproxyUnderTest
@@ -37,15 +38,19 @@ def inventory(haproxy: HaproxyUnderTest) -> Any:
     })
 
 
+def bound(inv: Inventory) -> ActionSet:
+    """The registry's actions for `inv` (the traffic steps keep nothing in a state dir;
+    every host is local, so none needs closing)."""
+    return ActionSet(Environment(inventory=inv, state_dir=Path("unused-state-dir")))
+
+
 def step(action: str, **params: Any) -> Step:
     return Step(id=f"t.{action}", action=action, title=action, changes=Changes.TRAFFIC,
                 service="keystone", params=params)
 
 
 def test_traffic_steps_through_the_inventory(haproxy: HaproxyUnderTest) -> None:
-    inv = inventory(haproxy)
-    hosts = Hosts(inv)
-    actions = traffic_actions(inv, hosts, hosts.path)
+    actions = bound(inventory(haproxy))
     lines: list[str] = []
     ctx: Any = SimpleNamespace(log=lines.append, options={"drain_timeout": 5})
     node = haproxy.node()

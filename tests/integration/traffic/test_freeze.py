@@ -13,14 +13,13 @@ from typing import Any
 
 import pytest
 
-from sidebyside.actions.hosts import Hosts
-from sidebyside.actions.traffic import traffic_actions
 from sidebyside.inventory import parse_inventory
 from sidebyside.plan.model import Changes, Step
+from sidebyside.remote.inventory_hosts import Hosts
 from sidebyside.traffic.errors import HaproxyCommandRejected, TrafficNotSettled
 from sidebyside.traffic.freeze import FROZEN_EXCEPT_TOKEN_ISSUE
 from tests.integration.traffic.conftest import BACKEND, HaproxyUnderTest
-from tests.integration.traffic.test_actions import inventory
+from tests.integration.traffic.test_actions import bound, inventory
 
 pytestmark = pytest.mark.integration
 
@@ -68,9 +67,7 @@ def in_flight_before_the_freeze(haproxy: HaproxyUnderTest,
 
 
 def actions(haproxy: HaproxyUnderTest, **kwargs: Any) -> dict[str, Any]:
-    inv = frozen_inventory(haproxy, **kwargs)
-    hosts = Hosts(inv)
-    return traffic_actions(inv, hosts, hosts.path)
+    return bound(frozen_inventory(haproxy, **kwargs))
 
 
 def test_freeze_refuses_writes_keeps_reads_and_token_issue_and_survives_a_reload(

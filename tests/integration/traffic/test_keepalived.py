@@ -125,8 +125,8 @@ def test_move_vip_step_through_an_inventory(vrrp_pair: VrrpPair, tmp_path: Path)
     from types import SimpleNamespace
     from typing import Any
 
-    from sidebyside.actions.hosts import Hosts
-    from sidebyside.actions.traffic import traffic_actions
+    from sidebyside.actions import ActionSet
+    from sidebyside.engine.environment import Environment
     from sidebyside.inventory import parse_inventory
     from sidebyside.plan.model import Changes, Step
 
@@ -146,8 +146,7 @@ def test_move_vip_step_through_an_inventory(vrrp_pair: VrrpPair, tmp_path: Path)
         "ha": {"keepalived": {"instance": "VI_SBS", "vip": VIP, "old": ["ka-a"],
                               "new": ["ka-b"], "track_file": "/sbs-priority"}},
     })
-    resolved = Hosts(inv)
-    move = traffic_actions(inv, resolved, resolved.path)["move_vip"]
+    move = ActionSet(Environment(inventory=inv, state_dir=tmp_path / "state"))["move_vip"]
     ctx: Any = SimpleNamespace(log=vrrp_pair.log.append, options={"vip_timeout": 20})
     to_new = Step(id="cutover.move-vip", action="move_vip", title="", params={"to": "new"},
                   changes=Changes.TRAFFIC)

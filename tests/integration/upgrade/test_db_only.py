@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from sidebyside.actions.context import ActionContext
 from sidebyside.actions.upgrade import DbSyncAction, UpgradeCheckAction
 from sidebyside.engine.executor import Action, Executor
 from sidebyside.engine.journal import Journal, StepStatus
@@ -100,8 +101,9 @@ def test_heat_fast_forward_through_the_executor_journals_stage_durations(
         ("upgrade_check", None), ("db_sync", OLD), ("db_sync", NEW)]
     journal = Journal(tmp_path / "state")
     hosts = {"new-ctl1": LocalHost("new-ctl1")}
-    actions: dict[str, Action] = {"upgrade_check": UpgradeCheckAction(inv, hosts.__getitem__),
-                                  "db_sync": DbSyncAction(inv, hosts.__getitem__)}
+    context = ActionContext(inv, hosts.__getitem__, tmp_path / "state")
+    actions: dict[str, Action] = {"upgrade_check": UpgradeCheckAction(context),
+                                  "db_sync": DbSyncAction(context)}
     try:
         with timed(f"heat-status + db_sync {FF_OLD} -> {OLD} -> {NEW} (executor)"):
             outcome = Executor(journal, actions).execute(

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from sidebyside.actions.context import ActionContext
 from sidebyside.actions.upgrade import CellMappingsAction, DbSyncAction
 from sidebyside.engine.executor import Executor, StepContext
 from sidebyside.engine.journal import Journal, StepStatus
@@ -134,12 +135,13 @@ def test_cell_mappings_first_keep_the_old_databases_untouched(
     steps = tuple(s for s in plan.steps if s.action in ("update_cell_mappings", "db_sync"))
     assert [s.action for s in steps] == ["update_cell_mappings", "db_sync"]
     host = LocalHost("new-ctl1")
-    cell_action = CellMappingsAction(inv, lambda name: host)
+    context = ActionContext(inv, lambda name: host, tmp_path / "state")
+    cell_action = CellMappingsAction(context)
     journal = Journal(tmp_path / "state")
     try:
         with timed(f"nova cell mappings + db_sync {OLD_RELEASE} -> {NEW_RELEASE} (executor)"):
             outcome = Executor(journal, {"update_cell_mappings": cell_action,
-                                         "db_sync": DbSyncAction(inv, lambda name: host)}
+                                         "db_sync": DbSyncAction(context)}
                                ).execute(Plan("prepare", inv.environment, steps))
         cells, sync = (journal.step(outcome.run_id, s.id) for s in steps)
         # on resume, the cell step knows it is already in place

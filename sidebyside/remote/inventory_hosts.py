@@ -1,4 +1,9 @@
-"""Inventory host names -> connected Host objects, one per name per run."""
+"""Inventory host entries -> Host objects: the one place that turns `hosts.<name>` of
+the inventory into a HostSpec (`spec_of`) and hands out one Host per name (`Hosts`).
+
+Every command that reaches controllers goes through here: the step actions, `sbs check`
+(the pre-flight), `sbs verify`.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import threading
 from sidebyside.errors import InputError
 from sidebyside.inventory import HostModel, Inventory, WindowModel
 from sidebyside.remote.base import Host
-from sidebyside.remote.factory import HostSpec, connect, rooted
+from sidebyside.remote.factory import HostSpec, connect
 
 
 def spec_of(name: str, model: HostModel, window: WindowModel | None = None) -> HostSpec:
@@ -43,10 +48,6 @@ class Hosts:
                     raise InputError(f"host {name!r} is not defined in the inventory")
                 self._hosts[name] = connect(spec_of(name, model, self.inventory.window))
             return self._hosts[name]
-
-    def path(self, name: str, absolute: str) -> str:
-        """Where `absolute` lives on host `name`, under its root prefix."""
-        return rooted(self.inventory.hosts[name].root, absolute)
 
     def close(self) -> None:
         """Close every host handed out (each one even when another's close fails);
