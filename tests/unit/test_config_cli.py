@@ -1,20 +1,27 @@
-"""`sbs config translate | diff` on the real metadata (typer's runner, no processes)."""
+"""`sbs config translate | diff` on the real metadata (typer's runner, no processes), and
+the atomic, link-refusing writer its -o uses."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import stat
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from sidebyside.cli.config import app
+from sidebyside.cli.config import app, write_atomically
 from sidebyside.errors import InputError
 
 DATA = Path(__file__).parent.parent / "data" / "config"
 CASE = DATA / "golden" / "nova-2025.1-2026.1"
 META = DATA / "metadata"
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.lstat().st_mode)
 
 
 def translate_args(*extra: str) -> list[str]:
@@ -77,3 +84,25 @@ def test_diff_lists_setting_changes_masked(as_json: bool) -> None:
             "mysql+pymysql://nova:***@10.0.0.30:13306/nova"]
     else:
         assert "changed  [DEFAULT] my_ip: ['10.0.0.11'] -> ['10.0.0.21']" in result.output
+
+
+def test_write_atomically_replaces_whole_with_the_mode_asked(tmp_path: Path) -> None:
+    target = tmp_path / "nova.conf"
+    target.write_text("old\n")
+    os.link(target, tmp_path / "hardlink")  # an existing inode is not written in place
+    write_atomically(target, b"new\n", mode=0o640)
+    assert target.read_text() == "new\n" and mode(target) == 0o640
+    assert (tmp_path / "hardlink").read_text() == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hardlink", "nova.conf"]
+
+
+def test_write_atomically_refuses_a_symlink_and_leaves_no_temp(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("keep\n")
+    (tmp_path / "out").symlink_to(victim)
+    with pytest.raises(InputError, match="symbolic link"):
+        write_atomically(tmp_path / "out", b"x")
+    assert victim.read_text() == "keep\n"
+    with pytest.raises(InputError, match="cannot be written"):
+        write_atomically(tmp_path / "missing-dir" / "f", b"x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "victim"]

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import copy
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -176,17 +173,3 @@ def test_via_path_accepted_for_skip_of_two_slurps() -> None:
     data["release"] = {"from": "2024.1", "to": "2026.1", "via": ["2025.1"]}
     inv = parse_inventory(data)
     assert inv.release.path == ["2025.1", "2026.1"]
-
-
-def test_cli_exit_code_2_and_no_state_written(tmp_path: Path) -> None:
-    data = base()
-    data["services"] = ["keystone", "swift"]
-    file = tmp_path / "inv.yaml"
-    file.write_text(yaml.safe_dump(data))
-    state = tmp_path / "state"
-    proc = subprocess.run([sys.executable, "-m", "sidebyside", "prepare", "-i", str(file),
-                           "--state-dir", str(state), "--yes"],
-                          capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"})
-    assert proc.returncode == 2, proc.stderr
-    assert "services" in proc.stderr and str(file) in proc.stderr
-    assert not state.exists()

@@ -7,15 +7,14 @@ secrets the file references or holds inline shown.
 
 The CLI runs in-process through `sidebyside.cli.main.run` (the console script's own
 entry point, so exit codes and messages are the real ones) to keep about 150 runs
-fast; a few cases also run as real `sbs` processes.
+fast; a few cases also run as real `sbs` processes
+(tests/integration/cli/test_inventory_corpus_process.py).
 """
 
 from __future__ import annotations
 
 import copy
-import os
 import re
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -302,24 +301,6 @@ def test_malformed_inventory_is_refused_by_every_command(
         code, out, err = run_in_process([*command, "-i", str(file), "--state-dir", str(state)],
                                         capsys, monkeypatch)
         assert_refused(code, out, err, file, field, state)
-
-
-REAL_PROCESS_CASES = ["duplicate-nested-key", "ssh-proxy-command", "password-file-missing",
-                      "option-file-is-a-plain-password-file"]
-
-
-@pytest.mark.parametrize("case_id", REAL_PROCESS_CASES)
-def test_malformed_inventory_is_refused_by_the_real_sbs_process(case_id: str,
-                                                                tmp_path: Path) -> None:
-    _, mutation, field = next(c for c in CASES if c[0] == case_id)
-    file = write_case(tmp_path, mutation)
-    state = tmp_path / "state"
-    command = ["plan", "prepare"] if len(case_id) % 2 else ["prepare", "--dry-run"]
-    proc = subprocess.run([sys.executable, "-m", "sidebyside", *command, "-i", str(file),
-                           "--state-dir", str(state)], capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL,
-                          env={**os.environ, "COLUMNS": "400", PASSWORD_ENV: ENV_PASSWORD})
-    assert_refused(proc.returncode, proc.stdout, proc.stderr, file, field, state)
 
 
 def leaf_paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:

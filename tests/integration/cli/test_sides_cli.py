@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
 
 def sbs(*args: str) -> subprocess.CompletedProcess[str]:

@@ -7,7 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+import yaml
+
+from tests.unit.test_inventory import base
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
 
 def sbs(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -73,4 +77,18 @@ def test_plan_and_dry_run_refuse_an_unreadable_password_file(tmp_path):
         assert result.returncode == 2, (args, result.stderr)
         assert "old.database.password_file" in result.stderr
         assert "Traceback" not in result.stderr
+    assert not state.exists()
+
+
+def test_cli_exit_code_2_and_no_state_written(tmp_path: Path) -> None:
+    data = base()
+    data["services"] = ["keystone", "swift"]
+    file = tmp_path / "inv.yaml"
+    file.write_text(yaml.safe_dump(data))
+    state = tmp_path / "state"
+    proc = subprocess.run([sys.executable, "-m", "sidebyside", "prepare", "-i", str(file),
+                           "--state-dir", str(state), "--yes"],
+                          capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"})
+    assert proc.returncode == 2, proc.stderr
+    assert "services" in proc.stderr and str(file) in proc.stderr
     assert not state.exists()

@@ -1,4 +1,5 @@
-"""The sbs process's umask and `config translate -o`'s atomic, link-refusing writes."""
+"""The sbs process's umask, and `config translate -o` refusing a link at an output file
+(the real entry point in a child process)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from sidebyside.cli.config import write_atomically
-from sidebyside.errors import InputError
 from tests.unit.test_config_cli import CASE, translate_args
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def mode(path: Path) -> int:
@@ -61,25 +58,3 @@ def test_translate_refuses_a_symlink_at_an_output_file(tmp_path: Path) -> None:
     assert victim.read_text() == "keep me\n"
     assert not (out / "nova.conf").exists()       # nothing written: checked up front
     assert (out / "report.json").is_symlink()
-
-
-def test_write_atomically_replaces_whole_with_the_mode_asked(tmp_path: Path) -> None:
-    target = tmp_path / "nova.conf"
-    target.write_text("old\n")
-    os.link(target, tmp_path / "hardlink")  # an existing inode is not written in place
-    write_atomically(target, b"new\n", mode=0o640)
-    assert target.read_text() == "new\n" and mode(target) == 0o640
-    assert (tmp_path / "hardlink").read_text() == "old\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["hardlink", "nova.conf"]
-
-
-def test_write_atomically_refuses_a_symlink_and_leaves_no_temp(tmp_path: Path) -> None:
-    victim = tmp_path / "victim"
-    victim.write_text("keep\n")
-    (tmp_path / "out").symlink_to(victim)
-    with pytest.raises(InputError, match="symbolic link"):
-        write_atomically(tmp_path / "out", b"x")
-    assert victim.read_text() == "keep\n"
-    with pytest.raises(InputError, match="cannot be written"):
-        write_atomically(tmp_path / "missing-dir" / "f", b"x")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "victim"]
