@@ -34,8 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sidebyside.db import DbEndpoint  # noqa: E402
+from sidebyside.db.mariadb_server import MariaDBServer  # noqa: E402
 from sidebyside.db.verify import verify_databases  # noqa: E402
-from sidebyside.lab.mariadb import MariaDBServer  # noqa: E402
 
 DATABASES = ["keystone", "nova", "nova_api", "neutron", "glance", "cinder"]
 SERVER_OPTIONS = {"innodb_buffer_pool_size": "2G", "innodb_log_file_size": "1G",

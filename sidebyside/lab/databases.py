@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from sidebyside.db.client import TargetSession
 from sidebyside.db.endpoint import DbEndpoint
+from sidebyside.db.mariadb_server import MariaDBServer
 from sidebyside.db.schema import list_databases
 from sidebyside.db.sql import quote_ident
 from sidebyside.lab.layout import LabLayout
-from sidebyside.lab.mariadb import MariaDBServer
 from sidebyside.services.catalog import service
 
 
@@ -36,15 +36,24 @@ def create_service_databases(server: MariaDBServer, services: tuple[str, ...],
     data before `sbs prepare`). Raises UnreachableError, DbStepFailed."""
     with root_session(server) as session:
         for name in services:
-            user, password = name, passwords[f"{name}-db"]
-            session.execute("CREATE USER IF NOT EXISTS %s@'%%' IDENTIFIED BY %s",
-                            (user, password))
-            for database in service(name).databases:
-                if with_databases:
-                    session.execute(f"CREATE DATABASE IF NOT EXISTS {quote_ident(database)} "
-                                    f"CHARACTER SET utf8mb4")
-                session.execute(f"GRANT ALL PRIVILEGES ON {quote_ident(database)}.* "
-                                f"TO %s@'%%'", (user,))
+            databases = service(name).databases
+            if with_databases:
+                _create(session, databases)
+            _grant(session, name, passwords[f"{name}-db"], databases)
+
+
+def _create(session: TargetSession, databases: tuple[str, ...]) -> None:
+    for database in databases:
+        session.execute(f"CREATE DATABASE IF NOT EXISTS {quote_ident(database)} "
+                        f"CHARACTER SET utf8mb4")
+
+
+def _grant(session: TargetSession, user: str, password: str,
+           databases: tuple[str, ...]) -> None:
+    session.execute("CREATE USER IF NOT EXISTS %s@'%%' IDENTIFIED BY %s", (user, password))
+    for database in databases:
+        session.execute(f"GRANT ALL PRIVILEGES ON {quote_ident(database)}.* TO %s@'%%'",
+                        (user,))
 
 
 def drop_service_databases(server: MariaDBServer, services: tuple[str, ...]) -> list[str]:

@@ -22,6 +22,7 @@ from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wa
 
 from sidebyside.errors import StepFailed
 from sidebyside.redact import redact
+from sidebyside.remote.local import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -38,23 +39,6 @@ def write_pid(pid_file: Path, pid: int) -> None:
     tmp = pid_file.with_suffix(".tmp")
     tmp.write_text(f"{pid}\n")
     os.replace(tmp, pid_file)
-
-
-def pid_alive(pid: int | None) -> bool:
-    """True when `pid` runs (a zombie, exited but not reaped, does not count)."""
-    if not pid or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 def running_pid(pid_file: Path) -> int | None:

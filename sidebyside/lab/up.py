@@ -25,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from sidebyside.db.mariadb_server import MariaDBServer
 from sidebyside.errors import InputError, PreflightError, StepFailed
 from sidebyside.lab import balancers, processes, render, service_setup
 from sidebyside.lab.configs import write_side_configs
@@ -33,7 +34,6 @@ from sidebyside.lab.deploy_adapter import LAB_PLAYBOOK, LabAnsibleHost, render_l
 from sidebyside.lab.files import link, write_file
 from sidebyside.lab.install import link_release
 from sidebyside.lab.layout import SIDES, Controller, LabLayout
-from sidebyside.lab.mariadb import MariaDBServer
 from sidebyside.lab.passwords import ensure_secrets
 from sidebyside.lab.render import LabSpec
 from sidebyside.lab.services import LabServices
