@@ -26,6 +26,7 @@ from sidebyside.inventory import parse_inventory
 from sidebyside.lab.mariadb import MariaDBServer
 from sidebyside.plan.model import Changes, Plan, Step
 from sidebyside.remote.inventory_hosts import Hosts
+from tests.conftest import start_mariadb
 
 pytestmark = pytest.mark.integration
 DATABASES = ["keystone", "glance"]
@@ -36,10 +37,8 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Mari
     root = tmp_path_factory.mktemp("data-actions")
     started = {}
     try:
-        for side, address in (("old", "127.0.0.71"), ("new", "127.0.0.72")):
-            server = MariaDBServer(root / side, host=address, name=side)
-            server.start()
-            started[side] = server
+        for side in ("old", "new"):  # each on a loopback address of its own
+            started[side] = start_mariadb(root / side, name=side)
         with started["old"].connect() as conn, conn.cursor() as cur:
             for name in DATABASES:
                 cur.execute(f"CREATE DATABASE {name} CHARACTER SET utf8mb4")

@@ -1,19 +1,18 @@
 """Real MariaDB servers for the database-copy tests, each on its own loopback address
-and free port, with its own datadir. Every server started here is stopped by PID."""
+(tests/conftest.py's `loopback_address`) and free port, with its own datadir. Every
+server started here is stopped by PID."""
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from sidebyside.db import DbEndpoint
 from sidebyside.lab.mariadb import MariaDBServer
+from tests.conftest import MariaDBFactory, running_mariadb
 from tests.integration.db import tricky
-
-_addresses = itertools.count(81)
 
 
 def endpoint_of(server: MariaDBServer) -> DbEndpoint:
@@ -26,22 +25,13 @@ def db_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def server_factory(db_root: Path) -> Iterator[Callable[[str], MariaDBServer]]:
-    started: list[MariaDBServer] = []
-
-    def make(name: str) -> MariaDBServer:
-        server = MariaDBServer(db_root / name, host=f"127.0.0.{next(_addresses)}", name=name)
-        server.start()
-        started.append(server)
-        return server
-
-    yield make
-    for server in started:
-        server.stop()
+def server_factory(mariadb_factory: MariaDBFactory) -> MariaDBFactory:
+    """`make(name)`: a session-long server of its own (tests/conftest.py's factory)."""
+    return mariadb_factory
 
 
 @pytest.fixture(scope="session")
-def source_server(server_factory: Callable[[str], MariaDBServer]) -> MariaDBServer:
+def source_server(server_factory: MariaDBFactory) -> MariaDBServer:
     """The source with the tricky databases and a bulk table (never written by the tests
     after this fixture, so its checksums must stay the same)."""
     server = server_factory("source")
@@ -72,13 +62,9 @@ def source(source_server: MariaDBServer) -> DbEndpoint:
 @pytest.fixture()
 def target_server(db_root: Path, request: pytest.FixtureRequest) -> Iterator[MariaDBServer]:
     """A fresh, empty target per test, stopped (by PID) at its end."""
-    server = MariaDBServer(db_root / f"target-{request.node.name[:40]}",
-                           host=f"127.0.0.{next(_addresses)}", name="target")
-    server.start()
-    try:
+    with running_mariadb(db_root / f"target-{request.node.name[:40]}",
+                         name="target") as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture()
