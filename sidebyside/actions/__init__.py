@@ -33,10 +33,8 @@ from sidebyside.actions.traffic import (
     FreezeWritesAction,
     MoveVipAction,
     OpenTokenIssueAction,
-    SwitchBackAction,
     SwitchTrafficAction,
     ThawWritesAction,
-    UndrainAction,
 )
 from sidebyside.actions.upgrade import (
     CellMappingsAction,
@@ -76,9 +74,7 @@ ACTIONS: Mapping[str, ActionBuilder] = MappingProxyType({
     "open_token_issue": OpenTokenIssueAction,                           # actions/traffic.py
     "thaw_writes": ThawWritesAction,                                    # actions/traffic.py
     "drain": DrainAction,                                               # actions/traffic.py
-    "undrain": UndrainAction,                                           # actions/traffic.py
     "switch_traffic": SwitchTrafficAction,                              # actions/traffic.py
-    "switch_back": SwitchBackAction,                                    # actions/traffic.py
     "move_vip": MoveVipAction,                                          # actions/traffic.py
     # verification
     "snapshot_resources": SnapshotResourcesAction,                      # actions/cloud.py

@@ -2,9 +2,7 @@
 
   drain           old servers of a service -> drain, wait for their sessions, then
                   for the service's RabbitMQ queues (when `old.broker` is given)
-  undrain         undo of drain: old servers -> ready
   switch_traffic  params.to = new|old: the switch of one service's backend
-  switch_back     undo of switch_traffic: the other way
   move_vip        params.to = new|old (params.method = track_file|stop)
   freeze_writes   the read-only window: HAProxy refuses the service's writes (503), the
                   old servers keep answering reads; waits for the requests in flight
@@ -28,6 +26,7 @@ from sidebyside.engine.executor import StepContext
 from sidebyside.errors import InputError
 from sidebyside.inventory import resolve_password
 from sidebyside.plan.model import Step
+from sidebyside.services.catalog import api_check_paths
 from sidebyside.traffic.broker import queue_source, queues_empty
 from sidebyside.traffic.fleet import HaproxyFleet
 from sidebyside.traffic.freeze import WriteFreeze
@@ -35,10 +34,6 @@ from sidebyside.traffic.keepalived import KeepalivedControl
 from sidebyside.traffic.probe import DirectHttpCheck
 from sidebyside.traffic.switch import Side, SwitchSettings, TrafficSwitch, routes_from_inventory
 from sidebyside.traffic.waiting import wait_until
-
-# What a direct check GETs on each service (any answer below 500 passes).
-CHECK_PATHS = {"keystone": "/v3", "glance": "/versions", "placement": "/", "nova": "/",
-               "neutron": "/", "cinder": "/", "heat": "/", "horizon": "/"}
 
 
 def _side(step: Step, key: str = "to") -> Side:
@@ -77,7 +72,7 @@ class _Traffic:
         first_node = fleet.nodes[0].host
         return TrafficSwitch(
             fleet=fleet, routes=routes_from_inventory(model),
-            check_server=DirectHttpCheck(via=first_node, paths=CHECK_PATHS),
+            check_server=DirectHttpCheck(via=first_node, paths=api_check_paths()),
             wait=wait_until, log=ctx.log,
             settings=SwitchSettings(
                 drain_timeout=self.wait_seconds(ctx, "drain_timeout")))
@@ -170,43 +165,18 @@ class ThawWritesAction(_Traffic):
         return self.freeze(ctx).thawed(self._services(step))
 
 
-class UndrainAction(_Traffic):
-    def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
-        """Raises HaproxyCommandRejected, HaproxyUnreachable."""
-        service = _service(step)
-        switch = self.switch(ctx)
-        if switch is None or not self.has_backend(service):
-            return {"service": service, "skipped": "no HAProxy backend"}
-        return switch.undrain_old(service)
-
-
 class SwitchTrafficAction(_Traffic):
-    reverse = False
-
-    def _target(self, step: Step) -> Side:
-        side = _side(step)
-        if self.reverse:
-            return "old" if side == "new" else "new"
-        return side
-
     def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
         """Raises ServerCheckFailed, TrafficNotSettled, HaproxyCommandRejected,
         HaproxyUnreachable."""
         switch = self.switch(ctx)
         if switch is None:
             raise InputError(f"step {step.id}: the inventory has no ha.haproxy")
-        return switch.switch_to(_service(step), self._target(step))
+        return switch.switch_to(_service(step), _side(step))
 
     def verify(self, step: Step, ctx: StepContext) -> bool:
         switch = self.switch(ctx)
-        return switch is not None and switch.serving(_service(step)) == self._target(step)
-
-
-class SwitchBackAction(SwitchTrafficAction):
-    """`switch_back`, the undo of switch_traffic: params.to names the side the switch
-    went to, this goes the other way."""
-
-    reverse = True
+        return switch is not None and switch.serving(_service(step)) == _side(step)
 
 
 class MoveVipAction(_Traffic):

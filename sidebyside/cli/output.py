@@ -63,26 +63,39 @@ def render_plan_text(plan: Plan, estimates: dict[str, float] | None = None) -> s
         suffix = f"  [{'; '.join(extra)}]" if extra else ""
         lines.append(f"{n:>{width}}. {step.title}{suffix}")
         rerun = "safe to re-run" if step.rerunnable else "NOT safe to re-run"
-        undo = f"; undo: {step.undo}" if step.undo else ""
-        lines.append(f"{' ' * width}  id {step.id}; changes {step.changes.value}; {rerun}{undo}")
-    return "\n".join(lines)
+        lines.append(f"{' ' * width}  id {step.id}; changes {step.changes.value}; {rerun}")
+    fallback = _fallback_note(plan)
+    return "\n".join([*lines, "", fallback] if fallback else lines)
 
 
 def render_plan_markdown(plan: Plan, estimates: dict[str, float] | None = None) -> str:
     lines = [f"# sbs {plan.command}: {plan.environment}", "",
-             "| # | Step | Changes | Hosts | Re-run | Undo | Estimate |",
-             "|---|------|---------|-------|--------|------|----------|"]
+             "| # | Step | Changes | Hosts | Re-run | Estimate |",
+             "|---|------|---------|-------|--------|----------|"]
     for n, step in enumerate(plan.steps, start=1):
         est = fmt_duration(estimates.get(step.id)) if estimates and step.id in estimates else ""
         lines.append(f"| {n} | {step.title} (`{step.id}`) | {step.changes.value} | "
                      f"{', '.join(step.hosts)} | {'yes' if step.rerunnable else 'no'} | "
-                     f"{step.undo or ''} | {est} |")
-    return "\n".join(lines)
+                     f"{est} |")
+    fallback = _fallback_note(plan)
+    return "\n".join([*lines, "", fallback] if fallback else lines)
+
+
+def _fallback_note(plan: Plan) -> str | None:
+    """What the guarded run does when a cutover step fails (engine/guarded_run.py)."""
+    first = plan.automatic_rollback_from()
+    if first is None:
+        return None
+    return (f"If step {first + 1} ({plan.steps[first].id}) or any later step fails, sbs "
+            "runs the rollback plan (`sbs plan rollback`, the one `sbs rollback` runs)\n"
+            "by itself: traffic goes back to the old side and the command exits 5 (6 if "
+            "the rollback fails too).\nA failure before it stops the run: fix the cause "
+            "and re-run `sbs cutover` to resume it, or run `sbs rollback`.")
 
 
 _STATUS_STYLE = {
     StepStatus.DONE: "green", StepStatus.FAILED: "bold red", StepStatus.RUNNING: "yellow",
-    StepStatus.PENDING: "dim", StepStatus.UNDONE: "magenta", StepStatus.SKIPPED: "cyan",
+    StepStatus.PENDING: "dim", StepStatus.SKIPPED: "cyan",
 }
 
 

@@ -25,20 +25,10 @@ from sidebyside.errors import (
     StepFailed,
 )
 from sidebyside.plan import Plan, build_plan
-from sidebyside.plan.model import Changes
 
 # Called once per run, after the lock is held and a resume was accepted (nothing is
 # built for a refused run); the caller owns what it returns (see actions.ActionSet).
 ActionsFactory = Callable[[Environment], Mapping[str, Action]]
-
-
-def _first_traffic_step(plan: Plan) -> int | None:
-    for index, step in enumerate(plan.steps):
-        # A drain or a write freeze moves no traffic to the new side: a failure after
-        # one leaves the operator to resume or roll back.
-        if step.changes == Changes.TRAFFIC and step.action not in ("drain", "freeze_writes"):
-            return index
-    return None
 
 
 def _execute(env: Environment, plan: Plan, actions: Mapping[str, Action],
@@ -98,7 +88,7 @@ def _fall_back(env: Environment, plan: Plan, failure: StepFailed,
                actions: Mapping[str, Action], reporter: Reporter | None,
                options: Mapping[str, Any], argv: list[str] | None) -> RunOutcome:
     ids = [s.id for s in plan.steps]
-    first_switch = _first_traffic_step(plan)
+    first_switch = plan.automatic_rollback_from()  # what `sbs plan cutover` says too
     if first_switch is None or ids.index(failure.step_id) < first_switch:
         raise failure  # traffic never moved: resume or roll back, the operator decides
     rollback_options = {**options, "accept_data_loss": True, "automatic": True}

@@ -34,8 +34,13 @@ class StepStatus(StrEnum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
-    UNDONE = "undone"
     SKIPPED = "skipped"
+
+
+# Statuses journals may hold that this code no longer writes, and what they read as.
+# "undone" (a step whose effect was reversed) was never written by a run: no step had
+# an undo that ran. It reads as pending, what such a step is: a resume runs it again.
+_RETIRED_STATUSES = {"undone": StepStatus.PENDING}
 
 
 class RunStatus(StrEnum):
@@ -51,9 +56,8 @@ _TRANSITIONS: dict[StepStatus, set[StepStatus]] = {
     StepStatus.PENDING: {StepStatus.RUNNING, StepStatus.SKIPPED},
     StepStatus.RUNNING: {StepStatus.DONE, StepStatus.FAILED, StepStatus.RUNNING,
                          StepStatus.PENDING},
-    StepStatus.FAILED: {StepStatus.RUNNING, StepStatus.UNDONE, StepStatus.SKIPPED},
-    StepStatus.DONE: {StepStatus.UNDONE, StepStatus.RUNNING},
-    StepStatus.UNDONE: {StepStatus.RUNNING},
+    StepStatus.FAILED: {StepStatus.RUNNING, StepStatus.SKIPPED},
+    StepStatus.DONE: {StepStatus.RUNNING},
     StepStatus.SKIPPED: {StepStatus.RUNNING},
 }
 
@@ -339,8 +343,7 @@ class Journal:
             fields["started"] = now
             fields["ended"] = None
             fields["error"] = None
-        elif new in (StepStatus.DONE, StepStatus.FAILED, StepStatus.UNDONE,
-                     StepStatus.SKIPPED):
+        elif new in (StepStatus.DONE, StepStatus.FAILED, StepStatus.SKIPPED):
             fields["ended"] = now
         if output is not None:
             fields["output_tail"] = redact(output)[-OUTPUT_TAIL_CHARS:]
@@ -410,7 +413,12 @@ def _run_record(row: sqlite3.Row) -> RunRecord:
 def _step_record(row: sqlite3.Row) -> StepRecord:
     return StepRecord(run_id=row["run_id"], seq=row["seq"], step_id=row["step_id"],
                       action=row["action"], title=row["title"],
-                      status=StepStatus(row["status"]), attempts=row["attempts"],
+                      status=_step_status(row["status"]), attempts=row["attempts"],
                       started=row["started"], ended=row["ended"],
                       output_tail=row["output_tail"], error=row["error"],
                       result=json.loads(row["result"]) if row["result"] else None)
+
+
+def _step_status(stored: str) -> StepStatus:
+    """Raises ValueError for a status no sbs ever wrote (a damaged journal)."""
+    return _RETIRED_STATUSES.get(stored) or StepStatus(stored)

@@ -17,6 +17,10 @@ class Changes(StrEnum):
     TRAFFIC = "traffic routing (HAProxy/keepalived)"
 
 
+# Traffic steps that hold the old side's traffic back without sending it anywhere else.
+_MOVES_NO_TRAFFIC = ("drain", "freeze_writes")
+
+
 @dataclass(frozen=True)
 class Step:
     id: str
@@ -26,7 +30,6 @@ class Step:
     rerunnable: bool = True
     service: str | None = None
     hosts: tuple[str, ...] = ()
-    undo: str | None = None
     params: dict[str, Any] = field(default_factory=dict, hash=False)
     # A gate proves the run may go on before anything changes: it runs on every
     # invocation (a resume too), and its refusal is the command's own error and exit
@@ -37,7 +40,7 @@ class Step:
         return {
             "id": self.id, "action": self.action, "title": self.title,
             "changes": self.changes.value, "rerunnable": self.rerunnable,
-            "service": self.service, "hosts": list(self.hosts), "undo": self.undo,
+            "service": self.service, "hosts": list(self.hosts),
             "params": self.params, "gate": self.gate,
         }
 
@@ -53,6 +56,19 @@ class Plan:
         dupes = {i for i in ids if ids.count(i) > 1}
         if dupes:
             raise ValueError(f"duplicate step ids in plan: {sorted(dupes)}")
+
+    def automatic_rollback_from(self) -> int | None:
+        """Index of the step from which a failed run rolls back by itself: a cutover's
+        first step that moves traffic to the other side. A cutover failing there or later
+        runs the rollback plan (engine/guarded_run.py); before it, the operator resumes
+        or rolls back. None for prepare and rollback, and a plan moving no traffic."""
+        if self.command != "cutover":
+            return None
+        for index, step in enumerate(self.steps):
+            # A drain or a write freeze moves no traffic to the other side.
+            if step.changes == Changes.TRAFFIC and step.action not in _MOVES_NO_TRAFFIC:
+                return index
+        return None
 
     def step(self, step_id: str) -> Step:
         for s in self.steps:

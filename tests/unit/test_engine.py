@@ -49,9 +49,12 @@ def test_transitions_legal_and_illegal(tmp_path: Path) -> None:
     rec = journal.step(run, "a")
     assert rec.status == StepStatus.DONE and rec.attempts == 2 and rec.result == {"n": 1}
     assert rec.duration is not None and rec.duration >= 0
-    journal.transition(run, "a", StepStatus.UNDONE)
-    with pytest.raises(ValueError):
-        journal.transition(run, "a", StepStatus.PENDING)
+    # a step done stays done unless it runs again: nothing takes it back to pending or
+    # failed (a cutover's undo is the rollback plan, a run of its own)
+    for illegal in (StepStatus.PENDING, StepStatus.FAILED, StepStatus.SKIPPED):
+        with pytest.raises(ValueError, match=f"illegal transition done -> {illegal}"):
+            journal.transition(run, "a", illegal)
+    assert "undone" not in {status.value for status in StepStatus}
 
 
 def test_runs_steps_in_order_and_records_done(tmp_path: Path) -> None:

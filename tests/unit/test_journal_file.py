@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sidebyside.engine.journal import SCHEMA_VERSION, Journal, UnusableJournal
+from sidebyside.engine.journal import SCHEMA_VERSION, Journal, StepStatus, UnusableJournal
 
 
 def test_garbage_is_refused_naming_the_file(tmp_path: Path) -> None:
@@ -39,3 +39,21 @@ def test_a_new_journal_records_its_format(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "journal.db") as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     db.close()
+
+
+def test_a_step_journaled_undone_reads_as_pending_and_runs_again(tmp_path: Path) -> None:
+    # "undone" was a status of older journals (no run ever wrote it: no undo ran).
+    journal = Journal(tmp_path)
+    run = journal.start_run("cutover", "t", [{"id": "cutover.switch.keystone",
+                                               "action": "switch_traffic", "title": "S"}])
+    journal.close()
+    with sqlite3.connect(tmp_path / "journal.db") as db:
+        db.execute("UPDATE steps SET status = 'undone', attempts = 1")
+    db.close()
+    journal = Journal(tmp_path)
+    assert journal.step(run, "cutover.switch.keystone").status == StepStatus.PENDING
+    journal.transition(run, "cutover.switch.keystone", StepStatus.RUNNING)
+    journal.transition(run, "cutover.switch.keystone", StepStatus.DONE)
+    step = journal.step(run, "cutover.switch.keystone")
+    assert step.status == StepStatus.DONE and step.attempts == 2
+    journal.close()

@@ -1,14 +1,17 @@
-"""Plans: order of services and phases, ids, undo, the window estimate."""
+"""Plans: order of services and phases, ids, what rollback reverses, the window estimate."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
-from sidebyside.inventory import parse_inventory
-from sidebyside.plan import Changes, build_plan
+from sidebyside.cli.output import render_plan_markdown, render_plan_text
+from sidebyside.inventory import Inventory, parse_inventory
+from sidebyside.plan import Changes, Plan, Step, build_plan
 from sidebyside.plan.estimate import estimate_window
 from sidebyside.services.catalog import SERVICE_ORDER, catalog
 
@@ -250,3 +253,173 @@ def test_rollback_thaws_writes_only_after_every_switch_back():
 def test_classic_cutover_has_no_window_steps():
     actions = {s.action for s in build_plan(without_write_freeze(), "cutover").steps}
     assert not actions & {"freeze_writes", "thaw_writes", "verify_old_untouched"}
+
+
+# Inventory shapes every cutover must be reversible in: with and without HAProxy, its
+# write freeze and keepalived; one or three controllers; several service sets.
+def _example(name: str) -> dict[str, Any]:
+    return yaml.safe_load((EXAMPLES / f"{name}.yaml").read_text())
+
+
+def _only(data: dict[str, Any], services: list[str]) -> dict[str, Any]:
+    data["services"] = services
+    blocks = [data["old"]["services"], data["new"]["services"]]
+    if data["ha"].get("haproxy"):
+        blocks.append(data["ha"]["haproxy"]["backends"])
+    for block in blocks:
+        for name in [k for k in block if k not in services]:
+            del block[name]
+    return data
+
+
+def _one_controller(data: dict[str, Any]) -> dict[str, Any]:
+    data["old"]["controllers"], data["new"]["controllers"] = ["ctl1-old"], ["ctl1-new"]
+    for backend in data["ha"]["haproxy"]["backends"].values():
+        backend["old"], backend["new"] = ["ctl1-old"], ["ctl1-new"]
+    return data
+
+
+def _minimal_keepalived(data: dict[str, Any]) -> dict[str, Any]:
+    data["ha"]["keepalived"] = {"instance": "VI_1", "vip": "10.0.0.10/24",
+                                "old": ["old-ctl1"], "new": ["new-ctl1"]}
+    return data
+
+
+def _drop(*path: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    def mutate(data: dict[str, Any]) -> dict[str, Any]:
+        node = data
+        for key in path[:-1]:
+            node = node[key]
+        del node[path[-1]]
+        return data
+    return mutate
+
+
+def _freeze(data: dict[str, Any]) -> dict[str, Any]:
+    data["ha"]["haproxy"]["write_freeze"] = {"map": "/etc/haproxy/sbs-write-freeze.map"}
+    return data
+
+
+def _no_freeze(data: dict[str, Any]) -> dict[str, Any]:
+    return _drop("ha", "haproxy", "write_freeze")(data)
+
+
+SHAPES: dict[str, Callable[[], dict[str, Any]]] = {
+    "production": lambda: _example("production"),
+    "production, drain": lambda: _no_freeze(_example("production")),
+    "production, no keepalived": lambda: _drop("ha", "keepalived")(_example("production")),
+    "production, keepalived only": lambda: _drop("ha", "haproxy")(_example("production")),
+    "production, one controller": lambda: _one_controller(_example("production")),
+    "production, one controller, drain": lambda: _no_freeze(
+        _one_controller(_example("production"))),
+    "production, keystone and glance": lambda: _only(_example("production"),
+                                                     ["keystone", "glance"]),
+    "production, nova and heat": lambda: _only(_example("production"), ["nova", "heat"]),
+    "production, nova and heat, drain": lambda: _no_freeze(
+        _only(_example("production"), ["nova", "heat"])),
+    "production, nova without a backend": lambda: _drop(
+        "ha", "haproxy", "backends", "nova")(_example("production")),
+    "production, nova without a backend, drain": lambda: _no_freeze(_drop(
+        "ha", "haproxy", "backends", "nova")(_example("production"))),
+    "minimal": lambda: _example("minimal"),
+    "minimal, write freeze": lambda: _freeze(_example("minimal")),
+    "minimal, keepalived, write freeze": lambda: _freeze(_minimal_keepalived(
+        _example("minimal"))),
+    # a write freeze with no backend to freeze: the drain, the VIP moved by keepalived
+    "minimal, keepalived, write freeze, no backends": lambda: _freeze(_minimal_keepalived(
+        _drop("ha", "haproxy", "backends")(_example("minimal")))),
+}
+
+
+def shape(name: str) -> Inventory:
+    return parse_inventory(SHAPES[name]())
+
+
+def _reversal(step: Step, inv: Inventory) -> tuple[str, Callable[[Step], bool]]:
+    """The rollback step that puts back what cutover `step` changed, and what that
+    step must do for it."""
+    def switches_back(svc: str) -> tuple[str, Callable[[Step], bool]]:
+        return f"rollback.switch.{svc}", lambda back: (
+            back.action == "switch_traffic" and back.params == {"to": "old"})
+
+    def starts_old(svc: str) -> tuple[str, Callable[[Step], bool]]:
+        return "rollback.start-old", lambda back: (
+            back.action == "start_service" and back.params["side"] == "old"
+            and svc in back.params["services"])
+
+    haproxy = inv.ha.haproxy
+    if step.action == "switch_traffic":
+        return switches_back(str(step.service))
+    if step.action == "drain":  # the old servers drained are made ready by the switch back
+        if haproxy is not None and step.service in haproxy.backends:
+            return switches_back(str(step.service))
+        return starts_old(str(step.service))  # no backend: only its queues were waited for
+    if step.action == "stop_service" and step.params["side"] == "old":
+        return starts_old(str(step.service))
+    if step.action == "move_vip":
+        return "rollback.move-vip", lambda back: back.params == {"to": "old"}
+    if step.action == "freeze_writes":
+        return "rollback.thaw-writes", lambda back: (
+            back.action == "thaw_writes" and step.service in back.params["services"])
+    if step.action == "open_token_issue":  # logins reach the old keystone again
+        return switches_back("keystone")
+    raise AssertionError(f"{step.id}: no rollback step reverses {step.action}")
+
+
+@pytest.mark.parametrize("name", list(SHAPES))
+def test_every_cutover_step_on_traffic_or_old_services_is_reversed_by_the_rollback_plan(
+        name: str) -> None:
+    # The engine's undo of a cutover is the rollback plan (sbs rollback, or by itself
+    # once traffic moved): nothing the cutover does to traffic or the old services may
+    # be left out of it.
+    inv = shape(name)
+    rollback = build_plan(inv, "rollback")
+    for step in build_plan(inv, "cutover").steps:
+        if step.changes not in (Changes.TRAFFIC, Changes.OLD_SERVICES):
+            continue
+        if step.action == "thaw_writes":  # writes reopen where traffic goes: every switch back
+            reversals = [_reversal(Step(id=f"x.{svc}", action="switch_traffic", title="",
+                                        changes=Changes.TRAFFIC, service=svc), inv)
+                         for svc in step.params["services"]]
+        else:
+            reversals = [_reversal(step, inv)]
+        for back_id, does in reversals:
+            assert does(rollback.step(back_id)), (step.id, back_id)
+
+
+def test_the_reversing_steps_of_the_rollback_plan_come_in_an_order_that_loses_no_write():
+    # old services up before traffic goes back; writes reopen only once every backend
+    # serves the old side again (both also what the guarded run's fallback runs)
+    order = [s.id for s in build_plan(production(), "rollback").steps]
+    switches = [i for i, s in enumerate(order) if s.startswith("rollback.switch.")]
+    assert order.index("rollback.start-old") < order.index("rollback.move-vip") < min(switches)
+    assert max(switches) < order.index("rollback.thaw-writes")
+
+
+@pytest.mark.parametrize("name", list(SHAPES))
+def test_a_cutover_rolls_back_by_itself_from_its_first_step_moving_traffic(name: str) -> None:
+    inv = shape(name)
+    plan = build_plan(inv, "cutover")
+    first = plan.automatic_rollback_from()
+    assert first is not None
+    moving = [s for s in plan.steps if s.action in ("switch_traffic", "move_vip")]
+    assert plan.steps[first] == moving[0]
+    assert all(s.action in ("drain", "freeze_writes") for s in plan.steps[:first]
+               if s.changes == Changes.TRAFFIC)
+    for command in ("prepare", "rollback"):  # neither falls back to another plan
+        assert Plan(command=command, environment="t",
+                    steps=plan.steps).automatic_rollback_from() is None
+
+
+def test_sbs_plan_cutover_says_where_the_automatic_rollback_begins_and_promises_no_undo():
+    plan = build_plan(production(), "cutover")
+    first = plan.automatic_rollback_from()
+    assert first is not None and plan.steps[first].id == "cutover.switch.keystone"
+    for rendered in (render_plan_text(plan), render_plan_markdown(plan)):
+        assert (f"If step {first + 1} (cutover.switch.keystone) or any later step fails, "
+                "sbs runs the rollback plan (`sbs plan rollback`, the one `sbs rollback` "
+                "runs)") in rendered
+        assert "undo" not in rendered.lower()
+    assert all("undo" not in step for step in plan.to_dict()["steps"])
+    for command in ("prepare", "rollback"):
+        assert "rollback plan" not in render_plan_text(build_plan(production(), command))

@@ -1,5 +1,5 @@
-"""The plan's traffic steps (drain, switch_traffic, switch_back, undrain) bound to an
-inventory whose HAProxy node is the real one of the fixture."""
+"""The plan's traffic steps (drain, switch_traffic to new and, as rollback runs it, back
+to old) bound to an inventory whose HAProxy node is the real one of the fixture."""
 
 from __future__ import annotations
 
@@ -59,7 +59,8 @@ def test_traffic_steps_through_the_inventory(haproxy: HaproxyUnderTest) -> None:
     drained = actions["drain"].run(step("drain"), ctx)
     assert drained["haproxy"]["drained"] == ["old"]
     assert node.servers(BACKEND, ["old"])["old"].admin == "drain"
-    actions["undrain"].run(step("undrain"), ctx)
+    # what reverses a drain is the rollback plan's switch to old: old servers ready
+    actions["switch_traffic"].run(step("switch_traffic", to="old"), ctx)
     assert node.servers(BACKEND, ["old"])["old"].admin == "ready"
 
     switched = actions["switch_traffic"].run(step("switch_traffic", to="new"), ctx)
@@ -68,8 +69,9 @@ def test_traffic_steps_through_the_inventory(haproxy: HaproxyUnderTest) -> None:
     saved = {s.server: s.admin for s in parse_servers_state(open(haproxy.state_file).read())}
     assert saved == {"old": "maint", "new": "ready"}
 
-    # the undo of a switch to new is a switch to old
-    actions["switch_back"].run(step("switch_back", to="new"), ctx)
+    # what reverses a switch to new is the rollback plan's switch to old
+    actions["switch_traffic"].run(step("switch_traffic", to="old"), ctx)
+    assert actions["switch_traffic"].verify(step("switch_traffic", to="old"), ctx) is True
     assert {s.server: s.admin for s in node.servers_state(BACKEND)} == {"old": "ready",
                                                                        "new": "maint"}
     assert any("checked directly: GET http://127.0.0.83" in line for line in lines)
