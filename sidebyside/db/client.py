@@ -354,6 +354,11 @@ class TargetSession(Session):
             self._connection.rollback()
 
 
+def text_of(value: Any) -> str:
+    """A column value as text (the driver returns bytes for binary collations)."""
+    return value.decode() if isinstance(value, bytes | bytearray) else str(value)
+
+
 def require_target(session: object, what: str) -> TargetSession:
     """`session`, when it is a TargetSession; TypeError otherwise.
 

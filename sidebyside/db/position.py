@@ -9,7 +9,7 @@ from typing import Any
 
 from sidebyside.db import schema
 from sidebyside.db.checksum import chunk_checksum
-from sidebyside.db.client import ReadOnlySession, Session
+from sidebyside.db.client import ReadOnlySession, Session, text_of
 from sidebyside.db.endpoint import DbEndpoint
 from sidebyside.db.errors import InputError, SbsError
 from sidebyside.db.sql import TableInfo, quote_ident
@@ -110,14 +110,14 @@ def read_position(session: Session) -> dict[str, Any]:
         except SbsError:
             continue
         if row:
-            position["binlog_file"], position["binlog_pos"] = _str(row[0]), int(row[1])
+            position["binlog_file"], position["binlog_pos"] = text_of(row[0]), int(row[1])
         break
     for variable in ("gtid_binlog_pos", "gtid_executed"):
         try:
             value = session.value(f"SELECT @@GLOBAL.{variable}")
         except SbsError:
             continue
-        position["gtid"] = _str(value) if value is not None else None
+        position["gtid"] = text_of(value) if value is not None else None
         position["gtid_variable"] = variable
         break
     return position
@@ -128,7 +128,3 @@ def same_position(old: dict[str, Any] | None, new: dict[str, Any]) -> bool:
     if not old or old.get("binlog_file") is None or new.get("binlog_file") is None:
         return False
     return all(old.get(k) == new.get(k) for k in ("binlog_file", "binlog_pos", "gtid"))
-
-
-def _str(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes | bytearray) else str(value)

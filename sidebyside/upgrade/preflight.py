@@ -9,14 +9,16 @@ are read-only (`db_sync --check`, reading configs), database access is SELECTs.
 
 from __future__ import annotations
 
-import configparser
 import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sidebyside.errors import PreflightError, SbsError
+from sidebyside.config.ini import Document
+from sidebyside.db import server_facts
+from sidebyside.db.client import ReadOnlySession, text_of
+from sidebyside.errors import InputError, PreflightError, SbsError
 from sidebyside.inventory import Inventory
 from sidebyside.redact import redact
 from sidebyside.remote.base import Host
@@ -33,10 +35,10 @@ from sidebyside.sides import (
 )
 from sidebyside.traffic.errors import HaproxyUnreachable
 from sidebyside.traffic.haproxy import HaproxyNode
-from sidebyside.upgrade import mysql_probe
 from sidebyside.upgrade.commands import LogSink, display, render
 from sidebyside.upgrade.db_sync import read_check
 from sidebyside.upgrade.release_notes import (
+    CatalogEntry,
     match_catalog,
     match_options,
     python_finding,
@@ -177,8 +179,8 @@ class _Preflight:
         for side in ("old", "new"):
             db = self.inv.side(side).database
             try:
-                with mysql_probe.connection(db, f"{side}.database") as conn:
-                    facts = mysql_probe.server_facts(conn)
+                with server_facts.probe_session(db, f"{side}.database") as conn:
+                    facts = server_facts.server_facts(conn)
                 self.db_ok[side] = True
                 self.report.add("database", OK, f"{side} {db.host}:{db.port}",
                                 f"reachable, server {facts.version}")
@@ -247,10 +249,10 @@ class _Preflight:
         if not (self.db_ok.get("old") and self.db_ok.get("new")):
             return
         names = databases_of(self.inv.ordered_services)
-        with mysql_probe.connection(self.inv.old.database, "old.database") as conn:
-            sizes = mysql_probe.database_sizes(conn, names)
-        with mysql_probe.connection(self.inv.new.database, "new.database") as conn:
-            datadir = mysql_probe.server_facts(conn).datadir
+        with server_facts.probe_session(self.inv.old.database, "old.database") as conn:
+            sizes = server_facts.database_sizes(conn, names)
+        with server_facts.probe_session(self.inv.new.database, "new.database") as conn:
+            datadir = server_facts.server_facts(conn).datadir
         total = sum(sizes.values())
         subject = f"new database {self.inv.new.database.host}:{datadir}"
         host = self._new_database_host()
@@ -393,12 +395,12 @@ class _Preflight:
     def catalog(self) -> None:
         if "keystone" not in self.inv.services or not self.db_ok.get("old"):
             return
-        with mysql_probe.connection(self.inv.old.database, "old.database") as conn:
-            if "keystone" not in mysql_probe.existing_databases(conn):
+        with server_facts.probe_session(self.inv.old.database, "old.database") as conn:
+            if "keystone" not in server_facts.existing_databases(conn):
                 self.report.add("catalog", WARNING, "old keystone database",
                                 "not found on the old server")
                 return
-            entries = mysql_probe.keystone_catalog(conn)
+            entries = keystone_catalog(conn)
         findings = match_catalog(entries, self.inv.release.from_, self.inv.release.to)
         for f in findings:
             self.report.add("removed-api", f.severity, f.subject, f.message, f.advice)
@@ -531,16 +533,31 @@ class _Preflight:
         return self.report
 
 
-# keystone.conf options under which a SUCCESSFUL password authentication writes the
-# identity database too (keystone/identity: last_active_at, lockout bookkeeping).
-TOKEN_ISSUE_WRITES = (("security_compliance", "lockout_failure_attempts"),
-                      ("security_compliance", "disable_user_account_days_inactive"))
+def keystone_catalog(conn: ReadOnlySession, database: str = "keystone"
+                     ) -> list[CatalogEntry]:
+    """Enabled services and their endpoints, from the keystone database."""
+    quoted = "`" + database.replace("`", "``") + "`"
+    rows = conn.query(
+        f"SELECT s.type, s.extra, e.interface, e.url FROM {quoted}.service s "
+        f"LEFT JOIN {quoted}.endpoint e ON e.service_id = s.id "
+        "WHERE s.enabled = 1")
+    entries = []
+    for service_type, extra, interface, url in rows:
+        try:
+            name = str(json.loads(extra or "{}").get("name", ""))
+        except (ValueError, AttributeError):
+            name = ""
+        entries.append(CatalogEntry(service_type=text_of(service_type), service_name=name,
+                                    interface=text_of(interface or ""),
+                                    url=text_of(url or "")))
+    return entries
 
 
 def token_issue_writes(options: dict[tuple[str, str], str]) -> list[str]:
-    """Pure: the keystone.conf settings that make token issue write, as `[s] o = v`."""
+    """Pure: the keystone.conf settings that make token issue write, as `[s] o = v`
+    (which ones: the catalog's keystone api.token_issue_writes_under)."""
     found = []
-    for section, option in TOKEN_ISSUE_WRITES:
+    for section, option in service("keystone").token_issue_writes_under:
         value = options.get((section, option), "").strip()
         if value and value not in ("0", "<None>"):
             found.append(f"[{section}] {option} = {value}")
@@ -548,18 +565,15 @@ def token_issue_writes(options: dict[tuple[str, str], str]) -> list[str]:
 
 
 def parse_ini_options(text: str) -> dict[tuple[str, str], str]:
-    """`(section, option) -> value` of an oslo.config INI file (DEFAULT is an ordinary
-    section; a repeated key keeps its last value; options lower-case). Pure."""
-    parser = configparser.ConfigParser(strict=False, interpolation=None,
-                                       default_section="__sbs_none__")
-    parser.optionxform = str.lower  # type: ignore[assignment,method-assign]
+    """`(section, option) -> value` of an oslo.config INI file, read by config.ini as
+    the service reads it (DEFAULT is an ordinary section; a repeated key keeps its last
+    value; options lower-case); {} for a file oslo.config would refuse. Pure."""
     try:
-        parser.read_string(text)
-    except configparser.Error:
+        document = Document.parse(text, strict=True)
+    except InputError:
         return {}
-    return {(section, option): value or ""
-            for section in parser.sections()
-            for option, value in parser.items(section, raw=True)}
+    return {(section.name or "", entry.key.lower()): entry.value
+            for section, entry in document.iter_entries()}
 
 
 def _df_available(stdout: str) -> int | None:

@@ -257,17 +257,17 @@ def test_a_connection_dying_half_open_mid_copy_fails_the_copy_with_exit_8(
 
 def test_the_pre_flight_probe_session_is_read_only(loopback_server: MariaDBServer,
                                                   password_file: Path) -> None:
+    from sidebyside.db import server_facts
     from sidebyside.inventory import DatabaseModel
-    from sidebyside.upgrade import mysql_probe
 
     before = _fingerprint(loopback_server)
     model = DatabaseModel(host="127.0.0.1", port=loopback_server.port, user="root",
                           password_file=str(password_file), read_timeout=30)
-    with mysql_probe.connection(model, "old.database") as conn:
+    with server_facts.probe_session(model, "old.database") as conn:
         assert isinstance(conn, ReadOnlySession)
         assert conn.endpoint.read_timeout == 30 and conn.endpoint.connect_timeout <= 5
-        assert "precious" in mysql_probe.existing_databases(conn)
-        assert mysql_probe.database_sizes(conn, ["precious"])["precious"] > 0
+        assert "precious" in server_facts.existing_databases(conn)
+        assert server_facts.database_sizes(conn, ["precious"])["precious"] > 0
         with pytest.raises(SbsError, match="READ ONLY"):
             conn.execute("DELETE FROM precious.t")
     assert _fingerprint(loopback_server) == before
