@@ -12,6 +12,10 @@ Public API:
         (identity.py: old and new proven different servers, SameServerError otherwise)
 Sessions (client.py): ReadOnlySession for everything read (the whole old side),
 TargetSession the only type anything is written through.
+Also: position.py (binlog/GTID position, read_position), checksum.py (a chunk's
+checksum on a server), server_facts.py (the pre-flight's read-only questions:
+version, datadir, databases and their sizes), mariadb_server.py (a MariaDB server of
+its own, for the backup's restore test; the lab and the tests use it too).
 """
 
 from sidebyside.db.copy import copy_databases
