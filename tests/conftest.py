@@ -1,5 +1,6 @@
-"""What every test tier shares: free ports, loopback addresses no two tiers share, and real
-MariaDB servers on them.
+"""What every test tier shares: free ports, loopback addresses no two tiers share, real
+MariaDB servers on them, the example inventories parsed once, and the sbs command line
+built once for tests that run it in-process many times.
 
 Addresses: every fixture that binds a server to a loopback address of its own takes it
 from `loopback_address()`, which hands out 127.0.4.1 ... 127.0.5.254 once each per session.
@@ -10,16 +11,22 @@ lab's on one address.
 
 from __future__ import annotations
 
+import copy
+import functools
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
+import typer.main
+import yaml
 
 if TYPE_CHECKING:  # pymysql and the lab adapter only where a test starts a server
     from sidebyside.lab.mariadb import MariaDBServer
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 # Two /24s of loopback: more than any session starts (each tier takes a handful).
 _LOOPBACK_POOL = (f"127.0.{block}.{host}" for block in (4, 5) for host in range(1, 255))
@@ -90,3 +97,26 @@ def mariadb_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaD
     finally:
         for server in reversed(started):
             server.stop()
+
+
+@functools.cache
+def _parsed_example(name: str) -> Any:
+    return yaml.load((EXAMPLES / name).read_text(),  # noqa: S506 - a safe loader
+                     Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
+def example_inventory(name: str = "minimal.yaml") -> Any:
+    """examples/<name> as data, a fresh copy each call (tests mutate theirs); the file is
+    parsed once per session (libyaml when present)."""
+    return copy.deepcopy(_parsed_example(name))
+
+
+_command_of = functools.cache(typer.main.get_command)
+
+
+@pytest.fixture()
+def typer_command_built_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """typer builds the click command of every sbs command again on each run of the app
+    (about 0.1 s); the app does not change between runs, so a test running the real
+    entry point in-process many times builds it once."""
+    monkeypatch.setattr(typer.main, "get_command", _command_of)

@@ -11,12 +11,14 @@ import yaml
 
 from sidebyside.errors import InventoryError
 from sidebyside.inventory import load_inventory, parse_duration, parse_inventory, resolve_password
+from tests.conftest import example_inventory
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def base() -> dict[str, Any]:
-    return yaml.safe_load((EXAMPLES / "minimal.yaml").read_text())
+    data: dict[str, Any] = example_inventory("minimal.yaml")
+    return data
 
 
 def _set(data: dict[str, Any], path: str, value: Any) -> None:

@@ -24,8 +24,10 @@ import pytest
 import yaml
 
 from sidebyside.cli import main as cli_main
+from tests.conftest import example_inventory
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+# ~180 runs of one unchanging app: its click command is built once
+pytestmark = pytest.mark.usefixtures("typer_command_built_once")
 
 # Secrets of the good base: none may ever appear in any output.
 FILE_PASSWORD = "hunter2-file-Pw9"
@@ -40,7 +42,7 @@ Mutation = Callable[[dict[str, Any], Path], None]
 
 def good_base(tmp: Path) -> dict[str, Any]:
     """minimal.yaml with readable secrets and an inline secret sbs may hold (extra_vars)."""
-    data = yaml.safe_load((EXAMPLES / "minimal.yaml").read_text())
+    data = example_inventory("minimal.yaml")
     password_file = tmp / "old-db.password"
     password_file.write_text(FILE_PASSWORD + "\n")
     data["old"]["database"]["password_file"] = str(password_file)
