@@ -11,24 +11,27 @@ from collections.abc import Callable
 from typing import Any
 
 from sidebyside.actions.context import ActionContext
-from sidebyside.cloud.checks import ParityReport, SmokeReport
+from sidebyside.cloud.checks import (
+    SNAPSHOT_FACT,
+    SNAPSHOT_META_FACT,
+    ParityReport,
+    SmokeReport,
+    stored_snapshot,
+)
 from sidebyside.cloud.smoke import snapshot
 from sidebyside.cloud.verify import (
-    SNAPSHOT_FACT,
     Clouds,
     VerifyReport,
     cloud_of,
     parity_sides,
     parity_with_snapshot,
     smoke_side,
-    stored_snapshot,
 )
 from sidebyside.engine.executor import StepContext
 from sidebyside.errors import InputError, SbsError, VerificationError
 from sidebyside.inventory import Inventory
 from sidebyside.plan.model import Step
 
-SNAPSHOT_META_FACT = "cutover.snapshot.meta"
 CloudsFactory = Callable[[Inventory], Clouds]
 
 

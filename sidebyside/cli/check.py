@@ -7,7 +7,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from sidebyside.cli import output
-from sidebyside.cli.common import DEFAULT_INVENTORY, InventoryOpt, JsonOpt, StateDirOpt, environment
+from sidebyside.cli.common import (
+    DEFAULT_INVENTORY,
+    InventoryOpt,
+    JsonOpt,
+    StateDirOpt,
+    environment,
+    shown_in_json,
+)
 from sidebyside.redact import redact
 from sidebyside.remote.inventory_hosts import Hosts
 from sidebyside.upgrade.preflight import PreflightReport, run_preflight
@@ -46,7 +53,5 @@ def register(app: typer.Typer) -> None:
             output.console.print(f"{len(report.blockers)} blocker(s), "
                                  f"{len(report.warnings)} warning(s) in "
                                  f"{report.seconds:.1f}s")
-        if report.blockers:
-            if as_json:  # the report is the JSON document; only the exit code remains
-                raise typer.Exit(3)
+        with shown_in_json(as_json):
             report.raise_if_blocked()

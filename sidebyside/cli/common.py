@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
+from sidebyside.cli import output
 from sidebyside.engine.environment import Environment, open_environment
-from sidebyside.errors import Aborted, InputError
+from sidebyside.engine.journal import Journal
+from sidebyside.errors import Aborted, InputError, SbsError
 
 InventoryOpt = Annotated[Path, typer.Option(
     "-i", "--inventory", envvar="SBS_INVENTORY", help="Inventory YAML file.",
@@ -32,6 +36,24 @@ def environment(inventory: Path, state_dir: Path | None, *,
     return open_environment(inventory, state_dir, check_secrets=check_secrets)
 
 
+def existing_journal(env: Environment) -> Journal | None:
+    """The environment's journal when a run has written one, else None: a read-only
+    command (status, plan, verify) must not create the state dir by opening it."""
+    return env.journal if (env.state_dir / "journal.db").exists() else None
+
+
+@contextmanager
+def shown_in_json(as_json: bool) -> Iterator[None]:
+    """With --json, an SbsError raised inside is already in the document the command
+    printed (its report): the entry point then exits with the error's code and prints
+    no second document. Without --json the error is printed as usual."""
+    try:
+        yield
+    except SbsError as exc:
+        exc.shown = exc.shown or as_json
+        raise
+
+
 def confirm(question: str, yes: bool) -> None:
     """Ask before changing anything. Raises Aborted on no, InputError without a tty."""
     if yes:
@@ -41,3 +63,32 @@ def confirm(question: str, yes: bool) -> None:
                          hint="pass --yes to run unattended")
     if not typer.confirm(question, default=False, err=True):
         raise Aborted("not confirmed; nothing was changed")
+
+
+def run_app(app: typer.Typer) -> NoReturn:
+    """Run a command-line app and exit: the one place errors become exit codes (`sbs`,
+    and `python -m sidebyside.cli.lab` which the lab's inventory calls)."""
+    as_json = "--json" in sys.argv
+    try:
+        # Without standalone mode click returns a typer.Exit's code instead of exiting.
+        result = app(standalone_mode=False)
+    except SbsError as exc:
+        if not exc.shown:
+            output.print_error(exc, as_json)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        output.err_console.print("aborted")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        output.err_console.print("interrupted")
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # the command-line parser's own errors (usage, bad value)
+        show = getattr(exc, "show", None)
+        code = getattr(exc, "exit_code", None)
+        if show is None or not isinstance(code, int):
+            raise
+        show()
+        sys.exit(code)
+    sys.exit(result if isinstance(result, int) else 0)

@@ -20,12 +20,7 @@ from sidebyside.config.metadata import (
     service_spec,
 )
 from sidebyside.config.rules import load_rules, release_key
-from sidebyside.config.translate import (
-    HostMap,
-    Masker,
-    TranslationReport,
-    translate_document,
-)
+from sidebyside.config.translate import HostMap, Masker, translate_files
 from sidebyside.config.validate import (
     dynamic_groups,
     require_valid,
@@ -143,24 +138,20 @@ def translate(
     names = [f.name for f in files]
     if output_dir is not None and len(set(names)) != len(names):
         raise InputError("two input files share a name; translate them separately")
-    translated = []
-    for path in files:
-        document = Document.parse(_read(path), path=str(path), strict=True)
-        translated.append(translate_document(document, path=str(path), service=service,
-                                             new=new, old=old, rules=rules,
-                                             host_map=mapping,
-                                             drop_deprecated=drop_deprecated, via=via))
-    report = TranslationReport(service, from_release, to_release, translated,
-                               metadata_used={"new": str(metadata or venv),
-                                              "old": str(old_metadata or old_venv or "")})
+    report = translate_files({str(path): _read(path) for path in files}, service=service,
+                             from_release=from_release, new=new, old=old, rules=rules,
+                             host_map=mapping, drop_deprecated=drop_deprecated, via=via)
+    report.metadata_used = {"new": str(metadata or venv),
+                            "old": str(old_metadata or old_venv or "")}
     if output_dir is not None:
         output_dir.mkdir(parents=True, exist_ok=True)
         targets = [output_dir / path.name for path in files] + [output_dir / "report.json"]
         for target in targets:  # every one checked before the first is written
             refuse_symlink(target)
-        for path, result in zip(files, translated, strict=True):
-            write_atomically(output_dir / path.name, result.document.to_bytes(),
-                             mode=path.stat().st_mode & 0o7777)
+        for result in report.files:
+            source = Path(result.path)
+            write_atomically(output_dir / source.name, result.document.to_bytes(),
+                             mode=source.stat().st_mode & 0o7777)
         write_atomically(output_dir / "report.json",
                          (json.dumps(report.to_dict(), indent=2) + "\n").encode())
     if as_json:

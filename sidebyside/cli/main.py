@@ -1,16 +1,14 @@
-"""The `sbs` command. The only place that turns errors into exit codes."""
+"""The `sbs` command. Errors become exit codes in one place: cli.common.run_app."""
 
 from __future__ import annotations
 
 import importlib
 import os
-import sys
 
 import typer
 
 from sidebyside import __version__
-from sidebyside.cli import output
-from sidebyside.errors import SbsError
+from sidebyside.cli.common import run_app
 
 app = typer.Typer(
     name="sbs", no_args_is_help=True, add_completion=False,
@@ -57,26 +55,4 @@ def run() -> None:
     # Before anything is written: every file and directory sbs creates (state, journal,
     # backups, exports, reports) is its owner's alone unless it sets a mode itself.
     os.umask(PRIVATE_UMASK)
-    as_json = "--json" in sys.argv
-    try:
-        # Without standalone mode click returns a typer.Exit's code instead of exiting.
-        result = app(standalone_mode=False)
-    except SbsError as exc:
-        output.print_error(exc, as_json)
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        output.err_console.print("aborted")
-        sys.exit(130)
-    except KeyboardInterrupt:
-        output.err_console.print("interrupted")
-        sys.exit(130)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except Exception as exc:  # the command-line parser's own errors (usage, bad value)
-        show = getattr(exc, "show", None)
-        code = getattr(exc, "exit_code", None)
-        if show is None or not isinstance(code, int):
-            raise
-        show()
-        sys.exit(code)
-    sys.exit(result if isinstance(result, int) else 0)
+    run_app(app)

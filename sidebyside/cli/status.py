@@ -8,7 +8,14 @@ import typer
 from rich.markup import escape
 
 from sidebyside.cli import output
-from sidebyside.cli.common import DEFAULT_INVENTORY, InventoryOpt, JsonOpt, StateDirOpt, environment
+from sidebyside.cli.common import (
+    DEFAULT_INVENTORY,
+    InventoryOpt,
+    JsonOpt,
+    StateDirOpt,
+    environment,
+    existing_journal,
+)
 from sidebyside.engine.fingerprint import Fingerprint, fingerprint_changes, inventory_fingerprint
 from sidebyside.engine.journal import Journal, RunRecord, StepRecord
 from sidebyside.engine.lock import RunLock
@@ -59,14 +66,14 @@ def register(app: typer.Typer) -> None:
         # A lock file or journal sbs cannot use is reported (exit 2, the file named),
         # never shown as "no runs".
         RunLock(env.state_dir, "status").check_form()
-        if not (env.state_dir / "journal.db").exists():
+        journal = existing_journal(env)
+        if journal is None:
             if as_json:
                 output.emit_json({"environment": env.inventory.environment, "runs": []})
             else:
                 output.console.print(f"no runs yet for {env.inventory.environment} "
                                      f"(state dir {env.state_dir})")
             return
-        journal = env.journal
         runs = journal.runs(command)
         current = inventory_fingerprint(env.inventory)
         if as_json:

@@ -13,8 +13,22 @@ from rich.markup import escape
 from rich.table import Table
 
 from sidebyside.cli import output
-from sidebyside.cli.common import DEFAULT_INVENTORY, InventoryOpt, JsonOpt, StateDirOpt, environment
-from sidebyside.cloud.checks import ParityReport, SmokeReport, describe_difference
+from sidebyside.cli.common import (
+    DEFAULT_INVENTORY,
+    InventoryOpt,
+    JsonOpt,
+    StateDirOpt,
+    environment,
+    existing_journal,
+    shown_in_json,
+)
+from sidebyside.cloud.checks import (
+    ParityReport,
+    RecordedSnapshot,
+    SmokeReport,
+    describe_difference,
+    recorded_snapshot,
+)
 from sidebyside.cloud.perf import DEFAULT_ROUNDS, DEFAULT_THRESHOLD, ComparisonReport
 from sidebyside.errors import InputError
 from sidebyside.redact import redact
@@ -103,31 +117,20 @@ def register(app: typer.Typer) -> None:
             "and for vip once a cutover recorded a snapshot).")] = None,
     ) -> None:
         """Smoke-test a cloud, compare its resources, time old against new."""
-        from sidebyside.actions.cloud import SNAPSHOT_META_FACT
-        from sidebyside.cloud.verify import (
-            SIDE_CHOICES,
-            SNAPSHOT_FACT,
-            run_verify,
-            stored_snapshot,
-            write_report_files,
-        )
+        from sidebyside.cloud.verify import SIDE_CHOICES, run_verify, write_report_files
         from sidebyside.remote.inventory_hosts import Hosts
 
         if side not in SIDE_CHOICES:
             raise InputError(f"--side must be one of {', '.join(SIDE_CHOICES)}, not {side!r}")
         env = environment(inventory, state_dir)
-        before = None
-        counted: list[str] | None = None
-        if side == "vip" and (env.state_dir / "journal.db").exists():
-            before = stored_snapshot(env.journal.fact(SNAPSHOT_FACT))
-            meta = env.journal.fact(SNAPSHOT_META_FACT)
-            if isinstance(meta, dict) and isinstance(meta.get("services"), list):
-                counted = [str(s) for s in meta["services"]]
+        journal = existing_journal(env) if side == "vip" else None
+        recorded = recorded_snapshot(journal.fact) if journal else RecordedSnapshot(None, None)
         hosts = Hosts(env.inventory) if compare else None
         try:
-            report = run_verify(env.inventory, side=side, parity=parity, before=before,
-                                do_compare=compare, rounds=rounds, threshold=threshold,
-                                host_of=hosts, snapshot_services=counted)
+            report = run_verify(env.inventory, side=side, parity=parity,
+                                before=recorded.snapshot, do_compare=compare, rounds=rounds,
+                                threshold=threshold, host_of=hosts,
+                                snapshot_services=recorded.services)
         finally:
             if hosts is not None:
                 hosts.close()
@@ -137,9 +140,7 @@ def register(app: typer.Typer) -> None:
             output.emit_json(report.to_dict())
         else:
             _print(report)
-        if not report.ok:
-            if as_json:  # the report is the JSON document; only the exit code remains
-                raise typer.Exit(9)
+        with shown_in_json(as_json):
             report.raise_if_failed()
 
 

@@ -7,12 +7,17 @@ lists every id found on one side only.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 CheckStatus = Literal["pass", "fail", "skip"]
 Snapshot = dict[str, list[str]]
+
+# The journal facts the cutover's snapshot_resources step records: the snapshot, and
+# which run took it on which side counting which services.
+SNAPSHOT_FACT = "cutover.snapshot"
+SNAPSHOT_META_FACT = "cutover.snapshot.meta"
 
 # Differences listed per type in messages; the full lists stay in the report.
 _SHOWN_IDS = 5
@@ -165,3 +170,29 @@ def compare_snapshots(left: Mapping[str, Iterable[str]], right: Mapping[str, Ite
                                 only_right=tuple(sorted(right_set - left_set)),
                                 added_allowed=allow_added))
     return ParityReport(left_name, right_name, tuple(types))
+
+
+def stored_snapshot(value: Any) -> Snapshot | None:
+    """The journal fact as a snapshot, or None when absent or malformed."""
+    if not isinstance(value, dict) or not all(isinstance(v, list) for v in value.values()):
+        return None
+    return {str(k): [str(i) for i in v] for k, v in value.items()}
+
+
+@dataclass(frozen=True)
+class RecordedSnapshot:
+    """What a cutover recorded: the snapshot (None when none was taken or it is
+    malformed) and the services it counted (None when the record does not say)."""
+
+    snapshot: Snapshot | None
+    services: list[str] | None
+
+
+def recorded_snapshot(fact: Callable[[str], Any]) -> RecordedSnapshot:
+    """The snapshot a cutover recorded, read through `fact` (a journal's fact lookup:
+    key -> stored value or None). Raises nothing: a malformed record reads as absent."""
+    meta = fact(SNAPSHOT_META_FACT)
+    services = meta.get("services") if isinstance(meta, dict) else None
+    return RecordedSnapshot(
+        snapshot=stored_snapshot(fact(SNAPSHOT_FACT)),
+        services=[str(s) for s in services] if isinstance(services, list) else None)

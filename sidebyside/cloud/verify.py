@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sidebyside.cloud import chart
-from sidebyside.cloud.checks import ParityReport, SmokeReport, Snapshot, compare_snapshots
+from sidebyside.cloud.checks import ParityReport, SmokeReport, compare_snapshots
 from sidebyside.cloud.connection import CONNECT_RETRY_BUDGET, clouds_yaml_of, connect
 from sidebyside.cloud.perf import (
     DEFAULT_ROUNDS,
@@ -31,7 +31,6 @@ from sidebyside.redact import redact
 from sidebyside.remote.base import Host
 
 SIDE_CHOICES = ("old", "new", "vip")
-SNAPSHOT_FACT = "cutover.snapshot"
 
 
 def cloud_of(inventory: Inventory, side: str) -> str:
@@ -240,10 +239,3 @@ def write_report_files(report: VerifyReport, directory: Path, *, stamp: str | No
     report.files = files
     path.write_text(redact(json.dumps(report.to_dict(), indent=2, default=str)) + "\n")
     return files
-
-
-def stored_snapshot(value: Any) -> Snapshot | None:
-    """The journal fact as a snapshot, or None when absent or malformed."""
-    if not isinstance(value, dict) or not all(isinstance(v, list) for v in value.values()):
-        return None
-    return {str(k): [str(i) for i in v] for k, v in value.items()}

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from sidebyside.actions.cloud import SNAPSHOT_META_FACT, SnapshotResourcesAction
+from sidebyside.actions.cloud import SnapshotResourcesAction
 from sidebyside.actions.context import ActionContext
-from sidebyside.cloud.verify import SNAPSHOT_FACT
+from sidebyside.cloud.checks import SNAPSHOT_FACT, SNAPSHOT_META_FACT
 from sidebyside.engine.executor import StepContext
 from sidebyside.engine.journal import Journal, RunStatus
 from sidebyside.errors import UnreachableError
