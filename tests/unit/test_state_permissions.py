@@ -14,7 +14,7 @@ from sidebyside.engine.environment import Environment
 from sidebyside.engine.journal import Journal
 from sidebyside.engine.lock import RunLock
 from sidebyside.errors import InputError
-from tests.unit.test_runner import environment
+from tests.unit.test_engine_guarded_run import environment
 
 
 def mode(path: Path) -> int:
