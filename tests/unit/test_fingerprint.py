@@ -19,7 +19,7 @@ from sidebyside.errors import InputError, SbsError, StepFailed
 from sidebyside.inventory import Inventory, parse_inventory
 from sidebyside.plan import build_plan
 from sidebyside.redact import forget_secrets, register_secret
-from tests.unit.test_engine import Recorder, make_plan
+from tests.unit.test_engine_executor import Recorder, make_plan
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
