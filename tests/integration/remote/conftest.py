@@ -19,14 +19,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import free_port
+
 SSHD = "/usr/sbin/sshd"
 SSHD_START_SECONDS = 10.0
-
-
-def free_port(address: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((address, 0))
-        return int(sock.getsockname()[1])
 
 
 def generate_key(path: Path) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -29,16 +28,11 @@ from sidebyside.traffic.templates import (
     Timeouts,
     render_haproxy_cfg,
 )
+from tests.conftest import free_port
 
 FRONT_ADDRESS = "127.0.0.81"
 SERVER_ADDRESS = {"old": "127.0.0.82", "new": "127.0.0.83"}
 BACKEND = "svc_api"
-
-
-def free_port(address: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((address, 0))
-        return int(sock.getsockname()[1])
 
 
 class NamedHandler(BaseHTTPRequestHandler):
