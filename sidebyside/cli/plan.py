@@ -8,7 +8,14 @@ from typing import Annotated
 import typer
 
 from sidebyside.cli import output
-from sidebyside.cli.common import DEFAULT_INVENTORY, InventoryOpt, JsonOpt, StateDirOpt, environment
+from sidebyside.cli.common import (
+    DEFAULT_INVENTORY,
+    InventoryOpt,
+    JsonOpt,
+    StateDirOpt,
+    environment,
+    existing_journal,
+)
 from sidebyside.plan import build_plan
 from sidebyside.plan.estimate import estimate_window
 
@@ -37,10 +44,13 @@ def register(app: typer.Typer) -> None:
         # could not read fails here, not in the middle of the window.
         env = environment(inventory, state_dir, check_secrets=True)
         plan = build_plan(env.inventory, command)
-        journal = env.journal if (env.state_dir / "journal.db").exists() else None
+        journal = existing_journal(env)
         window = estimate_window(plan, env.inventory, journal.step_durations() if journal else {})
         if as_json or fmt == Format.json:
-            output.emit_json({**plan.to_dict(), "estimate": window.to_dict()})
+            rolls_back_from = plan.automatic_rollback_from()
+            output.emit_json({**plan.to_dict(), "estimate": window.to_dict(),
+                              "automatic_rollback_from": None if rolls_back_from is None
+                              else plan.steps[rolls_back_from].id})
             return
         estimates = {k: v.seconds for k, v in window.steps.items() if v.source != "unknown"}
         if fmt == Format.md:

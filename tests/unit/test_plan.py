@@ -423,3 +423,31 @@ def test_sbs_plan_cutover_says_where_the_automatic_rollback_begins_and_promises_
     assert all("undo" not in step for step in plan.to_dict()["steps"])
     for command in ("prepare", "rollback"):
         assert "rollback plan" not in render_plan_text(build_plan(production(), command))
+
+
+@pytest.mark.parametrize("command,rolls_back_from", [
+    ("cutover", "cutover.switch.keystone"), ("rollback", None), ("prepare", None)])
+def test_sbs_plan_json_names_the_step_a_failed_cutover_rolls_back_from(
+        command: str, rolls_back_from: str | None, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+    import sys
+
+    from sidebyside.cli import main as cli_main
+
+    data = _example("minimal")
+    password_file = tmp_path / "old-db.password"
+    password_file.write_text("pw\n")
+    data["old"]["database"]["password_file"] = str(password_file)
+    inventory = tmp_path / "sbs.yaml"
+    inventory.write_text(yaml.safe_dump(data))
+    monkeypatch.setenv("SBS_NEW_DB_PASSWORD", "pw")
+    monkeypatch.setattr(sys, "argv", ["sbs", "plan", command, "-i", str(inventory),
+                                      "--state-dir", str(tmp_path / "state"), "--json"])
+    with pytest.raises(SystemExit) as done:
+        cli_main.run()
+    out, err = capsys.readouterr()
+    assert done.value.code in (0, None), err
+    printed = json.loads(out)
+    assert printed["automatic_rollback_from"] == rolls_back_from
+    assert all("undo" not in step for step in printed["steps"])
