@@ -17,9 +17,6 @@ class SbsError(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint
-        # Set when the command already showed this error (a --json report holding it):
-        # the CLI then only exits with the code.
-        self.shown = False
 
     def to_dict(self) -> dict[str, object]:
         data: dict[str, object] = {"error": self.kind, "message": self.message,

@@ -44,14 +44,15 @@ def existing_journal(env: Environment) -> Journal | None:
 
 @contextmanager
 def shown_in_json(as_json: bool) -> Iterator[None]:
-    """With --json, an SbsError raised inside is already in the document the command
-    printed (its report): the entry point then exits with the error's code and prints
-    no second document. Without --json the error is printed as usual."""
+    """With --json the command's report, failure included, is the document on stdout: an
+    SbsError raised inside then ends the command with the error's exit code alone (no
+    second document). Without --json it is raised and printed as usual."""
     try:
         yield
     except SbsError as exc:
-        exc.shown = exc.shown or as_json
-        raise
+        if not as_json:
+            raise
+        raise typer.Exit(exc.exit_code) from exc
 
 
 def confirm(question: str, yes: bool) -> None:
@@ -73,8 +74,7 @@ def run_app(app: typer.Typer) -> NoReturn:
         # Without standalone mode click returns a typer.Exit's code instead of exiting.
         result = app(standalone_mode=False)
     except SbsError as exc:
-        if not exc.shown:
-            output.print_error(exc, as_json)
+        output.print_error(exc, as_json)
         sys.exit(exc.exit_code)
     except typer.Abort:
         output.err_console.print("aborted")
