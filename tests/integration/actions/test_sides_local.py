@@ -20,8 +20,10 @@ from sidebyside.lab.up import give_machine_id
 from sidebyside.plan.model import Changes, Plan, Step
 from sidebyside.remote.inventory_hosts import Hosts
 from sidebyside.sides import SameMachineError
+from tests.conftest import loopback_address, start_mariadb
 
 pytestmark = pytest.mark.integration
+CONTROLLER_ADDRESS = {"old": loopback_address(), "new": loopback_address()}
 
 
 @pytest.fixture(scope="module")
@@ -29,10 +31,8 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Mari
     root = tmp_path_factory.mktemp("sides")
     started = {}
     try:
-        for side, address in (("old", "127.0.0.83"), ("new", "127.0.0.84")):
-            server = MariaDBServer(root / side, host=address, name=side)
-            server.start()
-            started[side] = server
+        for side in ("old", "new"):  # each on a loopback address of its own
+            started[side] = start_mariadb(root / side, name=side)
         yield started
     finally:
         for server in started.values():
@@ -49,9 +49,9 @@ def inventory(servers: dict[str, MariaDBServer], roots: dict[str, Path]) -> Inve
     return parse_inventory({
         "environment": "sides", "release": {"from": "2025.1", "to": "2026.1"},
         "services": ["keystone"],
-        "hosts": {"old-ctl": {"address": "127.0.0.85", "transport": "local",
+        "hosts": {"old-ctl": {"address": CONTROLLER_ADDRESS["old"], "transport": "local",
                               "root": str(roots["old"])},
-                  "new-ctl": {"address": "127.0.0.86", "transport": "local",
+                  "new-ctl": {"address": CONTROLLER_ADDRESS["new"], "transport": "local",
                               "root": str(roots["new"])}},
         "old": side("old"), "new": side("new"),
         "ha": {"haproxy": {"nodes": [{"host": "old-ctl"}], "backends": {

@@ -4,7 +4,8 @@ The old keystone (2024.1) is bootstrapped, its database copied, the copy upgrade
 the new release's (2026.1) `keystone-manage db_sync`, and both are served by the lab's
 WSGI server from the lab's cached venvs (`sidebyside.lab.venvs.ensure_venv`). The
 database is SQLite, so that no MariaDB is needed and the copy is a file copy; the
-lab's e2e tests cover MariaDB. Addresses 127.0.0.61 (old) and .62 (new), free ports.
+lab's e2e tests cover MariaDB. Each keystone on a loopback address of its own
+(tests/conftest.py's `loopback_address`) and a free port.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import base64
 import os
 import shutil
-import socket
 import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -26,17 +26,12 @@ from sidebyside.lab import processes
 from sidebyside.lab.lockfiles import default_cache_root
 from sidebyside.lab.services import KEYSTONE_APPS, WSGI_SERVER
 from sidebyside.lab.venvs import ensure_venv
+from tests.conftest import free_port, loopback_address
 
 OLD_RELEASE, NEW_RELEASE = "2024.1", "2026.1"
-ADDRESS = {"old": "127.0.0.61", "new": "127.0.0.62"}
+ADDRESS = {"old": loopback_address(), "new": loopback_address()}
 RELEASE = {"old": OLD_RELEASE, "new": NEW_RELEASE}
 ADMIN_PASSWORD = "it-admin-" + base64.urlsafe_b64encode(os.urandom(9)).decode()
-
-
-def free_port(address: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((address, 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

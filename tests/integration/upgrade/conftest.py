@@ -22,9 +22,7 @@ import pytest
 from sidebyside.lab.lockfiles import default_cache_root
 from sidebyside.lab.mariadb import MariaDBServer
 from sidebyside.lab.venvs import Venv, ensure_venv
-
-OLD_ADDRESS = "127.0.0.71"
-NEW_ADDRESS = "127.0.0.72"
+from tests.conftest import start_mariadb
 
 
 @dataclass
@@ -90,11 +88,10 @@ class DbServer:
                                                f"`{database}`.alembic_version")}
 
 
-def _start(base: Path, address: str, name: str) -> DbServer:
-    server = MariaDBServer(base / name, host=address, name=name)
-    server.start()
+def _start(base: Path, name: str) -> DbServer:
+    server = start_mariadb(base / name, name=name)
     option_file = base / f"{name}.cnf"
-    option_file.write_text(f"[client]\nhost={address}\nport={server.port}\nuser=root\n"
+    option_file.write_text(f"[client]\nhost={server.host}\nport={server.port}\nuser=root\n"
                            f"password={server.root_password}\n")
     option_file.chmod(0o600)
     password_file = base / f"{name}.password"
@@ -107,9 +104,9 @@ def _start(base: Path, address: str, name: str) -> DbServer:
 def db_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DbServer, DbServer]]:
     """(old, new) MariaDB servers on their own loopback addresses, stopped by PID after."""
     base = tmp_path_factory.mktemp("upgrade-db")
-    old = _start(base, OLD_ADDRESS, "old-db")
+    old = _start(base, "old-db")
     try:
-        new = _start(base, NEW_ADDRESS, "new-db")
+        new = _start(base, "new-db")
     except BaseException:
         old.server.stop()
         raise
