@@ -17,7 +17,8 @@ from typing import Annotated
 import typer
 
 from sidebyside.cli import output
-from sidebyside.errors import InputError, SbsError
+from sidebyside.cli.common import run_app
+from sidebyside.errors import InputError
 from sidebyside.lab.down import down as bring_down
 from sidebyside.lab.layout import SIDES, TOPOLOGIES, LabLayout, Topology
 from sidebyside.lab.lockfiles import default_cache_root
@@ -268,21 +269,7 @@ def _print_service(data: dict[str, object], as_json: bool) -> None:
 
 def main() -> None:
     """`python -m sidebyside.cli.lab`: the same error handling as `sbs`."""
-    try:
-        code = app(standalone_mode=False)
-    except SbsError as exc:
-        output.print_error(exc, "--json" in sys.argv)
-        sys.exit(exc.exit_code)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except Exception as exc:
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
-        raise
-    sys.exit(code if isinstance(code, int) else 0)
+    run_app(app)
 
 
 if __name__ == "__main__":
