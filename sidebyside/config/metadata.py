@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -102,25 +102,43 @@ class ReleaseMetadata:
 def parse_metadata(text: str | bytes, *, service: str, release: str,
                    source: str = "<metadata>") -> ReleaseMetadata:
     """Parse the generator's YAML. Raises InputError (naming source) when it is not
-    generator output."""
+    generator output.
+
+    The same text is parsed once per process: a service's metadata is ~1 MB that every
+    controller's translation reads again. Nothing changes a ReleaseMetadata once it is
+    built, so the parsed one is shared."""
+    data = text.encode() if isinstance(text, str) else text
+    try:
+        return _parse_once(data, service, release)
+    except _NotMetadata as exc:  # named by where it came from, never cached
+        raise InputError(f"{source}: {exc}") from None
+
+
+class _NotMetadata(Exception):
+    """What is wrong with a text that is not generator output (its source added by
+    parse_metadata)."""
+
+
+@lru_cache(maxsize=16)
+def _parse_once(text: bytes, service: str, release: str) -> ReleaseMetadata:
     # libyaml when present: a service's metadata is ~1 MB of YAML
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
         data = yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
-        raise InputError(f"{source}: not YAML: {exc}") from None
+        raise _NotMetadata(f"not YAML: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("options"), dict):
-        raise InputError(f"{source}: no `options` mapping: not oslo-config-generator "
-                         "--format yaml output")
+        raise _NotMetadata("no `options` mapping: not oslo-config-generator "
+                           "--format yaml output")
     metadata = ReleaseMetadata(service=service, release=release)
     for group, group_data in data["options"].items():
         for raw in (group_data or {}).get("opts") or []:
             try:
                 metadata.add(_option(str(group), raw))
             except (KeyError, TypeError) as exc:
-                raise InputError(f"{source}: options.{group}: malformed option "
-                                 f"{raw.get('name') if isinstance(raw, dict) else raw!r}: "
-                                 f"{exc}") from None
+                raise _NotMetadata(f"options.{group}: malformed option "
+                                   f"{raw.get('name') if isinstance(raw, dict) else raw!r}: "
+                                   f"{exc}") from None
     # `deprecated_options` repeats what deprecated_opts say, but also covers options
     # whose replacement lives in another namespace's group: take both.
     for group, entries in (data.get("deprecated_options") or {}).items():

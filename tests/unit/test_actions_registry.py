@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from sidebyside.actions import ACTIONS, ActionSet
 from sidebyside.actions.data import RequireVerifiedCopy
@@ -18,13 +17,14 @@ from sidebyside.actions.upgrade import CellMappingsAction, DbSyncAction
 from sidebyside.engine.environment import Environment
 from sidebyside.inventory import Inventory, parse_inventory
 from sidebyside.plan import build_plan
+from tests.conftest import example_inventory
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 COMMANDS = ("prepare", "cutover", "rollback")
 
 
 def example(name: str) -> dict[str, Any]:
-    return yaml.safe_load((EXAMPLES / f"{name}.yaml").read_text())  # type: ignore[no-any-return]
+    return example_inventory(f"{name}.yaml")  # type: ignore[no-any-return]
 
 
 def variants() -> Iterator[tuple[str, Inventory]]:

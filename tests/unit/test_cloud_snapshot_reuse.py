@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from sidebyside.actions.cloud import SnapshotResourcesAction
 from sidebyside.actions.context import ActionContext
@@ -17,6 +16,7 @@ from sidebyside.engine.journal import Journal, RunStatus
 from sidebyside.errors import UnreachableError
 from sidebyside.inventory import parse_inventory
 from sidebyside.plan.model import Changes, Step
+from tests.conftest import example_inventory
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 STEP = Step(id="cutover.snapshot", action="snapshot_resources", title="snapshot",
@@ -45,7 +45,7 @@ def run_of(journal: Journal) -> int:
 
 
 def test_earlier_unfinished_cutover_snapshot_is_reused(tmp_path: Path) -> None:
-    inv = parse_inventory(yaml.safe_load((EXAMPLES / "minimal.yaml").read_text()))
+    inv = parse_inventory(example_inventory("minimal.yaml"))
     journal = Journal(tmp_path)
     first = run_of(journal)
     journal.set_fact(SNAPSHOT_FACT, {"projects": ["a", "b"]})

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from sidebyside.engine.environment import Environment
 from sidebyside.engine.guarded_run import run_command
@@ -14,6 +13,7 @@ from sidebyside.engine.journal import RunStatus
 from sidebyside.errors import CutoverRolledBack, DataLossRefused, RollbackFailed, StepFailed
 from sidebyside.inventory import parse_inventory
 from sidebyside.plan import build_plan
+from tests.conftest import example_inventory
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -33,7 +33,7 @@ class Recorder:
 
 
 def environment(tmp_path: Path) -> Environment:
-    inv = parse_inventory(yaml.safe_load((EXAMPLES / "minimal.yaml").read_text()))
+    inv = parse_inventory(example_inventory("minimal.yaml"))
     return Environment(inventory=inv, state_dir=tmp_path)
 
 
@@ -94,7 +94,7 @@ def test_manual_rollback_refusal_changes_nothing(tmp_path: Path) -> None:
 
 
 def production_environment(tmp_path: Path) -> Environment:
-    inv = parse_inventory(yaml.safe_load((EXAMPLES / "production.yaml").read_text()))
+    inv = parse_inventory(example_inventory("production.yaml"))
     assert inv.ha.haproxy is not None and inv.ha.haproxy.write_freeze is not None
     return Environment(inventory=inv, state_dir=tmp_path)
 

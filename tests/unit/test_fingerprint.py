@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from sidebyside.engine.environment import Environment
 from sidebyside.engine.executor import Executor
@@ -19,6 +18,7 @@ from sidebyside.errors import InputError, SbsError, StepFailed
 from sidebyside.inventory import Inventory, parse_inventory
 from sidebyside.plan import build_plan
 from sidebyside.redact import forget_secrets, register_secret
+from tests.conftest import example_inventory
 from tests.unit.test_engine_executor import Recorder, make_plan
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -26,7 +26,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 def minimal(**edits: Any) -> Inventory:
     """examples/minimal.yaml with `edits` applied: {"new.database.port": 3307, ...}."""
-    data = yaml.safe_load((EXAMPLES / "minimal.yaml").read_text())
+    data = example_inventory("minimal.yaml")
     for dotted, value in edits.items():
         *parents, last = dotted.split(".")
         node = data

@@ -14,12 +14,13 @@ from sidebyside.inventory import Inventory, parse_inventory
 from sidebyside.plan import Changes, Plan, Step, build_plan
 from sidebyside.plan.estimate import estimate_window
 from sidebyside.services.catalog import SERVICE_ORDER, catalog
+from tests.conftest import example_inventory
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def production():
-    return parse_inventory(yaml.safe_load((EXAMPLES / "production.yaml").read_text()))
+    return parse_inventory(example_inventory("production.yaml"))
 
 
 def ids(plan, prefix):
@@ -38,7 +39,7 @@ def test_db_syncs_follow_service_order_within_each_release_of_the_path():
 
 
 def test_services_listed_out_of_order_are_planned_in_upgrade_order():
-    data = yaml.safe_load((EXAMPLES / "production.yaml").read_text())
+    data = example_inventory("production.yaml")
     data["services"] = list(reversed(data["services"]))
     plan = build_plan(parse_inventory(data), "prepare")
     assert [s.rsplit(".", 1)[1] for s in ids(plan, "prepare.db-sync.2026.1")][:2] == [
@@ -65,7 +66,7 @@ def test_prepare_copies_before_config_before_sync_before_start():
 
 
 def without_write_freeze():
-    data = yaml.safe_load((EXAMPLES / "production.yaml").read_text())
+    data = example_inventory("production.yaml")
     del data["ha"]["haproxy"]["write_freeze"]
     return parse_inventory(data)
 
@@ -179,7 +180,7 @@ def test_window_estimate_of_a_read_only_window():
     reads = ids[ids.index("cutover.stop-old.nova"):max(
         i for i, s in enumerate(ids) if s.startswith("cutover.switch.")) + 1]
     assert window.read_downtime == pytest.approx(sum(window.steps[i].seconds for i in reads))
-    only_api = yaml.safe_load((EXAMPLES / "production.yaml").read_text())
+    only_api = example_inventory("production.yaml")
     only_api["services"] = ["keystone", "glance"]
     for block in (only_api["ha"]["haproxy"]["backends"], only_api["old"]["services"],
                   only_api["new"]["services"]):
@@ -258,7 +259,7 @@ def test_classic_cutover_has_no_window_steps():
 # Inventory shapes every cutover must be reversible in: with and without HAProxy, its
 # write freeze and keepalived; one or three controllers; several service sets.
 def _example(name: str) -> dict[str, Any]:
-    return yaml.safe_load((EXAMPLES / f"{name}.yaml").read_text())
+    return example_inventory(f"{name}.yaml")
 
 
 def _only(data: dict[str, Any], services: list[str]) -> dict[str, Any]:

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from sidebyside.actions.context import ActionContext
 from sidebyside.actions.sides import ProveSidesDistinct
@@ -28,6 +27,7 @@ from sidebyside.sides import (
     shared_bus,
 )
 from sidebyside.upgrade.preflight import _Preflight
+from tests.conftest import example_inventory
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 ID_A = "0123456789abcdef0123456789abcdef"
@@ -65,7 +65,7 @@ class FakeHost(Host):
 
 def two_by_two(old_roots: tuple[str, str] = ("/", "/"),
                new_roots: tuple[str, str] = ("/", "/")) -> Inventory:
-    data = yaml.safe_load((EXAMPLES / "minimal.yaml").read_text())
+    data = example_inventory("minimal.yaml")
     data["hosts"] = {
         "ctl-a": {"address": "10.0.0.11", "root": old_roots[0]},
         "ctl-c": {"address": "10.0.0.13", "root": old_roots[1]},
@@ -268,7 +268,7 @@ class _Endpoint:
 
 
 def production(**changes: Any) -> dict[str, Any]:
-    data = yaml.safe_load((EXAMPLES / "production.yaml").read_text())
+    data = example_inventory("production.yaml")
     for path, value in changes.items():
         *parents, leaf = path.split("__")
         node = data
@@ -334,7 +334,7 @@ def test_broker_hosts_with_two_addresses_are_compared_by_identity_where_given():
 
 
 def test_api_only_services_may_share_the_bus():
-    data = yaml.safe_load((EXAMPLES / "minimal.yaml").read_text())  # keystone, glance
+    data = example_inventory("minimal.yaml")  # keystone, glance
     data["old"]["broker"] = {"host": "lb1", "vhost": "/"}
     assert shared_bus(parse_inventory(data)) is None
     data["new"]["broker"] = {"host": "lb1", "vhost": "/"}

@@ -9,7 +9,6 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-import yaml
 
 from sidebyside.actions import ActionContext, ActionSet
 from sidebyside.actions import traffic as traffic_actions_module
@@ -19,6 +18,7 @@ from sidebyside.inventory import Inventory, parse_inventory
 from sidebyside.plan import build_plan
 from sidebyside.plan.estimate import estimate_window
 from sidebyside.remote.base import CommandResult
+from tests.conftest import example_inventory
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -29,7 +29,7 @@ WINDOW = {"max_downtime": "30m", "drain_timeout": "77s", "queue_timeout": "41s",
 
 def inventory(window: dict[str, Any] | None = None, *, broker: bool = False,
               freeze: bool = True) -> Inventory:
-    data = yaml.safe_load((EXAMPLES / "minimal.yaml").read_text())
+    data = example_inventory("minimal.yaml")
     data["window"] = copy.deepcopy(window or WINDOW)
     if freeze:
         data["ha"]["haproxy"]["write_freeze"] = {"map": "/etc/haproxy/sbs-freeze.map"}

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.conftest import example_inventory
+
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
 
@@ -27,7 +29,7 @@ def inventory(tmp_path: Path, new_broker: dict[str, Any] | None) -> Path:
     """minimal.yaml with nova (conductor, scheduler) and the old side's broker."""
     password = tmp_path / "old.password"
     password.write_text("Secret-for-test-1\n")
-    data = yaml.safe_load((EXAMPLES / "minimal.yaml").read_text())
+    data = example_inventory("minimal.yaml")
     data["old"]["database"]["password_file"] = str(password)
     data["services"].append("nova")
     data["hosts"]["rabbit1"] = {"address": "10.0.0.21"}

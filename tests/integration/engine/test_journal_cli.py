@@ -19,6 +19,7 @@ from sidebyside.engine.fingerprint import inventory_fingerprint
 from sidebyside.engine.journal import Journal, RunStatus, StepStatus
 from sidebyside.inventory import load_inventory
 from sidebyside.plan import build_plan
+from tests.conftest import example_inventory
 
 pytestmark = pytest.mark.integration
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
@@ -37,7 +38,7 @@ def write_inventory(tmp_path: Path, old_port: int = 1) -> Path:
     listens (port 1 and 2): a run that gets going fails at once, reaching nothing."""
     password = tmp_path / "old.password"
     password.write_text("Secret-for-journal-1\n")
-    data = yaml.safe_load((EXAMPLES / "minimal.yaml").read_text())
+    data = example_inventory("minimal.yaml")
     data["old"]["database"].update(host="127.0.0.1", port=old_port,
                                    password_file=str(password))
     data["new"]["database"].update(host="127.0.0.1", port=2)

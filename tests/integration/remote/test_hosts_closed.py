@@ -28,6 +28,7 @@ from sidebyside.engine.journal import RunStatus
 from sidebyside.errors import StepFailed
 from sidebyside.remote.inventory_hosts import Hosts
 from sidebyside.remote.ssh import SshHost
+from tests.conftest import example_inventory
 from tests.integration.remote.conftest import Sshd, is_running
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
@@ -35,7 +36,7 @@ PASSWORD_ENV = "SBS_CLOSE_TEST_PASSWORD"
 
 
 def ssh_inventory(tmp: Path, sshd: Sshd, known_hosts: Path) -> Path:
-    data = yaml.safe_load((EXAMPLES / "minimal.yaml").read_text())
+    data = example_inventory("minimal.yaml")
     password = tmp / "old.password"
     password.write_text("Close-test-secret-1\n")
     data["old"]["database"]["password_file"] = str(password)
