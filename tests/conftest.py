@@ -24,7 +24,7 @@ import typer.main
 import yaml
 
 if TYPE_CHECKING:  # pymysql and the lab adapter only where a test starts a server
-    from sidebyside.lab.mariadb import MariaDBServer
+    from sidebyside.db.mariadb_server import MariaDBServer
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -58,7 +58,7 @@ def start_mariadb(basedir: Path, *, name: str, host: str | None = None,
 
     Raises StepFailed (the error log's tail) when it does not come up.
     """
-    from sidebyside.lab.mariadb import MariaDBServer
+    from sidebyside.db.mariadb_server import MariaDBServer
 
     server = MariaDBServer(basedir, host=host or loopback_address(), name=name,
                            options=options)

@@ -14,8 +14,8 @@ from sidebyside.errors import InputError
 from sidebyside.lab import balancers
 from sidebyside.lab.configs import remove_side_configs, write_side_configs
 from sidebyside.lab.databases import drop_service_databases, side_server
+from sidebyside.lab.generated_secrets import ensure_secrets
 from sidebyside.lab.layout import Controller, LabLayout
-from sidebyside.lab.passwords import ensure_secrets
 from sidebyside.lab.services import LabServices
 from sidebyside.lab.state import LabState, bound, one_lab_command, require_state, save_state
 

@@ -32,9 +32,9 @@ from sidebyside.lab.configs import write_side_configs
 from sidebyside.lab.databases import create_service_databases, side_server
 from sidebyside.lab.deploy_adapter import LAB_PLAYBOOK, LabAnsibleHost, render_lab_inventory
 from sidebyside.lab.files import link, write_file
+from sidebyside.lab.generated_secrets import ensure_secrets
 from sidebyside.lab.install import link_release
 from sidebyside.lab.layout import SIDES, Controller, LabLayout
-from sidebyside.lab.passwords import ensure_secrets
 from sidebyside.lab.render import LabSpec
 from sidebyside.lab.services import LabServices
 from sidebyside.lab.state import LabState, bound, load_state, one_lab_command, save_state

@@ -19,11 +19,11 @@ from sidebyside.actions.data import (
     RequireVerifiedCopy,
     VerifyOldUntouchedAction,
 )
+from sidebyside.db.mariadb_server import MariaDBServer
 from sidebyside.engine.executor import Executor
 from sidebyside.engine.journal import Journal
 from sidebyside.errors import StepFailed
 from sidebyside.inventory import parse_inventory
-from sidebyside.lab.mariadb import MariaDBServer
 from sidebyside.plan.model import Changes, Plan, Step
 from sidebyside.remote.inventory_hosts import Hosts
 from tests.conftest import start_mariadb

@@ -17,10 +17,10 @@ from sidebyside.actions.data import (
 )
 from sidebyside.db.backup import backup
 from sidebyside.db.endpoint import endpoint_from_inventory
+from sidebyside.db.mariadb_server import MariaDBServer
 from sidebyside.engine.executor import Executor
 from sidebyside.engine.journal import Journal
 from sidebyside.errors import StepFailed
-from sidebyside.lab.mariadb import MariaDBServer
 from sidebyside.plan.model import Plan
 from sidebyside.remote.inventory_hosts import Hosts
 from tests.integration.actions.test_data_actions import (  # noqa: F401 - the fixture

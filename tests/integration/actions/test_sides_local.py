@@ -12,10 +12,10 @@ import pytest
 
 from sidebyside.actions.context import ActionContext
 from sidebyside.actions.sides import PROOF_FACT, ProveSidesDistinct
+from sidebyside.db.mariadb_server import MariaDBServer
 from sidebyside.engine.executor import Executor
 from sidebyside.engine.journal import Journal, RunStatus
 from sidebyside.inventory import Inventory, parse_inventory
-from sidebyside.lab.mariadb import MariaDBServer
 from sidebyside.lab.up import give_machine_id
 from sidebyside.plan.model import Changes, Plan, Step
 from sidebyside.remote.inventory_hosts import Hosts

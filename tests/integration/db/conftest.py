@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sidebyside.db import DbEndpoint
-from sidebyside.lab.mariadb import MariaDBServer
+from sidebyside.db.mariadb_server import MariaDBServer
 from tests.conftest import MariaDBFactory, running_mariadb
 from tests.integration.db import tricky
 

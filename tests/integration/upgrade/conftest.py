@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
+from sidebyside.db.mariadb_server import MariaDBServer
 from sidebyside.lab.lockfiles import default_cache_root
-from sidebyside.lab.mariadb import MariaDBServer
 from sidebyside.lab.venvs import Venv, ensure_venv
 from tests.conftest import start_mariadb
 
