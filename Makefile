@@ -42,7 +42,7 @@ $(VENV)/.installed: pyproject.toml
 	$(UV) pip install -q -p $(BIN)/python -e '.[dev]'
 	@touch $@
 
-# Everything, the long e2e scenarios included (about 23 minutes here, CI allows 30).
+# Everything, the long e2e scenarios included (about 40 minutes here, CI allows 90).
 # `make test-slow` runs those alone: the three-controller lab and kill-then-rollback.
 test: setup
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS) tests
