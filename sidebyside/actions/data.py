@@ -23,7 +23,6 @@ from sidebyside.db.report import ProgressEvent
 from sidebyside.engine.executor import Action, StepContext
 from sidebyside.errors import DataLossRefused, VerificationError
 from sidebyside.plan.model import Step
-from sidebyside.remote.inventory_hosts import Hosts
 
 POSITION_NEW = "cutover.position.new"
 POSITION_OLD = "cutover.position.old"
@@ -92,14 +91,15 @@ class BackupAction(_DataAction):
     def _configs_fact(self, ctx: StepContext) -> str:
         return f"backup.run{ctx.run_id}.configs.manifest_sha256"
 
+    def __init__(self, context: ActionContext) -> None:
+        super().__init__(context)
+        self.hosts = context.hosts  # the command's, closed when the command ends
+
     def _backup_configs(self, dest: Path) -> dict[str, Any]:
         inv = self.inventory
-        # The step opens its own connections to the old controllers and closes them
-        # when done: prepare reaches them for nothing else.
-        with Hosts(inv) as hosts:
-            sources = [config_backup.Source(name, hosts(name), inv.hosts[name].root)
-                       for name in inv.old.controllers]
-            return config_backup.backup_configs(sources, inv.ordered_services, dest)
+        sources = [config_backup.Source(name, self.hosts(name), inv.hosts[name].root)
+                   for name in inv.old.controllers]
+        return config_backup.backup_configs(sources, inv.ordered_services, dest)
 
     def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
         dest = self._dest(ctx)

@@ -145,14 +145,6 @@ class TrafficSwitch:
         return {"service": service, "backend": route.backend, "drained": list(route.old),
                 "waited_s": round(waited, 3)}
 
-    def undrain_old(self, service: str) -> dict[str, Any]:
-        """Undo of drain_old: old servers -> ready. Raises as drain_old."""
-        route = self.route(service)
-        self.fleet.set_state(route.backend, route.old, "ready")
-        self.fleet.persist()
-        self.log(f"{service}: {', '.join(route.old)} ready again on {route.backend}")
-        return {"service": service, "backend": route.backend, "ready": list(route.old)}
-
     def switch_to(self, service: str, side: Side) -> dict[str, Any]:
         """Make `side` the only one serving `service`, on every node, and persist it.
 

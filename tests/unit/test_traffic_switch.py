@@ -158,12 +158,13 @@ def test_drain_timeout_names_sessions() -> None:
     assert sum("sessions still open" in line for line in log) == 3
 
 
-def test_drain_then_undrain() -> None:
+def test_drain_then_rollback_switches_the_old_servers_ready_again() -> None:
+    # A drained cutover that fails is undone by the rollback plan's switch to old.
     fleet = FakeFleet(sessions_script=[1, 0])
     switch = make(fleet)
     assert switch.drain_old("keystone")["drained"] == ["old1", "old2"]
     assert fleet.admin["lb2"]["old1"] == "drain"
-    switch.undrain_old("keystone")
+    switch.switch_to("keystone", "old")
     assert fleet.admin["lb1"]["old2"] == "ready"
     assert switch.serving("keystone") == "old"
     fleet.admin["lb1"]["new1"] = "ready"

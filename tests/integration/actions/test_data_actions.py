@@ -105,7 +105,8 @@ def test_prepare_cutover_rollback_data_steps(servers: dict[str, MariaDBServer],
         (old_root / path).write_bytes(data)
     inv = inventory(servers, str(old_root))
     state = tmp_path / "state"
-    context = ActionContext(inv, Hosts(inv), state)  # backup opens its own hosts
+    hosts = Hosts(inv)
+    context = ActionContext(inv, hosts, state)
     journal = Journal(state)
     old_before = checksums(servers["old"])
     actions = {
@@ -183,7 +184,8 @@ def test_rollback_ignores_the_positions_of_an_earlier_cutover(
         servers: dict[str, MariaDBServer], tmp_path: Path) -> None:
     inv = inventory(servers)
     state = tmp_path / "state"
-    context = ActionContext(inv, Hosts(inv), state)  # backup opens its own hosts
+    hosts = Hosts(inv)
+    context = ActionContext(inv, hosts, state)
     journal = Journal(state)
     actions = {
         "copy_databases": CopyAction(context),

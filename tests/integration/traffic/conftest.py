@@ -28,10 +28,12 @@ from sidebyside.traffic.templates import (
     Timeouts,
     render_haproxy_cfg,
 )
-from tests.conftest import free_port
+from tests.conftest import free_port, loopback_address
 
-FRONT_ADDRESS = "127.0.0.81"
-SERVER_ADDRESS = {"old": "127.0.0.82", "new": "127.0.0.83"}
+# The traffic tier's own addresses, from the session's pool (no other tier's server,
+# and never the lab's).
+FRONT_ADDRESS = loopback_address()
+SERVER_ADDRESS = {"old": loopback_address(), "new": loopback_address()}
 BACKEND = "svc_api"
 
 

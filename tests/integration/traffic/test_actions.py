@@ -14,7 +14,12 @@ from sidebyside.engine.environment import Environment
 from sidebyside.inventory import Inventory, parse_inventory
 from sidebyside.plan.model import Changes, Step
 from sidebyside.traffic.haproxy import parse_servers_state
-from tests.integration.traffic.conftest import BACKEND, HaproxyUnderTest
+from tests.integration.traffic.conftest import (
+    BACKEND,
+    FRONT_ADDRESS,
+    SERVER_ADDRESS,
+    HaproxyUnderTest,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -27,10 +32,10 @@ def inventory(haproxy: HaproxyUnderTest) -> Any:
     return parse_inventory({
         "environment": "traffic-test", "release": {"from": "2025.1", "to": "2026.1"},
         "services": ["keystone"],
-        "hosts": {"lb1": {"address": "127.0.0.81", "transport": "local"},
-                  "old": {"address": "127.0.0.82", "transport": "local"},
-                  "new": {"address": "127.0.0.83", "transport": "local"}},
-        "old": side("old", "127.0.0.82"), "new": side("new", "127.0.0.83"),
+        "hosts": {"lb1": {"address": FRONT_ADDRESS, "transport": "local"},
+                  "old": {"address": SERVER_ADDRESS["old"], "transport": "local"},
+                  "new": {"address": SERVER_ADDRESS["new"], "transport": "local"}},
+        "old": side("old", SERVER_ADDRESS["old"]), "new": side("new", SERVER_ADDRESS["new"]),
         "ha": {"haproxy": {"nodes": [{"host": "lb1", "socket": haproxy.socket}],
                            "state_file": haproxy.state_file,
                            "backends": {"keystone": {"backend": BACKEND, "old": ["old"],
@@ -74,4 +79,4 @@ def test_traffic_steps_through_the_inventory(haproxy: HaproxyUnderTest) -> None:
     assert actions["switch_traffic"].verify(step("switch_traffic", to="old"), ctx) is True
     assert {s.server: s.admin for s in node.servers_state(BACKEND)} == {"old": "ready",
                                                                        "new": "maint"}
-    assert any("checked directly: GET http://127.0.0.83" in line for line in lines)
+    assert any(f"checked directly: GET http://{SERVER_ADDRESS['new']}" in line for line in lines)

@@ -23,6 +23,7 @@ from sidebyside.traffic.errors import TrafficNotSettled
 from sidebyside.traffic.keepalived import KeepalivedControl, holds_address
 from sidebyside.traffic.templates import render_keepalived_conf
 from sidebyside.traffic.waiting import wait_until
+from tests.conftest import loopback_address
 
 pytestmark = pytest.mark.integration
 
@@ -137,12 +138,13 @@ def test_move_vip_step_through_an_inventory(vrrp_pair: VrrpPair, tmp_path: Path)
     hosts = {name: {"address": address.split("/")[0], "transport": "netns", "netns": ns,
                     "root": str(tmp_path / name)}
              for ns, (name, address, _) in NODES.items()}
-    hosts.update({"old": {"address": "127.0.0.82", "transport": "local"},
-                  "new": {"address": "127.0.0.83", "transport": "local"}})
+    address = {"old": loopback_address(), "new": loopback_address()}  # named, never bound
+    hosts.update({"old": {"address": address["old"], "transport": "local"},
+                  "new": {"address": address["new"], "transport": "local"}})
     inv = parse_inventory({
         "environment": "vip-test", "release": {"from": "2025.1", "to": "2026.1"},
         "services": ["keystone"], "hosts": hosts,
-        "old": side("old", "127.0.0.82"), "new": side("new", "127.0.0.83"),
+        "old": side("old", address["old"]), "new": side("new", address["new"]),
         "ha": {"keepalived": {"instance": "VI_SBS", "vip": VIP, "old": ["ka-a"],
                               "new": ["ka-b"], "track_file": "/sbs-priority"}},
     })

@@ -11,7 +11,11 @@ from sidebyside.traffic.haproxy import HaproxyNode, HostRelayChannel, parse_serv
 from sidebyside.traffic.probe import DirectHttpCheck
 from sidebyside.traffic.switch import ServiceRoute, SwitchSettings, TrafficSwitch
 from sidebyside.traffic.waiting import wait_until
-from tests.integration.traffic.conftest import BACKEND, HaproxyUnderTest
+from tests.integration.traffic.conftest import (
+    BACKEND,
+    SERVER_ADDRESS,
+    HaproxyUnderTest,
+)
 from tests.integration.traffic.test_haproxy import get
 
 try:
@@ -39,4 +43,5 @@ def test_switch_over_ssh(haproxy: HaproxyUnderTest, sshd: Sshd) -> None:
         assert get(haproxy.frontend_url) == (200, "new")
         saved = parse_servers_state(open(haproxy.state_file).read())  # written over ssh
         assert {s.server: s.admin for s in saved} == {"old": "maint", "new": "ready"}
-        assert any("checked directly: GET http://127.0.0.83" in line for line in lines)
+        new_server = f"checked directly: GET http://{SERVER_ADDRESS['new']}"
+        assert any(new_server in line for line in lines)
