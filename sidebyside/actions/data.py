@@ -23,6 +23,7 @@ from sidebyside.db.report import ProgressEvent
 from sidebyside.engine.executor import Action, StepContext
 from sidebyside.errors import DataLossRefused, VerificationError
 from sidebyside.plan.model import Step
+from sidebyside.services.catalog import background_writes_of
 
 POSITION_NEW = "cutover.position.new"
 POSITION_OLD = "cutover.position.old"
@@ -211,7 +212,10 @@ class RecordPositionAction(_DataAction):
         sides = list(step.params.get("sides", ["new", "old"]))
         result: dict[str, Any] = {"sides": sides}
         if "new" in sides:
-            new_position = record_position(self.new(), databases)
+            # the new side's own processes keep writing (heartbeats, service records):
+            # recorded so rollback tells them from a user's writes
+            new_position = record_position(self.new(), databases,
+                                           background=background_writes_of(databases))
             ctx.set_fact(POSITION_NEW, new_position)
             ctx.log(f"new side: {len(new_position['tables'])} tables, binlog "
                     f"{new_position.get('binlog_file')}:{new_position.get('binlog_pos')}")
@@ -241,13 +245,17 @@ def describe_changes(changes: dict[str, Any]) -> list[str]:
             parts.append(f"{entry['rows_added_after_max_pk']} new rows")
         if entry.get("content_changed"):
             parts.append("content changed")
+        if "background" in entry and not entry["background"]:
+            parts.append(f"not only its services' background writes: {entry['reason']}")
         lines.append(f"{table}: {', '.join(parts) or status}")
     return lines
 
 
 class ReportNewWritesAction(_DataAction):
     """`report_new_writes`: what the new side took since cutover; export it; refuse
-    to drop it unless the operator accepted the loss."""
+    to drop it unless the operator accepted the loss. Its services' own background
+    writes (heartbeats, service records: the catalog's `background_writes`, recorded
+    with the cutover position) are logged, not refused: they are no user's data."""
 
     def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
         position = current_position(ctx, POSITION_NEW)
@@ -258,10 +266,19 @@ class ReportNewWritesAction(_DataAction):
         if not changes["changed"]:
             ctx.log("the new side took no writes since cutover")
             return {"changed": False, "tables": {}}
-        lines = describe_changes(changes)
+        background = {t: e for t, e in changes["tables"].items() if e.get("background")}
+        if background:
+            ctx.log("background writes of the new side's services since cutover, not user "
+                    "data: " + "; ".join(f"{table} {entry['reason']}"
+                                         for table, entry in sorted(background.items())))
+        user_writes = {t: e for t, e in changes["tables"].items() if not e.get("background")}
+        if not user_writes:
+            ctx.log("the new side took no user writes since cutover")
+            return {"changed": False, "tables": {}, "background": background}
+        lines = describe_changes({"tables": user_writes})
         for line in lines:
             ctx.log(f"written on the new side since cutover: {line}")
-        changed_dbs = sorted({t.split(".", 1)[0] for t in changes["tables"]})
+        changed_dbs = sorted({t.split(".", 1)[0] for t in user_writes})
         exports = self.state_dir / "rollback-exports"
         exports.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(exports, 0o700)  # the exports are rows of the cloud's databases
@@ -274,11 +291,13 @@ class ReportNewWritesAction(_DataAction):
                 + "\n".join(lines) + f"\nthey are exported to {export}",
                 hint="replay them on the old side after rollback, or re-run with "
                      "--accept-data-loss")
-        return {"changed": True, "tables": changes["tables"], "export": str(export)}
+        return {"changed": True, "tables": user_writes, "background": background,
+                "export": str(export)}
 
 
 class VerifyOldUntouchedAction(_DataAction):
-    """`verify_old_untouched`: the old databases are exactly as at cutover."""
+    """`verify_old_untouched`: the old databases are exactly as at cutover (no
+    allowance for background writes: nothing may write the old side)."""
 
     def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
         position = current_position(ctx, POSITION_OLD)

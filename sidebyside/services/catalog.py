@@ -10,6 +10,7 @@ types. The upgrade order is fixed here and enforced by the planner.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -54,6 +55,19 @@ class PackageInfo:
 
 
 @dataclass(frozen=True)
+class BackgroundWrites:
+    """What a service's own processes write in one of its tables while the cloud is
+    idle (heartbeats, service records): changes confined to `columns`, plus new rows
+    when `new_rows` (a process registering) and removed rows when `deleted_rows`. Any
+    other change of the table is a user's write."""
+
+    table: str
+    columns: tuple[str, ...]
+    new_rows: bool = False
+    deleted_rows: bool = False
+
+
+@dataclass(frozen=True)
 class ServiceInfo:
     name: str
     databases: tuple[str, ...]
@@ -76,6 +90,9 @@ class ServiceInfo:
     # Its processes that consume RPC queues (conductor, scheduler, engine, agents);
     # empty for API-only services, which only call out over the bus.
     rpc_workers: tuple[str, ...] = ()
+    # the tables its own processes write in the background (any of its databases
+    # that has the table)
+    background_writes: tuple[BackgroundWrites, ...] = ()
 
     @property
     def dispatched_stages(self) -> frozenset[str]:
@@ -120,6 +137,11 @@ def catalog() -> dict[str, ServiceInfo]:
             serves_reads_while_frozen=bool(api.get("serves_reads_while_frozen", False)),
             package=package,
             rpc_workers=tuple(str(w) for w in entry.get("rpc_workers", [])),
+            background_writes=tuple(
+                BackgroundWrites(table=str(table), columns=tuple(str(c) for c in t["columns"]),
+                                 new_rows=bool(t.get("new_rows", False)),
+                                 deleted_rows=bool(t.get("deleted_rows", False)))
+                for table, t in (entry.get("background_writes") or {}).items()),
         )
     return result
 
@@ -136,3 +158,13 @@ def databases_of(services: list[str]) -> list[str]:
 def api_check_paths() -> dict[str, str]:
     """Service name -> the path a direct check of one of its API servers GETs."""
     return {name: info.api_check_path for name, info in catalog().items()}
+
+
+def background_writes_of(databases: Iterable[str]) -> dict[str, BackgroundWrites]:
+    """'database.table' -> what the owning service's processes write there in the
+    background, for those of `databases` the catalog knows (tables of the others are
+    all user data)."""
+    wanted = set(databases)
+    return {f"{database}.{writes.table}": writes
+            for info in catalog().values() for database in info.databases
+            if database in wanted for writes in info.background_writes}
