@@ -27,7 +27,7 @@ _FIND_FORMAT = r"%y\t%u\t%g\t%m\t%s\t%p\n"
 @dataclass(frozen=True)
 class ManifestEntry:
     path: str  # as the service sees it, e.g. /etc/keystone/fernet-keys/0
-    kind: str  # oslo | drop_in | paste | policy | review | key | tls | dir
+    kind: str  # oslo | drop_in | paste | policy | review | django | key | tls | dir
     owner: str
     group: str
     mode: int
@@ -55,6 +55,11 @@ class Manifest:
     @property
     def oslo_files(self) -> list[ManifestEntry]:
         return [e for e in self.entries if e.kind in ("oslo", "drop_in")]
+
+    @property
+    def django_files(self) -> list[ManifestEntry]:
+        """Django settings files (a settings directory's *.py; others are copied)."""
+        return [e for e in self.entries if e.kind == "django" and e.path.endswith(".py")]
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

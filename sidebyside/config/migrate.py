@@ -22,6 +22,7 @@ from sidebyside.config.collect import (
     host_path,
     write_collected,
 )
+from sidebyside.config.django_settings import load_settings_rules, translate_settings
 from sidebyside.config.ini import Document
 from sidebyside.config.metadata import (
     ConfigFileSpec,
@@ -159,7 +160,11 @@ def migrate_service_config(
     via_metadata: for an upgrade spanning releases, their metadata (oldest first,
     keyed like new_metadata) when available: no host has them installed.
 
-    Raises RemoteError (a host failed), InputError (a file oslo.config would refuse),
+    Django settings files (kind django: horizon's) are rewritten by the settings rules
+    of the transition (sidebyside.config.django_settings), never executed.
+
+    Raises RemoteError (a host failed), InputError (a file oslo.config would refuse,
+    a Django settings file that is not valid Python),
     VerificationError (a required file is missing, no metadata can be had, the
     validator reports errors, or what landed on the new host differs from what was
     written).
@@ -189,6 +194,15 @@ def migrate_service_config(
             drop_deprecated=drop_deprecated, via=via))
         translated[entry.path] = document.to_bytes()
         documents[entry.path] = (document, file_spec)
+    django_files = collected.manifest.django_files
+    settings_rules = (load_settings_rules(service, from_release, to_release)
+                      if django_files else [])
+    for entry in django_files:  # horizon's local_settings.py, local_settings.d/*.py
+        result = translate_settings(collected.contents[entry.path], path=entry.path,
+                                    service=service, from_release=from_release,
+                                    to_release=to_release, rules=settings_rules)
+        files.append(result)
+        translated[entry.path] = result.document.to_bytes()
     report = TranslationReport(service, from_release, to_release, files)
 
     written = write_collected(new.host, collected.manifest, collected.contents,

@@ -23,7 +23,7 @@ import difflib
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sidebyside.config.ini import (
     Document,
@@ -119,6 +119,13 @@ class SettingReport:
         return None if self.new_section is None else f"[{self.new_section}] {self.new_key}"
 
 
+class TranslatedDocument(Protocol):
+    """What a translated file is written from (an oslo Document, a Django settings
+    file: sidebyside.config.django_settings)."""
+
+    def to_bytes(self) -> bytes: ...
+
+
 @dataclass
 class FileTranslation:
     path: str
@@ -126,7 +133,7 @@ class FileTranslation:
     new_text: str
     diff: str  # unified, masked
     settings: list[SettingReport]
-    document: Document
+    document: TranslatedDocument
 
     @property
     def changed(self) -> bool:
@@ -674,10 +681,21 @@ def translate_files(files: dict[str, bytes], *, service: str, from_release: str,
                     via: Sequence[ReleaseMetadata] = ()) -> TranslationReport:
     """Translate several files of one service (main file, drop-ins, plugin inis).
 
-    Raises InputError when a file is not valid oslo.config INI (file and line named).
+    A `*.py` file is a Django settings file (horizon's local_settings.py), rewritten
+    by sidebyside.config.django_settings with the service's settings rules.
+    Raises InputError when a file is not valid oslo.config INI or Python (file and
+    line named).
     """
     translated = []
     for path, data in files.items():
+        if path.endswith(".py"):
+            from sidebyside.config import django_settings  # it imports this module
+
+            translated.append(django_settings.translate_settings(
+                data, path=path, service=service, from_release=from_release,
+                to_release=new.release, rules=django_settings.load_settings_rules(
+                    service, from_release, new.release)))
+            continue
         document = Document.parse(data, path=path, strict=True)
         translated.append(translate_document(document, path=path, service=service,
                                              new=new, old=old, rules=rules,

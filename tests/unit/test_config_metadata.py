@@ -110,7 +110,7 @@ def test_service_specs_and_generator_argv() -> None:
     assert "keystone" in keystone.main_file.namespaces
     assert keystone.key_repositories == ("keystone/fernet-keys", "keystone/credential-keys")
     horizon = service_spec("horizon")
-    assert horizon.files[0].kind == "review"
+    assert horizon.files[0].kind == "django"
     assert any(f.path.endswith("ml2_conf.ini") for f in service_spec("neutron").files)
     with pytest.raises(InputError, match="unknown service 'swift'"):
         service_spec("swift")

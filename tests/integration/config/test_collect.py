@@ -128,12 +128,13 @@ def test_missing_required_file_names_host_and_path(tmp_path: Path) -> None:
         collect(LocalHost(), "glance", root=str(tmp_path))
 
 
-def test_horizon_settings_are_copied_as_is_and_flagged(tmp_path: Path) -> None:
+def test_horizon_settings_are_collected_as_django_settings(tmp_path: Path) -> None:
     root = tmp_path / "old"
     target = root / "etc/openstack-dashboard/local_settings.py"
     target.parent.mkdir(parents=True)
     target.write_text("OPENSTACK_HOST = 'old-ctl1'\n")
     collected = collect(LocalHost(), "horizon", root=str(root))
     entry = collected.manifest.entry("/etc/openstack-dashboard/local_settings.py")
-    assert entry is not None and entry.review and "review" in entry.note
+    assert entry is not None and entry.kind == "django" and not entry.review
+    assert collected.manifest.django_files == [entry]
     assert collected.contents[entry.path] == b"OPENSTACK_HOST = 'old-ctl1'\n"
