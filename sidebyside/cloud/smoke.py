@@ -14,7 +14,15 @@ from typing import Any
 
 from openstack import exceptions as os_exc
 
-from sidebyside.cloud.checks import Check, CheckStatus, SmokeReport, Snapshot, normalize_snapshot
+from sidebyside.cloud.checks import (
+    Check,
+    CheckStatus,
+    Fields,
+    SmokeReport,
+    Snapshot,
+    digest,
+    normalize_snapshot,
+)
 from sidebyside.errors import VerificationError
 from sidebyside.redact import redact
 
@@ -115,13 +123,15 @@ SMOKE_CHECKS: dict[str, list[tuple[str, str, SmokeCall]]] = {
     ],
 }
 
-# service -> resource type -> ids lister (the snapshot compared before/after cutover)
+# service -> resource type -> lister (the snapshot compared before/after cutover)
 RESOURCES: dict[str, dict[str, Callable[[Conn], Iterable[Any]]]] = {
     "keystone": {"domains": lambda c: c.identity.domains(),
                  "projects": lambda c: c.identity.projects(),
                  "users": lambda c: c.identity.users(),
                  "groups": lambda c: c.identity.groups(),
                  "roles": lambda c: c.identity.roles(),
+                 "role_assignments": lambda c: c.identity.role_assignments(),
+                 "credentials": lambda c: c.identity.credentials(),
                  "services": lambda c: c.identity.services(),
                  "endpoints": lambda c: c.identity.endpoints()},
     "glance": {"images": lambda c: c.image.images()},
@@ -136,6 +146,124 @@ RESOURCES: dict[str, dict[str, Callable[[Conn], Iterable[Any]]]] = {
     "heat": {"stacks": lambda c: c.orchestration.stacks()},
     "placement": {"resource_providers": lambda c: c.placement.resource_providers()},
 }
+
+
+def _ref(value: Any) -> str | None:
+    """The id of a reference the APIs give as an object, a dict or a bare id
+    (a server's image is "" when it boots from a volume)."""
+    if isinstance(value, dict):
+        found = value.get("id")
+    else:
+        found = getattr(value, "id", value)
+    return str(found) if found else None
+
+
+class _Lookups:
+    """Listings a resource's content needs beyond itself, made once per snapshot."""
+
+    def __init__(self, conn: Conn) -> None:
+        self.conn = conn
+        self._subnet_cidrs: dict[str, str] | None = None
+
+    def subnet_cidr(self, subnet_id: str) -> str:
+        if self._subnet_cidrs is None:
+            self._subnet_cidrs = {str(s.id): str(s.cidr) for s in self.conn.network.subnets()}
+        return self._subnet_cidrs.get(subnet_id, f"subnet {subnet_id}")
+
+
+def _assignment_id(item: Any) -> str:
+    """A role assignment has no id of its own: role, actor and scope name it."""
+    actor = ("user", item.user) if item.user else ("group", item.group)
+    scope = item.scope or {}
+    target = next(((kind, _ref(scope[kind]) or "all") for kind in ("project", "domain",
+                                                                   "system")
+                   if scope.get(kind)), ("scope", "none"))
+    inherited = " inherited" if scope.get("OS-INHERIT:inherited_to") else ""
+    return (f"role={_ref(item.role)} {actor[0]}={_ref(actor[1])} "
+            f"{target[0]}={target[1]}{inherited}")
+
+
+def _addresses(server: Any) -> list[list[str]]:
+    return sorted([str(net), str(entry.get("addr"))]
+                  for net, entries in (server.addresses or {}).items()
+                  for entry in entries or [])
+
+
+def _flavor(server: Any) -> str | None:
+    """Nova embeds the flavor since microversion 2.47 (its name, no id)."""
+    flavor = server.flavor
+    if flavor is None:
+        return None
+    found = _ref(flavor) or getattr(flavor, "original_name", None) or \
+        getattr(flavor, "name", None)
+    return str(found) if found else None
+
+
+def _rules_digest(group: Any) -> str:
+    keys = ("direction", "ethertype", "protocol", "port_range_min", "port_range_max",
+            "remote_ip_prefix", "remote_group_id")
+    return digest(sorted([[rule.get(k) for k in keys]
+                          for rule in group.security_group_rules or []], key=str))
+
+
+def _stack(lookups: _Lookups, stack: Any) -> Fields:
+    """A listing has no outputs: the stack is read with them resolved."""
+    full = lookups.conn.orchestration.get_stack(stack)
+    outputs = sorted([[o.get("output_key"), o.get("output_value")]
+                      for o in full.outputs or []], key=str)
+    return {"status": stack.status, "outputs": digest(outputs)}
+
+
+# resource type -> the fields of one listed resource that are equal on both sides by
+# design (attribute names: openstacksdk's resources, openstack/identity/v3,
+# image/v2, compute/v2, block_storage/v3, network/v2, orchestration/v1). Secrets
+# only as a digest. A type without an entry is compared by ids.
+Content = Callable[[_Lookups, Any], Fields]
+CONTENT: dict[str, Content] = {
+    "domains": lambda _, d: {"name": d.name, "enabled": d.is_enabled},
+    "projects": lambda _, p: {"name": p.name, "domain_id": p.domain_id,
+                              "enabled": p.is_enabled, "parent_id": p.parent_id},
+    "users": lambda _, u: {"name": u.name, "domain_id": u.domain_id,
+                           "enabled": u.is_enabled,
+                           "default_project_id": u.default_project_id},
+    "groups": lambda _, g: {"name": g.name, "domain_id": g.domain_id},
+    "roles": lambda _, r: {"name": r.name, "domain_id": r.domain_id},
+    "role_assignments": lambda _, a: {},
+    "credentials": lambda _, c: {"type": c.type, "user_id": c.user_id,
+                                 "project_id": c.project_id,
+                                 "blob": digest(c.blob or "")},
+    "services": lambda _, s: {"name": s.name, "type": s.type, "enabled": s.is_enabled},
+    "endpoints": lambda _, e: {"service_id": e.service_id, "interface": e.interface,
+                               "region_id": e.region_id, "url": e.url,
+                               "enabled": e.is_enabled},
+    "images": lambda _, i: {"name": i.name, "status": i.status, "checksum": i.checksum,
+                            "os_hash_value": i.hash_value, "size": i.size,
+                            "visibility": i.visibility, "disk_format": i.disk_format},
+    "flavors": lambda _, f: {"name": f.name, "vcpus": f.vcpus, "ram": f.ram,
+                             "disk": f.disk},
+    "servers": lambda _, s: {"status": s.status, "flavor": _flavor(s),
+                             "image": _ref(s.image), "addresses": _addresses(s)},
+    "volumes": lambda _, v: {"size": v.size, "status": v.status,
+                             "attachments": sorted(str(a.get("server_id"))
+                                                   for a in v.attachments or [])},
+    "networks": lambda look, n: {"name": n.name, "cidrs": sorted(
+        look.subnet_cidr(str(i)) for i in n.subnet_ids or [])},
+    "subnets": lambda _, s: {"cidr": s.cidr, "network_id": s.network_id},
+    "ports": lambda _, p: {"network_id": p.network_id, "mac_address": p.mac_address,
+                           "fixed_ips": sorted([str(ip.get("subnet_id")),
+                                                str(ip.get("ip_address"))]
+                                               for ip in p.fixed_ips or [])},
+    "routers": lambda _, r: {"name": r.name, "external_network_id": (
+        r.external_gateway_info or {}).get("network_id")},
+    "security_groups": lambda _, g: {"name": g.name,
+                                     "rules": len(g.security_group_rules or []),
+                                     "rules_digest": _rules_digest(g)},
+    "stacks": _stack,
+    "resource_providers": lambda _, r: {"name": r.name,
+                                        "parent_provider_id": r.parent_provider_id},
+}
+# resource type -> its id (default: the resource's own id)
+IDS: dict[str, Callable[[Any], str]] = {"role_assignments": _assignment_id}
 
 
 def endpoint_of(conn: Conn, service: str) -> str | None:
@@ -189,19 +317,23 @@ def run_smoke(conn: Conn, services: Sequence[str], *, side: str, cloud: str) -> 
 
 
 def snapshot(conn: Conn, services: Sequence[str]) -> Snapshot:
-    """`{resource type: sorted ids}` of the given services (JSON-able).
+    """`{resource type: {id: {field: value}}}` of the given services (JSON-able; the
+    fields are CONTENT's).
 
     Services without an endpoint in the catalog are left out. Raises
     VerificationError naming the call that failed.
     """
-    raw: dict[str, list[str]] = {}
+    raw: dict[str, dict[str, Fields]] = {}
+    lookups = _Lookups(conn)
     for service in services:
         listers = RESOURCES.get(service)
         if not listers or (service != "keystone" and endpoint_of(conn, service) is None):
             continue
         for kind, lister in listers.items():
+            id_of = IDS.get(kind, lambda item: str(item.id))
+            content = CONTENT.get(kind, lambda _, item: {})
             try:
-                raw[kind] = [str(item.id) for item in lister(conn)]
+                raw[kind] = {id_of(item): content(lookups, item) for item in lister(conn)}
             except Exception as exc:  # noqa: BLE001 - reported with the failing call
                 raise VerificationError(f"listing {kind} ({service}) failed: "
                                         f"{_error_text(exc)}") from None

@@ -112,6 +112,28 @@ def test_parity_of_the_untouched_copy_is_clean(clouds: Clouds) -> None:
         {t.resource for t in parity.types}
 
 
+def test_parity_compares_content_a_renamed_project_is_named_with_both_names(
+        clouds: Clouds) -> None:
+    conn = clouds("new")
+    (admin,) = [p for p in conn.identity.projects() if p.name == "admin"]
+    conn.identity.update_project(admin.id, description="not compared")
+    try:
+        parity = parity_sides(load_inventory_of(clouds), clouds, "old", "new")
+        (projects,) = [t for t in parity.types if t.resource == "projects"]
+        assert {"name", "domain_id", "enabled"} <= set(projects.fields)
+        assert projects.changed == ()  # a description is not compared
+        conn.identity.update_project(admin.id, name="admin-renamed")
+        parity = parity_sides(load_inventory_of(clouds), clouds, "old", "new")
+        (projects,) = [t for t in parity.types if t.resource == "projects"]
+        (change,) = projects.changed
+        assert (change.id, change.field, change.left, change.right) == (
+            admin.id, "name", "admin", "admin-renamed")
+        assert f"project {admin.id}: name admin != admin-renamed" in parity.summary()
+    finally:
+        conn.identity.update_project(admin.id, name="admin",
+                                     description=admin.description or "")
+
+
 def test_comparison_reports_numbers_for_both_releases(clouds: Clouds) -> None:
     inventory = load_inventory_of(clouds)
     report = compare_sides(inventory, clouds, rounds=5, threshold=1.5,
@@ -197,7 +219,9 @@ def test_snapshot_then_verify_vip_passes_and_then_catches_a_new_project(
     result = actions["snapshot_resources"].run(snap_step, ctx)
     stored = ctx.fact("cutover.snapshot")
     assert result and result["counts"]["projects"] == len(stored["projects"]) >= 1
-    assert stored["projects"] == sorted(stored["projects"])
+    assert list(stored["projects"]) == sorted(stored["projects"])
+    admin = next(p for p in stored["projects"].values() if p["name"] == "admin")
+    assert admin["domain_id"] == "default" and admin["enabled"] is True
     vip_step = Step(id="cutover.verify-vip", action="verify_vip", changes=Changes.NOTHING,
                     title="verify vip")
     vip_ctx = StepContext(run_id=ctx.run_id, step=vip_step, journal=ctx.journal, options={})
@@ -294,7 +318,10 @@ def test_cli_compare_writes_table_json_and_svg(keystones: Keystones, tmp_path: P
 def test_snapshot_lists_only_the_inventory_services(clouds: Clouds) -> None:
     taken = snapshot(clouds("old"), ["keystone", "glance", "nova"])
     assert "images" not in taken and "servers" not in taken  # no endpoints for them
-    assert taken["domains"] == sorted(taken["domains"]) and "default" in taken["domains"]
+    assert list(taken["domains"]) == sorted(taken["domains"]) and "default" in taken["domains"]
+    assert taken["domains"]["default"] == {"enabled": True, "name": "Default"}
+    assert any(rid.startswith("role=") and " user=" in rid and " project=" in rid
+               for rid in taken["role_assignments"])
 
 
 def test_run_verify_vip_without_snapshot_notes_it(keystones: Keystones) -> None:
