@@ -68,7 +68,8 @@ class _CloudAction:
 
 
 class SnapshotResourcesAction(_CloudAction):
-    """Ids per resource type through the VIP, stored as the fact `cutover.snapshot`."""
+    """Every resource per type through the VIP, by id with the fields compared across
+    releases (cloud/checks.py), stored as the fact `cutover.snapshot`."""
 
     def run(self, step: Step, ctx: StepContext) -> dict[str, Any] | None:
         side = str(step.params.get("side") or ("vip" if self.inventory.ha.vip_cloud

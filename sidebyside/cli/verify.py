@@ -113,7 +113,7 @@ def register(app: typer.Typer) -> None:
             "--threshold", help="Flag calls whose median is this many times slower "
                                 "on new.")] = DEFAULT_THRESHOLD,
         parity: Annotated[bool | None, typer.Option(
-            "--parity/--no-parity", help="Compare resource ids (default: on for new, "
+            "--parity/--no-parity", help="Compare resources, ids and content (default: on for new, "
             "and for vip once a cutover recorded a snapshot).")] = None,
     ) -> None:
         """Smoke-test a cloud, compare its resources, time old against new."""
