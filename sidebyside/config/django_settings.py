@@ -30,7 +30,7 @@ from importlib import resources
 
 import yaml
 
-from sidebyside.config.rules import release_key
+from sidebyside.config.rules import rule_files
 from sidebyside.config.translate import (
     KEPT,
     REMOVED,
@@ -88,32 +88,12 @@ def parse_settings_rules(text: str, source: str) -> list[SettingRule]:
     return rules
 
 
-def settings_rule_files(service: str, from_release: str, to_release: str) -> list[str]:
-    """rules/<service>/<a>_<b>.yaml files inside from -> to, oldest first."""
-    low, high = release_key(from_release), release_key(to_release)
-    folder = resources.files("sidebyside.config").joinpath("rules", service)
-    if not folder.is_dir():
-        return []
-    found = []
-    for entry in folder.iterdir():
-        stem = entry.name.removesuffix(".yaml")
-        if stem == entry.name:
-            continue
-        try:
-            start, end = (release_key(part) for part in stem.split("_", 1))
-        except (InputError, ValueError):
-            continue
-        if low <= start and end <= high:
-            found.append((start, entry.name))
-    return [f"{service}/{name}" for _, name in sorted(found)]
-
-
 def load_settings_rules(service: str, from_release: str, to_release: str
                         ) -> list[SettingRule]:
     """Every settings rule of service from -> to, by release. Raises InputError."""
     folder = resources.files("sidebyside.config").joinpath("rules")
     rules: list[SettingRule] = []
-    for name in settings_rule_files(service, from_release, to_release):
+    for name in rule_files(from_release, to_release, folder=service):
         rules += parse_settings_rules(folder.joinpath(name).read_text(), f"rules/{name}")
     return rules
 
@@ -478,5 +458,5 @@ def is_settings_path(path: str) -> bool:
 
 __all__ = ["REVIEW", "DjangoSettingReport", "SettingRule", "SettingsFile",
            "is_secret_setting", "is_settings_path", "load_settings_rules",
-           "parse_settings_rules", "settings_rule_files", "translate_settings",
+           "parse_settings_rules", "translate_settings",
            "translate_settings_files"]

@@ -112,25 +112,32 @@ def parse_rules(text: str, source: str) -> list[Rule]:
     return rules
 
 
-def rule_files(from_release: str, to_release: str) -> list[str]:
-    """Names of the rules files that apply to an upgrade from -> to."""
+def rule_files(from_release: str, to_release: str, folder: str | None = None) -> list[str]:
+    """Names (relative to rules/) of the rules files that apply to an upgrade from -> to:
+    each `<a>_<b>.yaml` inside the span, oldest first, and `any.yaml` (every upgrade).
+    `folder` picks a service's own settings rules (rules/horizon/) instead of the oslo
+    ones at the top; a folder that does not exist has none."""
     low, high = release_key(from_release), release_key(to_release)
     names = []
-    folder = resources.files("sidebyside.config").joinpath("rules")
-    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+    base = resources.files("sidebyside.config").joinpath("rules")
+    where = base.joinpath(folder) if folder else base
+    if not where.is_dir():
+        return []
+    prefix = f"{folder}/" if folder else ""
+    for entry in sorted(where.iterdir(), key=lambda e: e.name):
         name = entry.name
         if not name.endswith(".yaml"):
             continue
         stem = name[: -len(".yaml")]
         if stem == "any":
-            names.append(name)
+            names.append(prefix + name)
             continue
         try:
             start, end = (release_key(part) for part in stem.split("_", 1))
         except (InputError, ValueError):
             continue
         if low <= start and end <= high:
-            names.append(name)
+            names.append(prefix + name)
     return names
 
 

@@ -16,10 +16,10 @@ from sidebyside.config.django_settings import (
     SettingRule,
     load_settings_rules,
     parse_settings_rules,
-    settings_rule_files,
     translate_settings,
 )
 from sidebyside.config.metadata import service_spec
+from sidebyside.config.rules import rule_files
 from sidebyside.config.translate import KEPT, REMOVED, RENAMED
 from sidebyside.errors import InputError
 from sidebyside.redact import forget_secrets
@@ -175,13 +175,13 @@ def test_the_fixture_from_2023_1_to_2026_1() -> None:
 
 
 def test_rules_files_per_transition_parse_and_cite_their_note() -> None:
-    names = settings_rule_files("horizon", "2023.1", "2026.1")
+    names = rule_files("2023.1", "2026.1", folder="horizon")
     assert names == ["horizon/2023.1_2023.2.yaml", "horizon/2023.2_2024.1.yaml",
                      "horizon/2024.1_2024.2.yaml", "horizon/2024.2_2025.1.yaml",
                      "horizon/2025.1_2025.2.yaml", "horizon/2025.2_2026.1.yaml"]
-    assert settings_rule_files("horizon", "2025.1", "2026.1") == [
+    assert rule_files("2025.1", "2026.1", folder="horizon") == [
         "horizon/2025.1_2025.2.yaml", "horizon/2025.2_2026.1.yaml"]
-    assert settings_rule_files("keystone", "2023.1", "2026.1") == []
+    assert rule_files("2023.1", "2026.1", folder="keystone") == []
     rules = load_settings_rules("horizon", "2023.1", "2026.1")
     assert {r.id for r in rules} >= {"horizon-use-l10n", "horizon-memcached-cache-backend"}
     assert all(r.note and r.reason for r in rules)
