@@ -63,7 +63,9 @@ def _file_password(path: Path, what: str) -> str:
     try:
         return path.read_text().strip("\r\n")
     except OSError as exc:
-        raise InputError(f"{what}: cannot read password file {path}: {exc.strerror}",
+        # The reason in parentheses: after `<dir>/x.password: ` redaction would take
+        # it for the value of a `password: x` line and mask it.
+        raise InputError(f"{what}: cannot read password file {path} ({exc.strerror})",
                          hint="password_file") from None
 
 

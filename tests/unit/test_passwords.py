@@ -139,3 +139,13 @@ def test_the_inventory_and_the_command_line_read_alike(
     monkeypatch.setenv("SBS_TEST_SHARED_PW", "same-Pw-9")
     assert resolve_password(ref) == endpoint_from_url(
         "mysql://root@h:1", password_file=path).password == "same-Pw-9"
+
+
+def test_why_a_password_file_cannot_be_read_survives_redaction(tmp_path: Path) -> None:
+    # `<dir>/old-db.password: No such file` reads like a `password: x` line to the
+    # redaction, which would mask the reason the operator needs.
+    missing = tmp_path / "old-db.password"
+    with pytest.raises(InputError) as caught:
+        read_password(password_file=missing, what="old.database")
+    assert "No such file or directory" in redact(caught.value.message)
+    assert str(missing) in redact(caught.value.message)
