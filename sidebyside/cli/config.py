@@ -128,7 +128,11 @@ def translate(
         raise InputError(f"--from-release {from_release} is not older than "
                          f"--to-release {to_release}")
     service_spec(service)  # raises InputError for an unknown service
-    new = _metadata(metadata, venv, service, to_release, "new")
+    if metadata is None and venv is None and all(f.suffix == ".py" for f in files):
+        # Django settings only (horizon's local_settings.py): no oslo option to look up
+        new: ReleaseMetadata | None = ReleaseMetadata(service=service, release=to_release)
+    else:
+        new = _metadata(metadata, venv, service, to_release, "new")
     assert new is not None
     old = _metadata(old_metadata, old_venv, service, from_release, "old")
     via = [load_metadata(str(p), service=service, release=_release_in(p))

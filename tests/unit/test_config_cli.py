@@ -106,3 +106,15 @@ def test_write_atomically_refuses_a_symlink_and_leaves_no_temp(tmp_path: Path) -
     with pytest.raises(InputError, match="cannot be written"):
         write_atomically(tmp_path / "missing-dir" / "f", b"x")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "victim"]
+
+
+def test_horizon_settings_translate_without_oslo_metadata(tmp_path: Path) -> None:
+    settings = Path(__file__).resolve().parents[1] / "data" / "config" / "horizon"
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, [
+        "translate", "--service", "horizon", "--from-release", "2024.2",
+        "--to-release", "2025.1", "--output", str(out), str(settings / "local_settings.py")])
+    assert result.exit_code == 0, result.output
+    written = (out / "local_settings.py").read_text()
+    assert "\nUSE_L10N = True" not in written  # removed in 2025.1: commented out
+    assert "USE_L10N" in written
