@@ -53,7 +53,7 @@ def _progress(message: str) -> None:
 
 
 # What `lab up` sets up; placement has locks (and venvs) but no set-up yet.
-UP_SERVICES = tuple(s for s in LAB_SERVICES if s != "placement")
+UP_SERVICES = LAB_SERVICES
 
 
 def _services(value: str) -> tuple[str, ...]:
@@ -83,12 +83,14 @@ def _topology(name: str, address_base: str | None) -> Topology:
 
 def _check_shape(topology: Topology, services: tuple[str, ...]) -> None:
     """Raises InputError for what a multi-controller lab cannot do yet."""
-    if topology.controllers > 1 and "glance" in services:
-        # glance-api.conf binds its controller's address, and sbs writes the first old
-        # controller's config to every new one: they would all bind the same address.
-        raise InputError("--services: glance needs one controller a side in the lab "
-                         "(its bind_host is per controller); with several, use keystone "
-                         "or keystone,nova")
+    bound = [s for s in ("glance", "placement", "neutron") if s in services]
+    if topology.controllers > 1 and bound:
+        # glance-api.conf and neutron.conf bind their controller's address, and sbs
+        # writes the first old controller's config to every new one: they would all
+        # bind the same address (placement is refused with them: nova needs it).
+        raise InputError(f"--services: {', '.join(bound)} need one controller a side in "
+                         "the lab (the bind address is per controller); with several, "
+                         "use keystone or keystone,nova")
 
 
 def _releases(from_release: str, to_release: str, via: list[str]) -> tuple[str, ...]:

@@ -35,11 +35,12 @@ def running(layout: LabLayout, balancer: Balancer) -> bool:
     return processes.running_pid(layout.pid_file(balancer.component)) is not None
 
 
-def start(layout: LabLayout, services: tuple[str, ...], balancer: Balancer) -> None:
+def start(layout: LabLayout, services: tuple[str, ...], balancer: Balancer, *,
+          served: tuple[str, ...] | None = None) -> None:
     """Write the node's haproxy.cfg and start it as a daemon. Raises InputError (no
     haproxy installed), StepFailed (it refused to start)."""
     cfg = layout.haproxy_cfg_of(balancer)
-    write_file(cfg, render.haproxy_cfg(layout, services, balancer), mode=0o644)
+    write_file(cfg, render.haproxy_cfg(layout, services, balancer, served=served), mode=0o644)
     layout.haproxy_state_file_of(balancer).touch(exist_ok=True)
     layout.haproxy_write_freeze_map_of(balancer).touch(exist_ok=True)
     layout.haproxy_socket_of(balancer).unlink(missing_ok=True)

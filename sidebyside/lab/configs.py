@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sidebyside.lab import render
 from sidebyside.lab.files import write_file
-from sidebyside.lab.layout import Controller, LabLayout
+from sidebyside.lab.layout import COMPUTE_DIR, Controller, LabLayout
 from sidebyside.lab.state import LabState
 
 
@@ -42,10 +42,52 @@ def write_controller_configs(layout: LabLayout, state: LabState, controller: Con
         _keystone(layout, state, controller, passwords)
     if "glance" in spec.services:
         _glance(layout, state, controller, passwords)
+    side, release_name = controller.side, spec.side_release(controller.side)
+    transport = render.transport_url(layout, side, passwords["rabbit"])
+    if "placement" in spec.services:
+        write_file(layout.etc(where, "placement") / "placement.conf", render.placement_conf(
+            layout, side, release_name, db_password=passwords["placement-db"],
+            service_password=passwords["placement-service"], controller=controller.name))
     if "nova" in spec.services:
-        write_file(layout.etc(where, "nova") / "nova.conf", render.nova_conf(
-            layout, controller.side, spec.side_release(controller.side),
-            db_password=passwords["nova-db"], controller=controller.name))
+        served = "nova" in spec.served
+        etc = layout.etc(where, "nova")
+        write_file(etc / "nova.conf", render.nova_conf(
+            layout, side, release_name, db_password=passwords["nova-db"],
+            transport=transport, service_password=passwords["nova-service"],
+            served=served, controller=controller.name))
+        if served:
+            _release_file(state, "nova", release_name, etc, "api-paste.ini")
+        (layout.var_lib(where, "nova") / "lock").mkdir(parents=True, exist_ok=True)
+    if "neutron" in spec.services:
+        etc = layout.etc(where, "neutron")
+        write_file(etc / "neutron.conf", render.neutron_conf(
+            layout, side, release_name, db_password=passwords["neutron-db"],
+            service_password=passwords["neutron-service"], transport=transport,
+            controller=controller.name))
+        write_file(etc / "plugins" / "ml2" / "ml2_conf.ini", render.ml2_conf(
+            layout, side, release_name, controller=controller.name))
+        _release_file(state, "neutron", release_name, etc, "api-paste.ini")
+        (layout.var_lib(where, "neutron") / "lock").mkdir(parents=True, exist_ok=True)
+
+
+def write_compute_configs(layout: LabLayout, state: LabState,
+                          passwords: dict[str, str]) -> None:
+    """The compute node's nova.conf (old release, the old side's bus)."""
+    root = layout.root(COMPUTE_DIR)
+    for directory in (root / "var" / "lib" / "nova" / "lock", root / "var" / "log" / "nova"):
+        directory.mkdir(parents=True, exist_ok=True)
+    write_file(layout.etc(COMPUTE_DIR, "nova") / "nova.conf", render.nova_compute_conf(
+        layout, state.spec.from_release,
+        transport=render.transport_url(layout, "old", passwords["rabbit"]),
+        service_password=passwords["nova-service"]))
+
+
+def _release_file(state: LabState, service: str, release_name: str, etc: Path,
+                  name: str) -> None:
+    """A file the release installs under its venv's etc/<service>/ (api-paste.ini),
+    put in /etc as its package would."""
+    source = Path(state.venvs[service][release_name]) / "etc" / service / name
+    write_file(etc / name, source.read_text(), mode=0o644)
 
 
 def _keystone(layout: LabLayout, state: LabState, controller: Controller,

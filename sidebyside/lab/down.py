@@ -5,18 +5,18 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from sidebyside.lab import balancers, processes
+from sidebyside.lab import balancers, broker, compute, processes
 from sidebyside.lab.databases import side_server
-from sidebyside.lab.layout import SERVED_SERVICES, SIDES, LabLayout
+from sidebyside.lab.layout import SIDES, LabLayout
 from sidebyside.lab.services import LabServices
 from sidebyside.lab.state import LabState, bound, load_state, one_lab_command
 
 
 def down(state_dir: Path, *, purge: bool = False) -> list[str]:
-    """Stop the services, the HAProxy nodes (their server state saved first: a cutover
-    survives `down`/`up`) and both MariaDBs; with purge, delete the state directory
-    too. Returns what was stopped. Raises LockedError, StepFailed (a process survived
-    SIGKILL)."""
+    """Stop the compute node, the services, the HAProxy nodes (their server state saved
+    first: a cutover survives `down`/`up`) and both MariaDBs; with purge, delete the
+    lab's vhosts and user on the broker and the state directory too. Returns what was
+    stopped. Raises LockedError, StepFailed (a process survived SIGKILL)."""
     layout = LabLayout(state_dir.resolve())
     stopped: list[str] = []
     if not layout.state_dir.is_dir():
@@ -25,9 +25,13 @@ def down(state_dir: Path, *, purge: bool = False) -> list[str]:
         state = load_state(layout)
         if state is not None:
             layout = bound(layout, state)
+            if compute.stop(layout):
+                stopped.append(compute.COMPONENT)
             stopped += _stop_services(layout, state)
         stopped += _stop_balancers(layout)
         stopped += [name for side in SIDES if (name := _stop_mariadb(layout, side))]
+        if purge and state is not None and state.spec.uses_broker:
+            broker.remove(layout)
     if purge and layout.state_dir.exists():
         shutil.rmtree(layout.state_dir)
     return stopped
@@ -37,9 +41,8 @@ def _stop_services(layout: LabLayout, state: LabState) -> list[str]:
     services = LabServices(layout, state)
     stopped = []
     for controller in state.spec.topology.all_controllers:
-        for service in state.spec.services:
-            if service in SERVED_SERVICES and services.status(
-                    controller.side, service, controller.name).pid is not None:
+        for service in state.spec.served:
+            if services.any_running(controller, service):
                 services.stop(controller.side, service, controller.name, remember=False)
                 stopped.append(controller.component(service))
     return stopped

@@ -9,7 +9,8 @@ from sidebyside.lab.layout import LabLayout
 from sidebyside.redact import register_secret
 
 SECRET_NAMES = ("admin", "keystone-db", "glance-db", "nova-db", "placement-db",
-                "glance-service", "alice", "bob")
+                "neutron-db", "glance-service", "placement-service", "nova-service",
+                "neutron-service", "rabbit", "alice", "bob")
 
 
 def ensure_secrets(layout: LabLayout) -> dict[str, str]:

@@ -28,9 +28,18 @@ from pathlib import Path
 VIP = "127.0.0.10"
 SIDE_ADDRESS = {"old": "127.0.0.11", "new": "127.0.0.12"}
 DB_PORT = 13306
-SERVICE_PORT = {"keystone": 5000, "glance": 9292, "placement": 8778, "nova": 8774}
-# Services the lab serves over HTTP; the others are installed database-only.
-SERVED_SERVICES = ("keystone", "glance")
+SERVICE_PORT = {"keystone": 5000, "glance": 9292, "placement": 8778, "nova": 8774,
+                "neutron": 9696}
+# Services the lab can serve over HTTP with their workers; nova only beside placement and
+# neutron (it needs both to boot a server), else it is installed database-only.
+SERVED_SERVICES = ("keystone", "glance", "placement", "nova", "neutron")
+NOVA_NEEDS = ("placement", "neutron")
+# The lab's compute node: nova-compute of the OLD release with nova's fake virt driver
+# (the control plane is what is upgraded; the hypervisor is the one stand-in, shipped
+# by nova). Its nova `host` is one neutron's test mechanism driver (shipped in
+# neutron's wheel) binds ports for: the lab runs no L2 agent.
+COMPUTE_DIR = "compute1"
+COMPUTE_HOST = "host-bridge-filter"
 CONTROLLER = {"old": "old-ctl1", "new": "new-ctl1"}
 HAPROXY_HOST = "lb1"
 REGION = "RegionOne"
@@ -172,6 +181,8 @@ TOPOLOGIES = {
     "single": DEFAULT_TOPOLOGY,
     "ha3": Topology(controllers=3, haproxy_nodes=2, address_base="127.0.2",
                     db_port=23306, port_offset=10000),
+    # the whole cloud (nova with its workers, placement, neutron) beside a default lab
+    "cloud": Topology(address_base="127.0.3", db_port=33306, port_offset=20000),
 }
 
 

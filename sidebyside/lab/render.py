@@ -13,8 +13,12 @@ from typing import Any
 
 import jinja2
 
+from sidebyside.lab import broker
 from sidebyside.lab.layout import (
+    COMPUTE_DIR,
+    COMPUTE_HOST,
     DEFAULT_TOPOLOGY,
+    NOVA_NEEDS,
     REGION,
     SERVED_SERVICES,
     Balancer,
@@ -27,9 +31,15 @@ from sidebyside.lab.releases import release
 # The settings an upgrade must carry from the old controller (see keystone.conf.j2).
 TOKEN_EXPIRATION = 7200
 LIST_LIMIT = 500
-# Written literally into nova_api.cell_mappings; the lab runs no broker for nova.
-TRANSPORT_URL = "rabbit://guest:guest@{address}:5672/"
-HEALTH_PATH = {"keystone": "/v3", "glance": "/versions"}
+# What HAProxy and `lab up` ask each served API for (200 without a token).
+HEALTH_PATH = {"keystone": "/v3", "glance": "/versions", "placement": "/", "nova": "/",
+               "neutron": "/"}
+# Where each API's endpoint is (the catalog's and clouds.yaml's), after host:port.
+ENDPOINT_PATH = {"keystone": "/v3", "glance": "", "placement": "", "nova": "/v2.1",
+                 "neutron": ""}
+# service -> (catalog service type, clouds.yaml endpoint-override key prefix)
+SERVICE_TYPE = {"glance": ("image", "image"), "placement": ("placement", "placement"),
+                "nova": ("compute", "compute"), "neutron": ("network", "network")}
 
 _env = jinja2.Environment(
     loader=jinja2.PackageLoader("sidebyside.lab", "templates"),
@@ -58,7 +68,20 @@ class LabSpec:
 
     @property
     def served(self) -> tuple[str, ...]:
-        return tuple(s for s in self.services if s in SERVED_SERVICES)
+        """The services that run with their API and workers; nova only beside placement
+        and neutron, else database-only."""
+        return tuple(s for s in self.services if s in SERVED_SERVICES and (
+            s != "nova" or all(need in self.services for need in NOVA_NEEDS)))
+
+    @property
+    def uses_broker(self) -> bool:
+        """Whether the lab has RPC services, and so a vhost per side on the broker."""
+        return "nova" in self.services or "neutron" in self.services
+
+    @property
+    def has_compute(self) -> bool:
+        """Whether the lab runs a compute node (it does wherever nova is served)."""
+        return "nova" in self.served
 
 
 def _context(layout: LabLayout, side: str, service: str, release_name: str,
@@ -106,14 +129,59 @@ def glance_conf(layout: LabLayout, side: str, release_name: str, *, db_password:
 
 
 def nova_conf(layout: LabLayout, side: str, release_name: str, *, db_password: str,
+              transport: str, service_password: str = "", served: bool = False,
               controller: str | None = None) -> str:
+    """nova.conf of one controller; `served` adds what nova's API and workers need
+    (keystone, placement, neutron), else it is the database-only one."""
     return _env.get_template("nova.conf.j2").render(
         **_context(layout, side, "nova", release_name, controller), db_password=db_password,
-        transport_url=transport_url(side, layout.topology))
+        transport_url=transport, served=served, service_password=service_password,
+        auth_url=vip_url(layout.topology, "keystone"), region=REGION)
 
 
-def transport_url(side: str, topology: Topology = DEFAULT_TOPOLOGY) -> str:
-    return TRANSPORT_URL.format(address=topology.db_address(side))
+def nova_compute_conf(layout: LabLayout, release_name: str, *, transport: str,
+                      service_password: str) -> str:
+    """nova.conf of the lab's compute node (old release, fake virt driver)."""
+    root = layout.root(COMPUTE_DIR)
+    return _env.get_template("nova-compute.conf.j2").render(
+        release=release_name, series=release(release_name).series, host=COMPUTE_HOST,
+        var_lib=str(root / "var" / "lib" / "nova"), transport_url=transport,
+        address=layout.topology.controller("old").address, region=REGION,
+        auth_url=vip_url(layout.topology, "keystone"), service_password=service_password)
+
+
+def placement_conf(layout: LabLayout, side: str, release_name: str, *, db_password: str,
+                   service_password: str, controller: str | None = None) -> str:
+    return _env.get_template("placement.conf.j2").render(
+        **_context(layout, side, "placement", release_name, controller),
+        db_password=db_password, service_password=service_password,
+        auth_url=vip_url(layout.topology, "keystone"))
+
+
+def neutron_conf(layout: LabLayout, side: str, release_name: str, *, db_password: str,
+                 service_password: str, transport: str,
+                 controller: str | None = None) -> str:
+    return _env.get_template("neutron.conf.j2").render(
+        **_context(layout, side, "neutron", release_name, controller),
+        db_password=db_password, service_password=service_password,
+        transport_url=transport, auth_url=vip_url(layout.topology, "keystone"),
+        region=REGION)
+
+
+def ml2_conf(layout: LabLayout, side: str, release_name: str,
+             controller: str | None = None) -> str:
+    return _env.get_template("ml2_conf.ini.j2").render(
+        **_context(layout, side, "neutron", release_name, controller))
+
+
+def vip_url(topology: Topology, service: str) -> str:
+    """The service's endpoint on the VIP, as the catalog has it."""
+    return f"http://{topology.vip}:{topology.port(service)}{ENDPOINT_PATH[service]}"
+
+
+def transport_url(layout: LabLayout, side: str, rabbit_password: str) -> str:
+    """The side's bus: its own vhost on the machine's RabbitMQ (see `broker`)."""
+    return broker.transport_url(layout, side, rabbit_password)
 
 
 def database_url(side: str, user: str, password: str, database: str,
@@ -123,7 +191,8 @@ def database_url(side: str, user: str, password: str, database: str,
 
 
 def haproxy_cfg(layout: LabLayout, services: tuple[str, ...],
-                balancer: Balancer | None = None) -> str:
+                balancer: Balancer | None = None, *,
+                served: tuple[str, ...] | None = None) -> str:
     """haproxy.cfg of one HAProxy node (the first by default): a frontend on the node's
     address and a backend per service declaring every controller of both sides.
 
@@ -136,7 +205,8 @@ def haproxy_cfg(layout: LabLayout, services: tuple[str, ...],
         "service": service,
         "name": backend_name(service),
         "port": topology.port(service),
-        "check_path": HEALTH_PATH.get(service),
+        "check_path": HEALTH_PATH[service] if service in (
+            services if served is None else served) else None,
         "servers": [{"name": c.name, "address": c.address, "disabled": c.side == "new"}
                     for c in topology.all_controllers],
     } for service in services]
@@ -169,9 +239,12 @@ def side_releases(spec: LabSpec, side: str) -> tuple[str, ...]:
     return (spec.from_release,) if side == "old" else (*spec.via, spec.to_release)
 
 
-# nova is database-only in the lab: no placement API to reach and no service user,
-# which nova-status reports as failures. The lab accepts exactly those two, by name,
-# as an operator would after review.
+# The machine's RabbitMQ, where both sides' vhosts are (see `broker`).
+BROKER_HOST_NAME = "lab-rabbit"
+
+# nova is database-only in the lab without placement and neutron: no placement API
+# to reach and no service user, which nova-status reports as failures. The lab
+# accepts exactly those two, by name, as an operator would after review.
 DATABASE_ONLY_ACCEPTED: dict[str, tuple[str, ...]] = {
     "nova": ("Placement API", "Service User Token Configuration"),
 }
@@ -190,6 +263,8 @@ def inventory(layout: LabLayout, spec: LabSpec, *, python: str,
     hosts: dict[str, Any] = {
         c.name: {"address": c.address, "transport": "local", "root": str(layout.root(c.dir))}
         for c in topology.all_controllers}
+    if spec.uses_broker:
+        hosts[BROKER_HOST_NAME] = {"address": broker.BROKER_HOST, "transport": "local"}
     for node in topology.balancers:
         hosts[node.name] = {"address": node.address, "transport": "local"}
         if node.dir:
@@ -214,8 +289,13 @@ def inventory(layout: LabLayout, spec: LabSpec, *, python: str,
                     release_name: str(layout.release_dir(first, service, release_name) / "bin")
                     for release_name in side_releases(spec, side)},
                 **({"accept_check_failures": list(DATABASE_ONLY_ACCEPTED[service])}
-                   if side == "new" and service in DATABASE_ONLY_ACCEPTED else {}),
+                   if side == "new" and service in DATABASE_ONLY_ACCEPTED
+                   and service not in spec.served else {}),
             } for service in spec.services},
+            **({"broker": {"host": BROKER_HOST_NAME, "user": broker.user(layout),
+                           "password_file": str(layout.secret_file("rabbit")),
+                           "vhost": broker.vhost(layout, side)}}
+               if spec.uses_broker else {}),
         }
 
     old, new = topology.side_controllers("old"), topology.side_controllers("new")
@@ -267,7 +347,7 @@ def clouds(admin_password: str, served: tuple[str, ...],
 
     The catalog names the VIP, so the per-side clouds override every endpoint.
     """
-    keystone_port, glance_port = topology.port("keystone"), topology.port("glance")
+    keystone_port = topology.port("keystone")
 
     def cloud(address: str, direct: bool) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -279,8 +359,11 @@ def clouds(admin_password: str, served: tuple[str, ...],
         }
         if direct:
             data["identity_endpoint_override"] = f"http://{address}:{keystone_port}/v3"
-            if "glance" in served:
-                data["image_endpoint_override"] = f"http://{address}:{glance_port}"
+            for service in served:
+                if service in SERVICE_TYPE:
+                    key = SERVICE_TYPE[service][1]
+                    data[f"{key}_endpoint_override"] = (
+                        f"http://{address}:{topology.port(service)}{ENDPOINT_PATH[service]}")
         return data
 
     return {"clouds": {"lab-vip": cloud(topology.vip, False),

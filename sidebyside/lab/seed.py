@@ -17,7 +17,7 @@ import openstack.config
 from openstack import exceptions as os_exc
 
 from sidebyside.errors import StepFailed, UnreachableError
-from sidebyside.lab.layout import REGION, SERVICE_PORT, VIP
+from sidebyside.lab.layout import REGION
 
 log = logging.getLogger(__name__)
 
@@ -44,25 +44,38 @@ def _fail(what: str, exc: Exception) -> StepFailed:
     return StepFailed("lab-seed", f"{what}: {exc}")
 
 
-def register_glance(conn: Any, service_password: str,
-                    url: str = f"http://{VIP}:{SERVICE_PORT['glance']}") -> None:
-    """The `service` project, the `glance` user (admin on it), the image service and
-    its endpoints on the VIP (`url`). Raises StepFailed."""
+# service -> (catalog type, description)
+CATALOG_ENTRY = {"glance": ("image", "OpenStack Image"),
+                 "placement": ("placement", "OpenStack Placement"),
+                 "nova": ("compute", "OpenStack Compute"),
+                 "neutron": ("network", "OpenStack Networking")}
+
+
+def register_service(conn: Any, name: str, service_password: str, url: str) -> None:
+    """The `service` project, the service's user (admin on it), its catalog entry and
+    its endpoints on the VIP (`url`), as a deployment registers them. Idempotent.
+    Raises StepFailed."""
+    service_type, description = CATALOG_ENTRY[name]
     try:
         project = conn.identity.find_project("service", domain_id=DOMAIN) or \
             conn.identity.create_project(name="service", domain_id=DOMAIN,
                                          description="Service users")
-        user = conn.identity.find_user("glance", domain_id=DOMAIN)
+        user = conn.identity.find_user(name, domain_id=DOMAIN)
         if user is None:
-            user = conn.identity.create_user(name="glance", domain_id=DOMAIN,
+            user = conn.identity.create_user(name=name, domain_id=DOMAIN,
                                              password=service_password,
                                              default_project_id=project.id)
         admin = conn.identity.find_role("admin")
         conn.identity.assign_project_role_to_user(project, user, admin)
-        service = conn.identity.find_service("glance")
+        # nova and neutron call each other with their service tokens (nova's
+        # [service_user], neutron's [nova]): keystonemiddleware wants the service role
+        service_role = conn.identity.find_role("service") or \
+            conn.identity.create_role(name="service")
+        conn.identity.assign_project_role_to_user(project, user, service_role)
+        service = conn.identity.find_service(name)
         if service is None:
-            service = conn.identity.create_service(name="glance", type="image",
-                                                   description="OpenStack Image")
+            service = conn.identity.create_service(name=name, type=service_type,
+                                                   description=description)
         existing = {e.interface for e in conn.identity.endpoints(service_id=service.id)}
         for interface in ("public", "internal", "admin"):
             if interface not in existing:
@@ -70,7 +83,7 @@ def register_glance(conn: Any, service_password: str,
                     service_id=service.id, interface=interface, region_id=REGION,
                     url=url)
     except os_exc.SDKException as exc:
-        raise _fail("registering glance in keystone", exc) from None
+        raise _fail(f"registering {name} in keystone", exc) from None
 
 
 def seed(conn: Any, *, user_passwords: dict[str, str], with_image: bool) -> dict[str, Any]:
@@ -138,6 +151,62 @@ def seed(conn: Any, *, user_passwords: dict[str, str], with_image: bool) -> dict
     except os_exc.SDKException as exc:
         raise _fail("seeding the old controller", exc) from None
     return facts
+
+
+# The whole cloud's seed (nova served beside placement and neutron).
+FLAVOR = {"name": "sbs-tiny", "vcpus": 1, "ram": 64, "disk": 1}
+NETWORK, SUBNET, SUBNET_CIDR = "sbs-net", "sbs-subnet", "10.77.0.0/24"
+ROUTER, SECURITY_GROUP, PORT, SERVER = "sbs-router", "sbs-web", "sbs-port", "sbs-server"
+SERVER_ACTIVE_TIMEOUT = 240
+
+
+def seed_cloud(conn: Any, *, image_id: str) -> dict[str, Any]:
+    """A flavor, a network with its subnet, a router on it, a security group with a
+    rule, a port, and a server ACTIVE on the compute node on that port (idempotent).
+    Returns the facts. Raises StepFailed (the server went to ERROR or never became
+    ACTIVE)."""
+    try:
+        flavor = conn.compute.find_flavor(FLAVOR["name"]) or conn.compute.create_flavor(
+            **FLAVOR)
+        network = conn.network.find_network(NETWORK) or conn.network.create_network(
+            name=NETWORK)
+        subnet = conn.network.find_subnet(SUBNET) or conn.network.create_subnet(
+            name=SUBNET, network_id=network.id, ip_version=4, cidr=SUBNET_CIDR)
+        router = conn.network.find_router(ROUTER)
+        if router is None:
+            router = conn.network.create_router(name=ROUTER)
+            conn.network.add_interface_to_router(router, subnet_id=subnet.id)
+        group = conn.network.find_security_group(SECURITY_GROUP)
+        if group is None:
+            group = conn.network.create_security_group(
+                name=SECURITY_GROUP, description="sbs lab seed: web")
+            conn.network.create_security_group_rule(
+                security_group_id=group.id, direction="ingress", protocol="tcp",
+                port_range_min=80, port_range_max=80, ethertype="IPv4")
+        port = conn.network.find_port(PORT) or conn.network.create_port(
+            name=PORT, network_id=network.id, security_group_ids=[group.id])
+        server = conn.compute.find_server(SERVER)
+        if server is None:
+            server = conn.compute.create_server(
+                name=SERVER, flavor_id=flavor.id, image_id=image_id,
+                networks=[{"port": port.id}])
+        server = conn.compute.wait_for_server(server, status="ACTIVE", failures=["ERROR"],
+                                              wait=SERVER_ACTIVE_TIMEOUT)
+    except os_exc.ResourceFailure as exc:
+        raise _fail(f"server {SERVER} did not become ACTIVE", exc) from None
+    except os_exc.ResourceTimeout as exc:
+        raise _fail(f"server {SERVER} not ACTIVE within {SERVER_ACTIVE_TIMEOUT} s",
+                    exc) from None
+    except os_exc.SDKException as exc:
+        raise _fail("seeding the old cloud's compute and network", exc) from None
+    return {"flavors": {FLAVOR["name"]: flavor.id},
+            "networks": {NETWORK: {"id": network.id, "subnet": subnet.id,
+                                   "cidr": SUBNET_CIDR}},
+            "routers": {ROUTER: router.id}, "security_groups": {SECURITY_GROUP: group.id},
+            "ports": {PORT: port.id},
+            "servers": {SERVER: {"id": server.id, "status": server.status,
+                                 "host": server.compute_host, "port": port.id,
+                                 "flavor": FLAVOR["name"]}}}
 
 
 def check_reachable(conn: Any, what: str) -> None:

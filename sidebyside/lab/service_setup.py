@@ -61,14 +61,13 @@ def share_keystone_keys(layout: LabLayout) -> None:
             os.chmod(target, source.stat().st_mode & 0o7777)
 
 
-def glance_register(layout: LabLayout, passwords: dict[str, str]) -> None:
-    """glance's service user and endpoints in keystone, through the VIP."""
+def register(layout: LabLayout, passwords: dict[str, str], service: str) -> None:
+    """The service's user and endpoints in keystone, through the VIP."""
     from sidebyside.lab import seed  # openstacksdk takes seconds to import
 
     conn = seed.connect(layout.clouds_yaml, "lab-old")
-    topology = layout.topology
-    seed.register_glance(conn, passwords["glance-service"],
-                         url=f"http://{topology.vip}:{topology.port('glance')}")
+    seed.register_service(conn, service, passwords[f"{service}-service"],
+                          url=render.vip_url(layout.topology, service))
 
 
 def glance_db(layout: LabLayout, state: LabState) -> None:
@@ -78,24 +77,42 @@ def glance_db(layout: LabLayout, state: LabState) -> None:
               "db_sync"], what="glance-db-sync")
 
 
-def nova(layout: LabLayout, state: LabState, passwords: dict[str, str]) -> None:
-    """Databases and cell mappings of nova, no nova service: the cell mappings store
-    the old servers' URLs literally, the trap a real upgrade must handle. Raises
-    StepFailed."""
-    topology = layout.topology
+def nova(layout: LabLayout, state: LabState) -> None:
+    """Databases and cell mappings of nova: the cell mappings store the old servers'
+    database and broker URLs literally, the trap a real upgrade must handle. The URLs
+    come from nova.conf ([database] connection, [DEFAULT] transport_url), never from
+    the command line. Raises StepFailed."""
     conf = _old_etc(layout, "nova") / "nova.conf"
     manage = [str(_old_bin(state, "nova") / "nova-manage"), "--config-file", str(conf)]
-    password = passwords["nova-db"]
     run_tool([*manage, "api_db", "sync"], what="nova-api-db-sync")
-    run_tool([*manage, "cell_v2", "map_cell0", "--database_connection",
-              render.database_url("old", "nova", password, "nova_cell0", topology)],
-             what="nova-map-cell0")
-    run_tool([*manage, "cell_v2", "create_cell", "--name", "cell1",
-              "--database_connection",
-              render.database_url("old", "nova", password, "nova", topology),
-              "--transport-url", render.transport_url("old", topology)],
+    run_tool([*manage, "cell_v2", "map_cell0"], what="nova-map-cell0")
+    run_tool([*manage, "cell_v2", "create_cell", "--name", "cell1"],
              what="nova-create-cell1", ok_codes=(0, 2))
     run_tool([*manage, "db", "sync"], what="nova-db-sync")
+
+
+def nova_discover_hosts(layout: LabLayout, state: LabState) -> None:
+    """The compute node mapped into cell1, as `nova-manage cell_v2 discover_hosts`
+    does after a deployment adds one. Raises StepFailed."""
+    conf = _old_etc(layout, "nova") / "nova.conf"
+    run_tool([str(_old_bin(state, "nova") / "nova-manage"), "--config-file", str(conf),
+              "cell_v2", "discover_hosts", "--verbose"], what="nova-discover-hosts")
+
+
+def placement_db(layout: LabLayout, state: LabState) -> None:
+    """Raises StepFailed."""
+    conf = _old_etc(layout, "placement") / "placement.conf"
+    run_tool([str(_old_bin(state, "placement") / "placement-manage"), "--config-file",
+              str(conf), "db", "sync"], what="placement-db-sync")
+
+
+def neutron_db(layout: LabLayout, state: LabState) -> None:
+    """Raises StepFailed."""
+    etc = _old_etc(layout, "neutron")
+    run_tool([str(_old_bin(state, "neutron") / "neutron-db-manage"), "--config-file",
+              str(etc / "neutron.conf"), "--config-file",
+              str(etc / "plugins" / "ml2" / "ml2_conf.ini"), "upgrade", "heads"],
+             what="neutron-db-upgrade")
 
 
 def seed_old_cloud(layout: LabLayout, state: LabState, passwords: dict[str, str]) -> None:
@@ -106,5 +123,7 @@ def seed_old_cloud(layout: LabLayout, state: LabState, passwords: dict[str, str]
     conn = seed.connect(layout.clouds_yaml, "lab-old")
     facts = seed.seed(conn, user_passwords={u: passwords[u] for u in seed.USERS},
                       with_image="glance" in state.spec.services)
+    if state.spec.has_compute and "glance" in state.spec.services:
+        facts.update(seed.seed_cloud(conn, image_id=facts["images"][seed.IMAGE_NAME]["id"]))
     write_file(layout.state_dir / "seed.json", json.dumps(facts, indent=2) + "\n",
                mode=0o644)

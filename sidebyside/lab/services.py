@@ -3,25 +3,26 @@
 This is what the generated inventory's `services:` commands call, through
 `python -m sidebyside.cli.lab service start|stop|status --side old|new <service>`
 (with `--controller old-ctl2` in a lab of several controllers per side; the side's
-first controller by default).
-Keystone runs in our small WSGI server (keystone >= 2026.1 has no
-`keystone-wsgi-public`), glance in its own `glance-api`; nova is database-only.
+first controller by default). A service is one or more processes (`programs`): its
+API, and for nova and neutron their RPC workers, each with its PID and log file; it
+runs when all of them do. A service the lab installs database-only "runs" when its
+databases do.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from sidebyside.errors import InputError
-from sidebyside.lab import processes
-from sidebyside.lab.layout import SERVED_SERVICES, SIDES, Controller, LabLayout
+from sidebyside.errors import InputError, StepFailed
+from sidebyside.lab import broker, processes
+from sidebyside.lab.layout import SIDES, Controller, LabLayout
+from sidebyside.lab.programs import Program, service_programs
 from sidebyside.lab.render import HEALTH_PATH
 from sidebyside.lab.state import LabState, load_state, update_state
 
-WSGI_SERVER = Path(__file__).with_name("wsgi_server.py")
-KEYSTONE_APPS = ("keystone.wsgi.api:application",
-                 "keystone.server.wsgi:initialize_public_application()")
+WORKER_READY_TIMEOUT = 180.0
 
 
 @dataclass(frozen=True)
@@ -82,62 +83,87 @@ class LabServices:
                              f"({', '.join(self.state.spec.services)})")
         return node
 
+    def programs(self, node: Controller, service: str) -> tuple[Program, ...]:
+        """The processes `service` runs on `node` (none when database-only)."""
+        if service not in self.state.spec.served:
+            return ()
+        # the lab's stable link to the release's venv (there once `lab up` built it)
+        venv = self.layout.venv_link(service, self.state.spec.side_release(node.side))
+        base = node.component(service)
+        return service_programs(
+            service, venv=venv, etc=self.layout.etc(node.dir, service),
+            address=node.address, port=self.layout.topology.port(service),
+            pid_file=lambda suffix: self.layout.pid_file(
+                f"{base}-{suffix}" if suffix else base),
+            health_path=HEALTH_PATH[service])
+
+    def any_running(self, node: Controller, service: str) -> bool:
+        base = node.component(service)
+        return any(processes.running_pid(self.layout.pid_file(program.component(base)))
+                   for program in self.programs(node, service))
+
     def status(self, side: str, service: str, controller: str | None = None) -> ServiceStatus:
-        """Raises InputError (unknown side, controller or service)."""
+        """Raises InputError (unknown side, controller or service). `pid` is the API's
+        (the first program's), and None unless every program runs."""
         node = self._check(side, service, controller)
         port = self.layout.topology.port(service)
-        pid = processes.running_pid(self.layout.pid_file(node.component(service)))
+        base = node.component(service)
+        pids = [processes.running_pid(self.layout.pid_file(program.component(base)))
+                for program in self.programs(node, service)]
+        pid = pids[0] if pids and all(p is not None for p in pids) else None
         return ServiceStatus(side, service, node.address, port, pid,
                              processes.port_open(node.address, port),
-                             database_only=service not in SERVED_SERVICES,
+                             database_only=service not in self.state.spec.served,
                              controller=node.name)
 
     def start(self, side: str, service: str, controller: str | None = None, *,
               remember: bool = True) -> ServiceStatus:
-        """Start it unless running; wait until it answers. Raises InputError, StepFailed
-        (it exited during start-up, e.g. its address is taken, or never answered)."""
+        """Start every program of it that is not running; wait until each is ready (the
+        API answers, a worker consumes its queue). Raises InputError, StepFailed (one
+        exited during start-up, e.g. its address is taken, or never got ready)."""
         current = self.status(side, service, controller)
         node = self.controller(side, controller)
         if remember:
             self._remember(node, service, True)
         if current.database_only or current.pid is not None:
             return current
-        name = node.component(service)
-        pid_file, log_file = self.layout.pid_file(name), self.layout.log_file(name)
         root = self.layout.root(node.dir)
         (root / "var" / "log" / service).mkdir(parents=True, exist_ok=True)
-        venv = self.state.venv(service, self.state.spec.side_release(side))
-        address, port = node.address, self.layout.topology.port(service)
-        etc = self.layout.etc(node.dir, service)
-        if service == "keystone":
-            # --pid-file also puts the lab's state dir on the command line, so `ps`
-            # tells which lab a server belongs to.
-            argv = [str(venv / "bin" / "python"), str(WSGI_SERVER), "--host", address,
-                    "--port", str(port), "--pid-file", str(pid_file)]
-            for app in KEYSTONE_APPS:
-                argv += ["--app", app]
-            env = {"OS_KEYSTONE_CONFIG_DIR": str(etc),
-                   "OS_KEYSTONE_CONFIG_FILES": "keystone.conf"}
-        else:
-            argv = [str(venv / "bin" / "glance-api"), "--config-file",
-                    str(etc / "glance-api.conf")]
-            env = {}
-        pid = processes.start_detached(argv, pid_file=pid_file, log_file=log_file, env=env,
-                                       cwd=root)
-        processes.wait_http_ok(f"http://{address}:{port}{HEALTH_PATH[service]}",
-                               what=name, pid=pid, log_file=log_file)
+        base = node.component(service)
+        waiting = []
+        for program in self.programs(node, service):
+            name = program.component(base)
+            pid_file, log_file = self.layout.pid_file(name), self.layout.log_file(name)
+            pid = processes.running_pid(pid_file)
+            if pid is None:
+                pid = processes.start_detached(list(program.argv), pid_file=pid_file,
+                                               log_file=log_file, env=program.env, cwd=root)
+            waiting.append((program, name, pid, log_file))
+        for program, name, pid, log_file in waiting:
+            if program.health_path is not None:
+                processes.wait_http_ok(
+                    f"http://{node.address}:{self.layout.topology.port(service)}"
+                    f"{program.health_path}", what=name, pid=pid, log_file=log_file)
+            elif program.queue is not None:
+                wait_consuming(broker.vhost(self.layout, side), program.queue, what=name,
+                               pid=pid, log_file=log_file)
         return self.status(side, service, controller)
 
     def stop(self, side: str, service: str, controller: str | None = None, *,
              remember: bool = True) -> ServiceStatus:
-        """Stop it by its recorded PID. Raises InputError, StepFailed (it will not die)."""
-        current = self.status(side, service, controller)
+        """Stop every program by its recorded PID, workers first. Raises InputError,
+        StepFailed (one will not die)."""
+        self._check(side, service, controller)
         node = self.controller(side, controller)
         if remember:
             self._remember(node, service, False)
-        if current.pid is not None:
-            processes.stop_pid(current.pid, what=node.component(service))
-        self.layout.pid_file(node.component(service)).unlink(missing_ok=True)
+        base = node.component(service)
+        for program in reversed(self.programs(node, service)):
+            pid_file = self.layout.pid_file(program.component(base))
+            pid = processes.running_pid(pid_file)
+            if pid is not None:
+                processes.stop_pid(pid, what=program.component(base))
+            pid_file.unlink(missing_ok=True)
         return self.status(side, service, controller)
 
     def _remember(self, node: Controller, service: str, running: bool) -> None:
@@ -145,3 +171,23 @@ class LabServices:
         self.state.want(node.dir, service, running)
         self.state.wanted = update_state(
             self.layout, lambda state: state.want(node.dir, service, running)).wanted
+
+
+def wait_consuming(vhost_name: str, queue: str, *, what: str, pid: int,
+                   log_file: Path, timeout: float = WORKER_READY_TIMEOUT) -> None:
+    """Until process `pid` consumes `queue` (or a queue `queue.<host>`) on the vhost.
+    Raises StepFailed when it exits first or the time runs out (its log's tail in
+    the message)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if not processes.pid_alive(pid):
+            raise StepFailed(f"lab-start-{what}", f"{what} exited during start-up:\n"
+                             f"{processes.log_tail(log_file)}")
+        if any(c.pid == pid and (c.queue == queue or c.queue.startswith(f"{queue}."))
+               for c in broker.consumers(vhost_name)):
+            return
+        if time.monotonic() > deadline:
+            raise StepFailed(f"lab-start-{what}", f"{what} did not consume {queue!r} on "
+                             f"vhost {vhost_name} within {timeout:.0f} s:\n"
+                             f"{processes.log_tail(log_file)}")
+        time.sleep(1.0)

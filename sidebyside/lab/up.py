@@ -27,14 +27,14 @@ import yaml
 
 from sidebyside.db.mariadb_server import MariaDBServer
 from sidebyside.errors import InputError, PreflightError, StepFailed
-from sidebyside.lab import balancers, processes, render, service_setup
-from sidebyside.lab.configs import write_side_configs
+from sidebyside.lab import balancers, broker, compute, processes, render, service_setup
+from sidebyside.lab.configs import write_compute_configs, write_side_configs
 from sidebyside.lab.databases import create_service_databases, side_server
 from sidebyside.lab.deploy_adapter import LAB_PLAYBOOK, LabAnsibleHost, render_lab_inventory
 from sidebyside.lab.files import link, write_file
 from sidebyside.lab.generated_secrets import ensure_secrets
 from sidebyside.lab.install import link_release
-from sidebyside.lab.layout import SIDES, Controller, LabLayout
+from sidebyside.lab.layout import COMPUTE_DIR, SIDES, Controller, LabLayout
 from sidebyside.lab.render import LabSpec
 from sidebyside.lab.services import LabServices
 from sidebyside.lab.state import LabState, bound, load_state, one_lab_command, save_state
@@ -119,12 +119,16 @@ class LabSetup:
         passwords = ensure_secrets(layout)
         self._venvs()
         save_state(layout, state)
+        if state.spec.uses_broker:
+            self._step("broker", partial(broker.ensure, layout, passwords["rabbit"]))
         self._start_mariadbs(servers)
         self._databases_and_configs(servers, passwords)
         self._step("clouds-and-inventory",
                    partial(self._clouds_and_inventory, servers, python, passwords))
         self._start_balancers()
         self._set_up_old_services(passwords)
+        if state.spec.has_compute:
+            self._start_compute(passwords)
         self._step("old-seed", partial(service_setup.seed_old_cloud, layout, state, passwords))
         services = LabServices(layout, state)
         for service in state.spec.served:
@@ -181,6 +185,8 @@ class LabSetup:
             directory.mkdir(parents=True, exist_ok=True)
         for controller in self.state.spec.topology.all_controllers:
             give_machine_id(self.layout.root(controller.dir))
+        if self.state.spec.has_compute:
+            give_machine_id(self.layout.root(COMPUTE_DIR))
 
     def _venvs(self) -> None:
         """Every release's venv built (or reused) once, then installed on each
@@ -270,16 +276,19 @@ class LabSetup:
                 continue
             self.progress("starting HAProxy" if not balancer.dir
                           else f"starting HAProxy {balancer.name}")
-            balancers.start(self.layout, self.state.spec.services, balancer)
+            balancers.start(self.layout, self.state.spec.services, balancer,
+                            served=self.state.spec.served)
             self.report.started.append(balancer.component)
 
     def _set_up_old_services(self, passwords: dict[str, str]) -> None:
-        """The database-only set-up (glance's and nova's schemas, nova's cells) needs no
-        keystone: it runs beside keystone's set-up, which is the long pole."""
+        """The database-only set-up (the schemas of glance, placement, neutron and
+        nova, nova's cells) needs no keystone: it runs beside keystone's set-up, which
+        is the long pole. Then each service is registered in keystone and started,
+        placement and neutron before nova (its workers call both)."""
         layout, state, spec = self.layout, self.state, self.state.spec
         services = LabServices(layout, state)
         with ThreadPoolExecutor(max_workers=1) as pool:
-            background = pool.submit(self._database_only_steps, passwords)
+            background = pool.submit(self._database_only_steps)
             if "keystone" in spec.services:
                 self._step("old-keystone-setup",
                            partial(service_setup.keystone, layout, state, passwords))
@@ -287,18 +296,37 @@ class LabSetup:
                     self._step("old-keystone-keys",
                                partial(service_setup.share_keystone_keys, layout))
             self._start_wanted(services, "old", "keystone")
-            if "glance" in spec.services:
-                self._step("old-glance-register",
-                           partial(service_setup.glance_register, layout, passwords))
+            for service in spec.served:
+                if service != "keystone":
+                    # glance's step name is the one lab.json files already record
+                    name = "old-glance-register" if service == "glance" \
+                        else f"old-{service}-register"
+                    self._step(name, partial(service_setup.register, layout, passwords,
+                                             service))
             background.result()
-        self._start_wanted(services, "old", "glance")
+        for service in spec.served:
+            self._start_wanted(services, "old", service)
 
-    def _database_only_steps(self, passwords: dict[str, str]) -> None:
+    def _database_only_steps(self) -> None:
         layout, state = self.layout, self.state
-        if "glance" in state.spec.services:
-            self._step("old-glance-db", partial(service_setup.glance_db, layout, state))
-        if "nova" in state.spec.services:
-            self._step("old-nova-setup", partial(service_setup.nova, layout, state, passwords))
+        steps = {"glance": service_setup.glance_db, "placement": service_setup.placement_db,
+                 "neutron": service_setup.neutron_db, "nova": service_setup.nova}
+        for service, step in steps.items():
+            if service in state.spec.services:
+                name = "old-nova-setup" if service == "nova" else f"old-{service}-db"
+                self._step(name, partial(step, layout, state))
+
+    def _start_compute(self, passwords: dict[str, str]) -> None:
+        """The compute node: its config, nova-compute started on the old side's bus,
+        then mapped into cell1."""
+        layout, state = self.layout, self.state
+        self._step("compute-configs", partial(write_compute_configs, layout, state, passwords))
+        if compute.running_pid(layout) is None:
+            self.progress("starting the compute node")
+            compute.start(layout, state)
+            self.report.started.append(compute.COMPONENT)
+        self._step("old-nova-discover-hosts",
+                   partial(service_setup.nova_discover_hosts, layout, state))
 
     def _start_wanted(self, services: LabServices, side: str, service: str) -> None:
         """Start `service` on every controller of `side` that should run it, in

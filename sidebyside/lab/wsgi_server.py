@@ -71,6 +71,38 @@ def warm_policy() -> None:
     RBACEnforcer()._enforcer.load_rules()
 
 
+def eventlet_patched() -> bool:
+    """Whether importing the application monkey-patched the process with eventlet
+    (nova's API and neutron's before 2026.1 do). Then a thread per request would be a
+    green thread blocked by socketserver's unpatched poll: only an eventlet server
+    serves such an application."""
+    patcher = sys.modules.get("eventlet.patcher")
+    return bool(patcher and patcher.is_monkey_patched("socket"))
+
+
+def serve_green(application: Callable[..., Any], host: str, port: int,
+                pid_file: str | None, name: str) -> None:
+    """Serve with eventlet's WSGI server, as the service's own eventlet server does."""
+    import eventlet  # type: ignore[import-not-found]
+    import eventlet.wsgi  # type: ignore[import-not-found]
+
+    try:
+        sock = eventlet.listen((host, port))
+    except OSError as exc:
+        print(f"cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
+    write_pid_file(pid_file)
+    print(f"serving {name} on http://{host}:{port} (eventlet)", file=sys.stderr, flush=True)
+    eventlet.wsgi.server(sock, application, log=sys.stderr, max_size=64)
+
+
+def write_pid_file(pid_file: str | None) -> None:
+    if pid_file:
+        with open(pid_file + ".tmp", "w") as handle:
+            handle.write(f"{os.getpid()}\n")
+        os.replace(pid_file + ".tmp", pid_file)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="serve one WSGI application, threaded")
     parser.add_argument("--host", required=True)
@@ -86,6 +118,9 @@ def main() -> None:
     except Exception:
         traceback.print_exc()
         raise SystemExit(1) from None
+    if eventlet_patched():
+        serve_green(application, args.host, args.port, args.pid_file, args.app[0])
+        return
     try:
         server = make_server(args.host, args.port, application,
                              server_class=ThreadingWSGIServer, handler_class=QuietHandler)
@@ -94,10 +129,7 @@ def main() -> None:
         print(f"cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr,
               flush=True)
         raise SystemExit(1) from None
-    if args.pid_file:
-        with open(args.pid_file + ".tmp", "w") as handle:
-            handle.write(f"{os.getpid()}\n")
-        os.replace(args.pid_file + ".tmp", args.pid_file)
+    write_pid_file(args.pid_file)
     print(f"serving {args.app[0]} on http://{args.host}:{args.port}", file=sys.stderr,
           flush=True)
     try:

@@ -14,7 +14,7 @@ def test_services_are_put_in_upgrade_order() -> None:
 
 @pytest.mark.parametrize("value, message", [
     ("keystone,neutronx", "neutronx"),
-    ("keystone,placement", "placement"),
+    ("keystone,horizon", "horizon"),
     ("glance", "keystone is required"),
     ("", "none given"),
 ])
@@ -66,6 +66,8 @@ def test_topologies_are_named_and_movable() -> None:
 def test_several_controllers_a_side_refuse_glance() -> None:
     ha3 = lab_cli._topology("ha3", None)
     lab_cli._check_shape(ha3, ("keystone", "nova"))
-    with pytest.raises(InputError, match="glance needs one controller a side"):
+    with pytest.raises(InputError, match="glance need one controller a side"):
         lab_cli._check_shape(ha3, ("keystone", "glance"))
+    with pytest.raises(InputError, match="placement, neutron need one controller"):
+        lab_cli._check_shape(ha3, ("keystone", "placement", "nova", "neutron"))
     lab_cli._check_shape(lab_cli._topology("single", None), ("keystone", "glance"))

@@ -62,13 +62,42 @@ def test_glance_conf_binds_the_side_and_authenticates_through_the_vip() -> None:
 
 
 def test_nova_conf_names_the_old_databases_literally() -> None:
-    conf = ini(render.nova_conf(LAYOUT, "old", "2024.1", db_password="novapw"))
+    transport = render.transport_url(LAYOUT, "old", "rabbitpw")
+    conf = ini(render.nova_conf(LAYOUT, "old", "2024.1", db_password="novapw",
+                                transport=transport))
     assert conf["api_database"]["connection"].endswith("@127.0.0.11:13306/nova_api")
-    assert conf["DEFAULT"]["transport_url"] == "rabbit://guest:guest@127.0.0.11:5672/"
+    assert conf["DEFAULT"]["transport_url"] == transport
+    assert "keystone_authtoken" not in conf  # database-only: no API settings
+
+
+def test_each_side_has_its_own_vhost_on_the_broker() -> None:
+    old, new = (render.transport_url(LAYOUT, side, "pw") for side in ("old", "new"))
+    assert old.startswith("rabbit://sbs-lab-") and old.endswith("-old")
+    assert new == old.removesuffix("-old") + "-new"
+    other = LabLayout(Path("/srv/other-lab"))
+    assert render.transport_url(other, "old", "pw") != old  # two labs never share
+
+
+def test_served_nova_has_its_api_and_workers_settings() -> None:
+    conf = ini(render.nova_conf(LAYOUT, "new", "2026.1", db_password="novapw",
+                                transport="rabbit://u:p@127.0.0.1:5672/v", served=True,
+                                service_password="svc"))
+    assert conf["keystone_authtoken"]["auth_url"] == "http://127.0.0.10:5000/v3"
+    assert conf["placement"]["username"] == "nova"
+    assert conf["upgrade_levels"]["compute"] == "auto"
+    assert conf["wsgi"]["api_paste_config"] == "/srv/lab/new/etc/nova/api-paste.ini"
+
+
+def test_served_services_need_nova_beside_placement_and_neutron() -> None:
+    assert "nova" not in render.LabSpec(services=("keystone", "glance", "nova")).served
+    cloud = render.LabSpec(services=("keystone", "glance", "placement", "nova", "neutron"))
+    assert cloud.served == cloud.services and cloud.has_compute and cloud.uses_broker
+    assert not render.LabSpec(services=("keystone",)).uses_broker
 
 
 def test_haproxy_declares_both_sides_new_disabled_and_the_admin_socket() -> None:
-    cfg = render.haproxy_cfg(LAYOUT, ("keystone", "glance", "nova"))
+    cfg = render.haproxy_cfg(LAYOUT, ("keystone", "glance", "nova"),
+                             served=("keystone", "glance"))
     assert "stats socket /srv/lab/haproxy.sock mode 600 level admin expose-fd listeners" in cfg
     assert "server-state-file /srv/lab/haproxy-server-state" in cfg
     assert "load-server-state-from-file global" in cfg
@@ -98,7 +127,10 @@ def test_inventory_is_valid_for_the_sbs_schema(via: tuple[str, ...]) -> None:
     start = inv.new.services["keystone"].start or ""
     assert start.split()[-5:] == ["--state-dir", "/srv/lab", "--side", "new", "keystone"]
     assert inv.host_map["/srv/lab/old/"] == "/srv/lab/new/"
-    assert "password" not in str(data).replace("password_file", "")
+    assert "password" not in str(data).replace("password_file", "").replace(
+        "rabbit.password", "")
+    assert inv.old.broker is not None and inv.new.broker is not None
+    assert inv.old.broker.vhost != inv.new.broker.vhost
     # each intermediate release's db_sync runs with that release's code
     new_keystone = inv.new.services["keystone"]
     assert new_keystone.bin_dir_for("2026.1") == "/srv/lab/new/opt/openstack/keystone-2026.1/bin"
