@@ -32,7 +32,7 @@ from sidebyside.config.metadata import (
     service_spec,
 )
 from sidebyside.config.rules import load_rules
-from sidebyside.config.translate import HostMap, TranslationReport, translate_document
+from sidebyside.config.translate import BusMove, HostMap, TranslationReport, translate_document
 from sidebyside.config.validate import (
     ValidationResult,
     dynamic_groups,
@@ -73,10 +73,29 @@ MetadataPair = tuple[ReleaseMetadata, str]  # the model and the generator's raw 
 
 
 def host_map_for(inventory: Any) -> HostMap:
-    """The inventory's explicit host_map, and every SQL URL pointed at the new side's
-    database server."""
+    """The inventory's explicit host_map, every SQL URL pointed at the new side's
+    database server, and every transport URL of the old side's vhost at the new side's
+    bus (`new.broker`)."""
     database = inventory.new.database
-    return HostMap(dict(inventory.host_map), database=f"{database.host}:{database.port}")
+    return HostMap(dict(inventory.host_map), database=f"{database.host}:{database.port}",
+                   bus=bus_move_for(inventory))
+
+
+def bus_move_for(inventory: Any) -> BusMove | None:
+    """Where the old side's transport URLs go on the new side: None when the inventory
+    names no new broker (pre-flight refuses that where RPC workers would start) or the
+    new one is the old one."""
+    from sidebyside.sides import broker_addresses
+
+    old, new = inventory.old.broker, inventory.new.broker
+    if old is None or new is None:
+        return None
+    old_at, new_at = broker_addresses(inventory, old), broker_addresses(inventory, new)
+    elsewhere = bool(new_at) and not (new_at & old_at)
+    if old.vhost == new.vhost and not elsewhere:
+        return None
+    return BusMove(old_vhost=old.vhost, new_vhost=new.vhost, old_hosts=old_at,
+                   new_host=sorted(new_at)[0] if elsewhere else None)
 
 
 def _with_roots(host_map: HostMap, old_root: str, new_root: str) -> HostMap:

@@ -24,6 +24,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
+from urllib.parse import quote, unquote
 
 from sidebyside.config.ini import (
     Document,
@@ -68,6 +69,52 @@ KEPT, RENAMED, REWRITTEN, REMOVED, UNKNOWN, ADDED = (
 RENAMED_AND_REWRITTEN = "renamed and value rewritten"
 
 
+_TRANSPORT_URL = re.compile(r"^(?P<head>(?:rabbit|amqp|kombu\+\w+)://[^/?]*)"
+                            r"(?:/(?P<vhost>[^?]*))?(?P<query>\?.*)?$", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class BusMove:
+    """The new side's bus of its own (inventory `old.broker` -> `new.broker`): every
+    oslo.messaging transport URL naming the old vhost is pointed at the new one, and at
+    the new broker's address when it is another machine. A carried config must never
+    put the new side's RPC workers on the live cloud's queues."""
+
+    old_vhost: str
+    new_vhost: str
+    old_hosts: frozenset[str] = frozenset()   # the old broker's addresses
+    new_host: str | None = None               # the new broker's, when it is elsewhere
+
+    def apply(self, value: str) -> str | None:
+        """The URL on the new bus, or None when `value` is no transport URL of the old
+        vhost (left as it is). Pure."""
+        match = _TRANSPORT_URL.match(value.strip())
+        if match is None or _vhost_name(match.group("vhost")) != _vhost_name(self.old_vhost):
+            return None
+        head = match.group("head")
+        if self.new_host:
+            head = _move_broker_hosts(head, self.old_hosts, self.new_host)
+        return f"{head}/{quote(self.new_vhost, safe='')}{match.group('query') or ''}"
+
+
+def _vhost_name(text: str | None) -> str:
+    return unquote(text or "").strip() or "/"
+
+
+def _move_broker_hosts(head: str, old_hosts: frozenset[str], new_host: str) -> str:
+    """`scheme://u:p@h1:5672,u:p@h2:5672` with every host of `old_hosts` replaced."""
+    scheme, _, rest = head.partition("://")
+    moved = []
+    for part in rest.split(","):
+        creds, at, hostport = part.rpartition("@")
+        host, colon, port = hostport.rpartition(":") if hostport.count(":") == 1 \
+            else (hostport, "", "")
+        if host in old_hosts:
+            host = new_host
+        moved.append(f"{creds}{at}{host}{colon}{port}")
+    return f"{scheme}://{','.join(moved)}"
+
+
 @dataclass(frozen=True)
 class HostMap:
     """Explicit rewriting of hosts in values: names and addresses, and the database
@@ -78,6 +125,7 @@ class HostMap:
     # path prefixes: where each host keeps its files under a root (the lab), paths in
     # values move with them: /srv/lab/old -> /srv/lab/new
     paths: dict[str, str] = field(default_factory=dict)
+    bus: BusMove | None = None
 
     @classmethod
     def parse(cls, pairs: Sequence[str], database: str | None = None) -> HostMap:
@@ -93,7 +141,7 @@ class HostMap:
         return cls(hosts, database)
 
     def __bool__(self) -> bool:
-        return bool(self.hosts or self.database or self.paths)
+        return bool(self.hosts or self.database or self.paths or self.bus)
 
 
 @dataclass
@@ -572,6 +620,12 @@ class _Translator:
             value = track.entry.value
             reasons = []
             sql = _SQL_URL.match(value.strip())
+            bus = self.host_map.bus
+            on_new_bus = bus.apply(value) if bus else None
+            if bus and on_new_bus is not None:
+                value = on_new_bus
+                reasons.append(f"the new side's bus: vhost {bus.old_vhost!r} -> "
+                               f"{bus.new_vhost!r}")
             if sql and self.host_map.database:
                 if sql.group("netloc") != self.host_map.database:
                     value = (sql.group("scheme") + (sql.group("creds") or "")

@@ -25,6 +25,7 @@ from sidebyside.config.translate import (
     RENAMED_AND_REWRITTEN,
     REWRITTEN,
     UNKNOWN,
+    BusMove,
     FileTranslation,
     HostMap,
     SettingReport,
@@ -152,6 +153,37 @@ def test_host_map_respects_name_boundaries() -> None:
     assert doc.get("DEFAULT", "a") == ["10.9.9.9,10.0.0.11,h1.x:1,n1,xh1,h1-b"]
     # never inside credentials
     assert doc.get("DEFAULT", "transport_url") == ["rabbit://h1:h1@n1:5672/"]
+
+
+def test_the_new_sides_bus_moves_every_transport_url_of_the_old_vhost() -> None:
+    doc = Document.parse(
+        "[DEFAULT]\ntransport_url = rabbit://nova:s3cr@t@10.0.0.21:5672,nova:s3cr@t@10.0.0.22:5672"
+        "/cloud-old?ssl=1\n"
+        "[oslo_messaging_notifications]\ntransport_url = rabbit://n:p@10.0.0.21:5672/other\n")
+    bus = BusMove(old_vhost="cloud-old", new_vhost="cloud/new",
+                  old_hosts=frozenset({"10.0.0.21", "10.0.0.22"}), new_host="10.1.0.21")
+    result = translate_document(doc, path="n", service="nova", new=metadata("nova", "2025.1"),
+                                host_map=HostMap(bus=bus))
+    assert doc.get("DEFAULT", "transport_url") == [
+        "rabbit://nova:s3cr@t@10.1.0.21:5672,nova:s3cr@t@10.1.0.21:5672/cloud%2Fnew?ssl=1"]
+    # another vhost (a notifications bus the operator keeps) is left alone
+    assert doc.get("oslo_messaging_notifications", "transport_url") == [
+        "rabbit://n:p@10.0.0.21:5672/other"]
+    report = settings_of(result)["[DEFAULT] transport_url"]
+    assert report.outcome == REWRITTEN and "s3cr" not in str(report.new_value)
+    assert any("vhost 'cloud-old' -> 'cloud/new'" in r for r in report.reasons)
+
+
+@pytest.mark.parametrize(("url", "old_vhost", "moved"), [
+    ("rabbit://u:p@h:5672/", "/", "rabbit://u:p@h:5672/v2"),      # the default vhost
+    ("rabbit://u:p@h:5672/%2F", "/", "rabbit://u:p@h:5672/v2"),
+    ("rabbit://u:p@h:5672", "/", "rabbit://u:p@h:5672/v2"),
+    ("rabbit://u:p@h:5672/a", "/", None),
+    ("mysql+pymysql://u:p@h/a", "a", None),                         # not a bus
+])
+def test_bus_move_recognises_the_old_vhost_in_every_spelling(
+        url: str, old_vhost: str, moved: str | None) -> None:
+    assert BusMove(old_vhost=old_vhost, new_vhost="v2").apply(url) == moved
 
 
 def test_the_four_well_known_examples() -> None:

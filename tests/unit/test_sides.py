@@ -378,3 +378,17 @@ def test_prepares_gate_refuses_two_broker_names_for_one_machine_with_exit_3(tmp_
     machines["rabbit1-new"] = other(99)
     run_command(env, "prepare", actions_with_proof(ids(**machines), calls))
     assert calls[0] == "prepare.preflight"
+
+
+def test_the_carried_configs_follow_the_new_broker_of_the_inventory():
+    from sidebyside.config.migrate import bus_move_for
+
+    production_move = bus_move_for(parse_inventory(production()))
+    assert production_move is not None
+    assert production_move.new_host == "10.20.1.21"  # rabbit1-new, another machine
+    assert production_move.old_hosts == frozenset({"10.20.0.21"})
+    same_broker = bus_move_for(parse_inventory(production(
+        new__broker={"host": "rabbit1", "user": "sbs", "vhost": "/new"})))
+    assert same_broker is not None and same_broker.new_host is None
+    assert (same_broker.old_vhost, same_broker.new_vhost) == ("/", "/new")
+    assert bus_move_for(parse_inventory(production(new__broker=None))) is None
