@@ -209,7 +209,17 @@ class BrokerModel(SecretRef):
 
 
 class ServiceControl(_Model):
-    """How one service is stopped and started on a side's controllers."""
+    """How one service is stopped and started on a side's controllers, and whether the
+    side serves its API.
+
+    `api` (default true): the side serves the service's API, so verification finds its
+    endpoint in the side's cloud (the catalog, or a `<type>_endpoint_override` in
+    clouds.yaml) and a missing endpoint FAILS verification. `api: false` says the
+    service runs database-only on this side (its databases are copied, synced and rolled
+    back, no API answers): verification then reports its checks as skipped, each with
+    the detail `inventory: <side>.services.<name>.api is false`. Keystone cannot be
+    database-only: every verification logs in through it.
+    """
 
     units: list[str] = Field(default_factory=list)
     containers: list[str] = Field(default_factory=list)
@@ -225,6 +235,8 @@ class ServiceControl(_Model):
     # `<service>-status upgrade check` failures the operator reviewed and accepts
     # (by check name); logged on every run, never silently.
     accept_check_failures: list[str] = Field(default_factory=list)
+    # a YAML boolean, not 0 or "false": the inventory says it in so many words
+    api: Annotated[bool, Strict()] = True
 
     def bin_dir_for(self, release: str) -> str:
         return self.release_bin_dirs.get(release, self.bin_dir)
@@ -570,10 +582,14 @@ def _semantic_problems(inv: Inventory) -> list[tuple[str, str]]:
         for i, host in enumerate(side.controllers):
             need_host(f"{side_name}.controllers[{i}]", host)
         no_repeats(f"{side_name}.controllers", side.controllers, "controller")
-        for svc in side.services:
+        for svc, control in side.services.items():
             if svc not in inv.services:
                 problems.append((f"{side_name}.services.{svc}",
                                  f"service {svc!r} is not in the top-level services list"))
+            if svc == "keystone" and not control.api:
+                problems.append((f"{side_name}.services.keystone.api",
+                                 "keystone cannot be database-only: every verification "
+                                 "logs in through its API"))
         for svc in inv.services:
             if svc not in side.services:
                 problems.append((f"{side_name}.services",

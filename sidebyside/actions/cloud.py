@@ -40,6 +40,8 @@ def _log_smoke(ctx: StepContext, smoke: SmokeReport) -> None:
         ctx.log(f"{check.status:4} {check.service} {check.name}: {check.detail}"
                 + (f" (`{check.call}`)" if check.status == "fail" else "")
                 + (f" [{check.seconds:.1f}s]" if check.seconds >= 0.05 else ""))
+    if smoke.no_writes:
+        ctx.log(f"create/delete checks not run: {smoke.no_writes}")
 
 
 def _log_parity(ctx: StepContext, parity: ParityReport) -> None:
@@ -134,6 +136,8 @@ class VerifySideAction(_CloudAction):
     `services` limits the smoke to those services: a service validates tokens with
     the keystone its own config names (usually through the VIP), so before keystone's
     traffic is switched to this side only keystone itself may be checkable.
+    On the new side the smoke also creates and deletes each service's own test
+    resource (cloud/writes.py decides from the side; never on the old side).
     """
 
     def run(self, step: Step, ctx: StepContext) -> dict[str, Any] | None:
@@ -167,6 +171,10 @@ class VerifyVipAction(_CloudAction):
     API cannot tell the sides apart (same data, same ids), HAProxy's state can.
     `allow_added`: the cloud already takes writes (no read-only window), so resources
     created since the snapshot are reported, not a difference; a missing one fails.
+    The smoke creates and deletes each service's own test resource only when the VIP
+    serves the new side (`expect: new`) and takes writes (`allow_added`): never in a
+    read-only window (HAProxy refuses writes, and a failed verification must roll back
+    with nothing written), never after a rollback (cloud/writes.py write_refusal).
     """
 
     def run(self, step: Step, ctx: StepContext) -> dict[str, Any] | None:
@@ -174,7 +182,9 @@ class VerifyVipAction(_CloudAction):
         clouds = self._clouds(self.inventory)
         report = VerifyReport(side="vip")
         try:
-            report.smoke = smoke_side(self.inventory, clouds, "vip")
+            report.smoke = smoke_side(
+                self.inventory, clouds, "vip", vip_serves=expect,
+                vip_takes_writes=bool(step.params.get("allow_added", False)))
             _log_smoke(ctx, report.smoke)
             before = stored_snapshot(ctx.fact(SNAPSHOT_FACT))
             live = [s for s in self.inventory.ordered_services

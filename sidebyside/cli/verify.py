@@ -30,6 +30,7 @@ from sidebyside.cloud.checks import (
     recorded_snapshot,
 )
 from sidebyside.cloud.perf import DEFAULT_ROUNDS, DEFAULT_THRESHOLD, ComparisonReport
+from sidebyside.engine.journal import Journal, RunStatus
 from sidebyside.errors import InputError
 from sidebyside.redact import redact
 
@@ -98,6 +99,22 @@ def capacity_table(report: ComparisonReport) -> Table:
     return table
 
 
+def vip_serves(journal: Journal | None) -> str | None:
+    """The side the VIP serves as the journal tells it: `new` once a cutover finished
+    and no rollback followed, `old` before any cutover or after a finished rollback,
+    None when that is not known (no journal; a cutover or rollback under way or
+    stopped midway). Verification writes through the VIP only on `new`."""
+    if journal is None:
+        return None
+    moves = [run for run in journal.runs() if run.command in ("cutover", "rollback")]
+    if not moves:
+        return "old"
+    last = moves[-1]
+    if last.command == "cutover":
+        return {RunStatus.DONE: "new", RunStatus.ROLLED_BACK: "old"}.get(last.status)
+    return "old" if last.status == RunStatus.DONE else None
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def verify(
@@ -115,6 +132,10 @@ def register(app: typer.Typer) -> None:
         parity: Annotated[bool | None, typer.Option(
             "--parity/--no-parity", help="Compare resources, ids and content (default: on for new, "
             "and for vip once a cutover recorded a snapshot).")] = None,
+        read_only: Annotated[bool, typer.Option(
+            "--read-only", help="Only read: no create/delete of sbs's own test resources, "
+            "which otherwise run on new, and through the VIP once a finished cutover "
+            "serves new (never on old).")] = False,
     ) -> None:
         """Smoke-test a cloud, compare its resources, time old against new."""
         from sidebyside.cloud.verify import SIDE_CHOICES, run_verify, write_report_files
@@ -127,10 +148,14 @@ def register(app: typer.Typer) -> None:
         recorded = recorded_snapshot(journal.fact) if journal else RecordedSnapshot(None, None)
         hosts = Hosts(env.inventory) if compare else None
         try:
+            # a finished cutover leaves the VIP serving new with writes open (thawed)
+            serving = vip_serves(journal) if side == "vip" else None
             report = run_verify(env.inventory, side=side, parity=parity,
                                 before=recorded.snapshot, do_compare=compare, rounds=rounds,
                                 threshold=threshold, host_of=hosts,
-                                snapshot_services=recorded.services)
+                                snapshot_services=recorded.services,
+                                vip_serves=serving, vip_takes_writes=serving == "new",
+                                read_only=read_only)
         finally:
             if hosts is not None:
                 hosts.close()

@@ -79,6 +79,8 @@ class SmokeReport:
     side: str
     cloud: str
     checks: tuple[Check, ...]
+    # why no create/delete check ran on this target ("" when they could: cloud/writes.py)
+    no_writes: str = ""
 
     @property
     def failures(self) -> list[Check]:
@@ -99,6 +101,7 @@ class SmokeReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"side": self.side, "cloud": self.cloud, "ok": self.ok,
+                "writes": not self.no_writes, "no_writes": self.no_writes or None,
                 "checks": [c.to_dict() for c in self.checks]}
 
 

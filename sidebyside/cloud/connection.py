@@ -8,6 +8,7 @@ import logging
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import openstack.config
 import openstack.connection
@@ -22,7 +23,7 @@ from tenacity import (
 )
 
 from sidebyside.errors import InputError, UnreachableError
-from sidebyside.inventory import Inventory
+from sidebyside.inventory import Inventory, normal_address
 from sidebyside.redact import redact, register_secret
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,27 @@ def _load_region(cloud: str, clouds_yaml: Path | None, timeout: float) -> Any:
         return config.get_one(cloud=cloud, api_timeout=timeout)
     except os_exc.ConfigException as exc:
         raise InputError(redact(f"cloud {cloud!r} in {_where(clouds_yaml)}: {exc}")) from None
+
+
+def configured_hosts(cloud: str, clouds_yaml: str | os.PathLike[str] | None = None
+                     ) -> set[str]:
+    """The hosts a clouds.yaml cloud names (its auth URL and every endpoint override),
+    normalized (inventory.normal_address), read without logging in. Raises InputError
+    (unknown cloud, unreadable file)."""
+    path = Path(clouds_yaml) if clouds_yaml is not None else None
+    config = _load_region(cloud, path, API_TIMEOUT).config
+    urls = [str((config.get("auth") or {}).get("auth_url") or "")]
+    urls += [str(value) for key, value in config.items()
+             if key.endswith("_endpoint_override") and value]
+    hosts = set()
+    for url in urls:
+        try:
+            host = urlsplit(url).hostname
+        except ValueError:  # no client reaches anything there either
+            continue
+        if host:
+            hosts.add(normal_address(host))
+    return hosts
 
 
 def connect(cloud: str, clouds_yaml: str | os.PathLike[str] | None = None, *,

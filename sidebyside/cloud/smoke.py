@@ -1,15 +1,20 @@
 """Smoke checks and resource snapshots through openstacksdk (adapter).
 
-Only the inventory's services are checked. A service whose type has no endpoint in
-the cloud's catalog (and no endpoint override) is reported as skipped: the lab, for
-one, installs nova database-only.
+Only the inventory's services are checked: their reads, and where the caller allows
+writes (cloud/writes.py) a create and delete of each one's own test resource
+(cloud/own_resources.py). A service whose type has no endpoint in the cloud's catalog
+(and no endpoint override) FAILS, unless the caller names it database-only (the
+inventory's `<side>.services.<name>.api: false`): then its checks are skipped, saying
+why.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from openstack import exceptions as os_exc
@@ -23,6 +28,8 @@ from sidebyside.cloud.checks import (
     digest,
     normalize_snapshot,
 )
+from sidebyside.cloud.own_resources import NO_OWN_RESOURCE, OWN_RESOURCES, create_and_delete
+from sidebyside.cloud.writes import WriteGuard, own_resource_name
 from sidebyside.errors import VerificationError
 from sidebyside.redact import redact
 
@@ -112,6 +119,10 @@ SMOKE_CHECKS: dict[str, list[tuple[str, str, SmokeCall]]] = {
     "cinder": [
         ("volumes", "block_storage.volumes(all_projects=True)",
          lambda c: _count(c.block_storage.volumes(all_projects=True), "volumes")),
+        # answered by cinder-scheduler over RPC (cinder/api/contrib/scheduler_stats.py
+        # -> scheduler rpcapi get_pools): the scheduler consumes its queue
+        ("backend pools", "block_storage.backend_pools()",
+         lambda c: _count(c.block_storage.backend_pools(), "backend pools")),
     ],
     "heat": [
         ("stacks", "orchestration.stacks()",
@@ -266,16 +277,23 @@ CONTENT: dict[str, Content] = {
 IDS: dict[str, Callable[[Any], str]] = {"role_assignments": _assignment_id}
 
 
-def endpoint_of(conn: Conn, service: str) -> str | None:
-    """The endpoint the connection would use for an inventory service, or None."""
+def endpoint_with_type(conn: Conn, service: str) -> tuple[str, str] | None:
+    """(service type, endpoint) the connection would use for an inventory service (an
+    endpoint override, else the catalog's), or None."""
     for service_type in SERVICE_TYPES.get(service, ()):
         try:
             url = conn.endpoint_for(service_type)
         except os_exc.SDKException:
             url = None
         if url:
-            return str(url)
+            return service_type, str(url)
     return None
+
+
+def endpoint_of(conn: Conn, service: str) -> str | None:
+    """The endpoint the connection would use for an inventory service, or None."""
+    found = endpoint_with_type(conn, service)
+    return found[1] if found else None
 
 
 def _error_text(exc: Exception) -> str:
@@ -283,36 +301,90 @@ def _error_text(exc: Exception) -> str:
     return redact(f"{type(exc).__name__}: {text[0] if text else ''}")
 
 
-def run_smoke(conn: Conn, services: Sequence[str], *, side: str, cloud: str) -> SmokeReport:
+def _missing_endpoint(service: str, cloud: str) -> Check:
+    kinds = "/".join(SERVICE_TYPES[service])
+    return Check(service, "endpoint", f"endpoint_for({kinds})", "fail",
+                 detail=f"no {kinds} endpoint in the catalog of cloud {cloud} (nor an "
+                        f"endpoint override), though the inventory names {service}; if it "
+                        "runs database-only there, say so with api: false in that side's "
+                        f"services.{service}")
+
+
+def _timed(service: str, name: str, call: str, check: Callable[[], str | None]) -> Check:
+    started = time.monotonic()
+    try:
+        detail = check()
+    except Exception as exc:  # noqa: BLE001 - any failure is this check's result
+        return Check(service, name, call, "fail", time.monotonic() - started,
+                     _error_text(exc))
+    status: CheckStatus = "skip" if detail is None else "pass"
+    return Check(service, name, call, status, time.monotonic() - started,
+                 detail or "nothing to check")
+
+
+def _write_check(conn: Conn, service: str, guard: WriteGuard) -> Check | None:
+    """The service's create/delete check (None when it has no test resource): run
+    where the guard lets it, else failed, saying why (a verification of the new side
+    that cannot reach it for sure has not verified it)."""
+    own = OWN_RESOURCES.get(service)
+    if own is None:
+        return None
+    found = endpoint_with_type(conn, service)
+    if found is None:  # keystone: logged in, yet no identity endpoint to write to
+        return Check(service, own.check_name, own.call, "fail",
+                     detail=f"not run: no {'/'.join(SERVICE_TYPES[service])} endpoint in "
+                            "the catalog (nor an endpoint override)")
+    service_type, url = found
+    refusal = guard.refusal(service_type, url, bool(conn.config.get_endpoint(service_type)))
+    if refusal:
+        return Check(service, own.check_name, own.call, "fail", detail=f"not run: {refusal}")
+    return _timed(service, own.check_name, own.call,
+                  lambda: create_and_delete(conn, own, own_resource_name()))
+
+
+def run_smoke(conn: Conn, services: Sequence[str], *, side: str, cloud: str,
+              database_only: Mapping[str, str] | None = None,
+              writes: WriteGuard | None = None) -> SmokeReport:
     """Every smoke check of the given services; never raises for a failing check (each
     is reported with its call and error).
+
+    `database_only`: service -> why it has no API on this cloud (the inventory's
+    words): its checks are reported skipped with that detail. Any other service without
+    an endpoint fails. `writes`: given only where the caller allows writes
+    (cloud/writes.py write_refusal), each service's create/delete check runs too, where
+    the guard lets it; never on the old side (ValueError, a caller's bug).
 
     One call at a time, on purpose: a service just started loads its policy on its
     first requests, and oslo.policy's loading is not thread-safe; concurrent first
     requests to a new Keystone were seen answered 403 (identity:list_projects) while
     the rules were half loaded. A verification must not provoke that: its failure rolls
     the cutover back."""
+    if writes is not None and side == "old":
+        raise ValueError("smoke checks that write were asked of the old side, which sbs "
+                         "never writes")
+    database_only = database_only or {}
     checks: list[Check] = []
     for service in services:
         if service not in SMOKE_CHECKS:
             continue  # horizon has no API to smoke
-        if service != "keystone" and endpoint_of(conn, service) is None:
-            kinds = "/".join(SERVICE_TYPES[service])
-            checks += [Check(service, name, call, "skip",
-                             detail=f"no {kinds} endpoint in the catalog of {cloud}")
+        if service in database_only:
+            checks += [Check(service, name, call, "skip", detail=database_only[service])
                        for name, call, _ in SMOKE_CHECKS[service]]
             continue
+        if service != "keystone" and endpoint_of(conn, service) is None:
+            checks.append(_missing_endpoint(service, cloud))
+            continue
+        first = len(checks)
         for name, call, check in SMOKE_CHECKS[service]:
-            started = time.monotonic()
-            try:
-                detail = check(conn)
-            except Exception as exc:  # noqa: BLE001 - any failure is this check's result
-                checks.append(Check(service, name, call, "fail",
-                                    time.monotonic() - started, _error_text(exc)))
-                continue
-            status: CheckStatus = "skip" if detail is None else "pass"
-            checks.append(Check(service, name, call, status, time.monotonic() - started,
-                                detail or "nothing to check"))
+            checks.append(_timed(service, name, call, functools.partial(check, conn)))
+        if writes is None:
+            continue
+        why_not = NO_OWN_RESOURCE.get(service)
+        if why_not:  # said where a create would have run, on its first read
+            checks[first] = replace(checks[first], detail=f"{checks[first].detail}; {why_not}")
+        written = _write_check(conn, service, writes)
+        if written is not None:
+            checks.append(written)
     return SmokeReport(side=side, cloud=cloud, checks=tuple(checks))
 
 

@@ -8,13 +8,18 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from sidebyside.cloud import chart
 from sidebyside.cloud.checks import ParityReport, SmokeReport, compare_snapshots
-from sidebyside.cloud.connection import CONNECT_RETRY_BUDGET, clouds_yaml_of, connect
+from sidebyside.cloud.connection import (
+    CONNECT_RETRY_BUDGET,
+    clouds_yaml_of,
+    configured_hosts,
+    connect,
+)
 from sidebyside.cloud.perf import (
     DEFAULT_ROUNDS,
     DEFAULT_THRESHOLD,
@@ -25,8 +30,9 @@ from sidebyside.cloud.perf import (
 )
 from sidebyside.cloud.scenarios import host_capacity, scenario_calls
 from sidebyside.cloud.smoke import run_smoke, snapshot
+from sidebyside.cloud.writes import WriteGuard, write_refusal
 from sidebyside.errors import InputError, VerificationError
-from sidebyside.inventory import Inventory
+from sidebyside.inventory import Inventory, normal_address
 from sidebyside.redact import redact
 from sidebyside.remote.base import Host
 
@@ -109,12 +115,58 @@ class VerifyReport:
                 "notes": self.notes, "files": self.files}
 
 
+def database_only(inventory: Inventory, target: str,
+                  vip_serves: str | None = None) -> dict[str, str]:
+    """Service -> the inventory's words for it having no API on `target` (its side's
+    `services.<name>.api: false`). Through the VIP, the side it serves; when that is
+    not known, only a service database-only on both sides."""
+    if target in ("old", "new"):
+        sides = [target]
+    else:
+        sides = [vip_serves] if vip_serves in ("old", "new") else ["old", "new"]
+    found = {}
+    for service in inventory.ordered_services:
+        controls = [inventory.side(side).services.get(service) for side in sides]
+        if all(control is not None and not control.api for control in controls):
+            fields = " and ".join(f"{side}.services.{service}.api" for side in sides)
+            found[service] = f"inventory: {fields} {'is' if len(sides) == 1 else 'are'} false"
+    return found
+
+
+def write_guard(inventory: Inventory, clouds: Clouds, target: str) -> WriteGuard:
+    """Where no create/delete check may go though `target` may be written: the old
+    controllers, the hosts the old side's clouds.yaml entry names and, for a side reached
+    directly, those of the VIP's (it may serve the old side). Raises InputError."""
+    forbidden: dict[str, str] = {}
+    for name in inventory.old.controllers:
+        forbidden[normal_address(inventory.hosts[name].address)] = f"old controller {name}"
+    for host in configured_hosts(inventory.old.cloud, clouds.clouds_yaml):
+        forbidden.setdefault(host, f"a host of the old side's cloud {inventory.old.cloud}")
+    if target != "vip" and inventory.ha.vip_cloud:
+        for host in configured_hosts(inventory.ha.vip_cloud, clouds.clouds_yaml):
+            forbidden.setdefault(host, f"a host of the VIP's cloud {inventory.ha.vip_cloud} "
+                                       "(it may serve the old side)")
+    return WriteGuard(cloud=cloud_of(inventory, target), direct=target != "vip",
+                      forbidden_hosts=forbidden)
+
+
 def smoke_side(inventory: Inventory, clouds: Clouds, side: str,
-               services: Sequence[str] | None = None) -> SmokeReport:
-    """Smoke of the inventory's services (or of those of `services` it has).
+               services: Sequence[str] | None = None, *, vip_serves: str | None = None,
+               vip_takes_writes: bool = False, read_only: bool = False) -> SmokeReport:
+    """Smoke of the inventory's services (or of those of `services` it has) on `side`
+    (old, new or vip), with each service's create/delete check where
+    cloud/writes.py's write_refusal allows it: `vip_serves` and `vip_takes_writes` say
+    what the caller knows of the VIP; `read_only` never writes. The report's
+    `no_writes` says why none ran.
     Raises InputError or UnreachableError when the side's cloud cannot be used."""
     wanted = [s for s in inventory.ordered_services if services is None or s in services]
-    return run_smoke(clouds(side), wanted, side=side, cloud=cloud_of(inventory, side))
+    refusal = "read only (--read-only)" if read_only else write_refusal(
+        side, vip_serves=vip_serves, vip_takes_writes=vip_takes_writes)
+    guard = None if refusal else write_guard(inventory, clouds, side)
+    report = run_smoke(clouds(side), wanted, side=side, cloud=cloud_of(inventory, side),
+                       database_only=database_only(inventory, side, vip_serves),
+                       writes=guard)
+    return replace(report, no_writes=refusal or "")
 
 
 def parity_sides(inventory: Inventory, clouds: Clouds, left: str = "old",
@@ -179,8 +231,15 @@ def run_verify(inventory: Inventory, *, side: str = "vip", parity: bool | None =
                rounds: int = DEFAULT_ROUNDS, threshold: float = DEFAULT_THRESHOLD,
                host_of: Callable[[str], Host] | None = None,
                clouds: Clouds | None = None,
-               snapshot_services: Sequence[str] | None = None) -> VerifyReport:
+               snapshot_services: Sequence[str] | None = None,
+               vip_serves: str | None = None, vip_takes_writes: bool = False,
+               read_only: bool = False) -> VerifyReport:
     """Smoke on `side`, parity, and with do_compare the old-vs-new latency comparison.
+
+    The smoke creates and deletes its own test resources where writes are allowed
+    (smoke_side): on `new`; through the VIP only when the caller knows it serves the
+    new side and takes writes (`vip_serves`, `vip_takes_writes`); never with
+    `read_only`.
 
     Parity by default: `new` against old now; `vip` against `before` (the snapshot the
     cutover recorded, over `snapshot_services`, the services it counted) when there is
@@ -193,7 +252,10 @@ def run_verify(inventory: Inventory, *, side: str = "vip", parity: bool | None =
     clouds = clouds or Clouds(inventory)
     report = VerifyReport(side=side)
     try:
-        report.smoke = smoke_side(inventory, clouds, side)
+        report.smoke = smoke_side(inventory, clouds, side, vip_serves=vip_serves,
+                                  vip_takes_writes=vip_takes_writes, read_only=read_only)
+        if report.smoke.no_writes:
+            report.notes.append(f"create/delete checks not run: {report.smoke.no_writes}")
         if parity is None:
             parity = side == "new" or (side == "vip" and before is not None)
             if side == "vip" and before is None:
