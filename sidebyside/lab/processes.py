@@ -122,6 +122,26 @@ def run_tool(argv: Sequence[str], *, what: str, ok_codes: Sequence[int] = (0,),
     return result.returncode
 
 
+def family(pid: int) -> set[int]:
+    """`pid` and its descendants (the workers a service forks: oslo.service's, a
+    neutron-server's), read from /proc."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[-1].split()[1])
+    found, frontier = {pid}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [child for child, ppid in parents.items() if ppid == parent]
+        found.update(children)
+        frontier += children
+    return found
+
+
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
     try:
         with socket.create_connection((host, port), timeout=timeout):

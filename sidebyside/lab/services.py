@@ -175,7 +175,8 @@ class LabServices:
 
 def wait_consuming(vhost_name: str, queue: str, *, what: str, pid: int,
                    log_file: Path, timeout: float = WORKER_READY_TIMEOUT) -> None:
-    """Until process `pid` consumes `queue` (or a queue `queue.<host>`) on the vhost.
+    """Until process `pid` (or a worker it forked) consumes `queue` (or a queue
+    `queue.<host>`) on the vhost.
     Raises StepFailed when it exits first or the time runs out (its log's tail in
     the message)."""
     deadline = time.monotonic() + timeout
@@ -183,7 +184,8 @@ def wait_consuming(vhost_name: str, queue: str, *, what: str, pid: int,
         if not processes.pid_alive(pid):
             raise StepFailed(f"lab-start-{what}", f"{what} exited during start-up:\n"
                              f"{processes.log_tail(log_file)}")
-        if any(c.pid == pid and (c.queue == queue or c.queue.startswith(f"{queue}."))
+        workers = processes.family(pid)
+        if any(c.pid in workers and (c.queue == queue or c.queue.startswith(f"{queue}."))
                for c in broker.consumers(vhost_name)):
             return
         if time.monotonic() > deadline:
