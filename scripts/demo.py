@@ -1,10 +1,15 @@
 """`make demo`: the main job on the local lab of real services.
 
-Brings the lab up (old Keystone/Glance of the old release, an empty new controller
-of the new release, two MariaDB servers, HAProxy on the VIP), then runs exactly what
-an operator would: plan, prepare, cutover under a light load through the VIP,
-verify, a write on the new side, rollback (refused, then accepted with the export),
-and prints what happened and the downtime measured.
+Brings the whole-cloud lab up (`sbs lab up --topology cloud`: keystone, glance,
+placement, nova with its conductor, scheduler and a fake-driver compute node holding
+an ACTIVE server, neutron-server with ML2, each side on its own RabbitMQ vhost; an
+empty new controller of the new release, two MariaDB servers, HAProxy on the VIP),
+then runs exactly what an operator would: plan, prepare, cutover under a light load
+through the VIP, verify, a write on the new side, rollback (refused, then accepted
+with the export), and prints what happened and the downtime measured.
+
+One SLURP hop by default (2025.1 -> 2026.1): nova 2026.1 refuses computes older
+than 2025.1, so the compute node could not stay on 2024.1 through the cutover.
 """
 
 from __future__ import annotations
@@ -103,9 +108,11 @@ class Load:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--lab-dir", default=str(ROOT / ".lab"))
-    parser.add_argument("--from-release", default="2024.1")
+    parser.add_argument("--from-release", default="2025.1")
     parser.add_argument("--to-release", default="2026.1")
-    parser.add_argument("--via", default="2025.1")
+    parser.add_argument("--via", default="")
+    parser.add_argument("--topology", default="cloud")
+    parser.add_argument("--services", default="keystone,glance,placement,nova,neutron")
     parser.add_argument("--keep", action="store_true", help="leave the lab running")
     args = parser.parse_args()
     lab = Path(args.lab_dir)
@@ -124,7 +131,8 @@ def run_demo(args: argparse.Namespace, lab: Path, state: Path, inventory: Path,
              started: float) -> int:
     banner("1. the lab: real old and new controllers on this machine")
     lab_args = ["lab", "up", "--state-dir", str(lab), "--from-release", args.from_release,
-                "--to-release", args.to_release]
+                "--to-release", args.to_release, "--topology", args.topology,
+                "--services", args.services]
     if args.via:
         lab_args += ["--via", args.via]
     sbs(*lab_args)

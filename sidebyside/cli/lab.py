@@ -113,8 +113,10 @@ def up(
         "--via", help="Intermediate release (repeatable; default: what upstream needs, "
                       "e.g. 2025.1 for 2024.1 -> 2026.1).")] = None,
     services: Annotated[str | None, typer.Option(
-        "--services", help="Comma-separated; nova is database-only (default: keystone,"
-                           "glance,nova; keystone with several controllers a side).")] = None,
+        "--services", help="Comma-separated; nova runs with its workers and a compute "
+                           "node beside placement and neutron, else database-only "
+                           "(default: keystone,glance,nova; keystone with several "
+                           "controllers a side).")] = None,
     topology: Annotated[str, typer.Option(
         "--topology", help="single: one controller a side, one HAProxy, on 127.0.0.10-12 "
                            "(MariaDB :13306). ha3: three controllers a side behind two "
