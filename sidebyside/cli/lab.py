@@ -26,7 +26,7 @@ from sidebyside.lab.releases import LAB_SERVICES, LOCKED_RELEASES
 from sidebyside.lab.render import LabSpec
 from sidebyside.lab.reset import reset_new_side
 from sidebyside.lab.services import LabServices
-from sidebyside.lab.status import lab_status
+from sidebyside.lab.status import lab_status, memory_by_side
 from sidebyside.lab.up import up as bring_up
 from sidebyside.services.releases import suggest_via
 
@@ -158,20 +158,24 @@ def up(
 
 @app.command()
 def status(state_dir: StateDir = DEFAULT_STATE_DIR, as_json: Json = False) -> None:
-    """Each component: running or not, address, port, PID."""
+    """Each component: running or not, address, port, PID, resident memory."""
     rows = lab_status(state_dir)
+    memory = memory_by_side(rows)
     if as_json:
-        output.emit_json({"components": rows})
+        output.emit_json({"components": rows, "rss_mib": memory})
         return
     from rich.table import Table
 
-    table = Table("component", "state", "address", "port", "pid")
+    table = Table("component", "state", "address", "port", "pid", "memory")
     for row in rows:
         state = "database-only" if row.get("database_only") else \
             ("running" if row["running"] else "stopped")
         table.add_row(row["component"], state, row["address"], str(row["port"]),
-                      str(row["pid"] or "-"))
+                      str(row["pid"] or "-"), f"{row['rss_mib']:.0f} MiB" if row["rss_mib"]
+                      else "-")
     output.console.print(table)
+    output.console.print("resident memory: " + ", ".join(
+        f"{side or 'HAProxy'} {mib:.0f} MiB" for side, mib in memory.items()))
 
 
 @app.command()

@@ -142,6 +142,19 @@ def family(pid: int) -> set[int]:
     return found
 
 
+def resident_mib(pids: set[int]) -> float:
+    """The resident memory of these processes and their descendants, in MiB."""
+    total_kib = 0
+    for member in {m for pid in pids for m in family(pid)}:
+        try:
+            lines = Path(f"/proc/{member}/status").read_text().splitlines()
+        except OSError:
+            continue
+        total_kib += next((int(line.split()[1]) for line in lines
+                           if line.startswith("VmRSS:")), 0)
+    return round(total_kib / 1024, 1)
+
+
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
     try:
         with socket.create_connection((host, port), timeout=timeout):

@@ -97,6 +97,12 @@ class LabServices:
                 f"{base}-{suffix}" if suffix else base),
             health_path=HEALTH_PATH[service])
 
+    def running_pids(self, node: Controller, service: str) -> set[int]:
+        """The PIDs of its programs that run."""
+        base = node.component(service)
+        return {pid for program in self.programs(node, service)
+                if (pid := processes.running_pid(self.layout.pid_file(program.component(base))))}
+
     def any_running(self, node: Controller, service: str) -> bool:
         base = node.component(service)
         return any(processes.running_pid(self.layout.pid_file(program.component(base)))

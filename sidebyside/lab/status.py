@@ -5,14 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sidebyside.lab import processes
+from sidebyside.lab import compute, processes
 from sidebyside.lab.layout import SIDES, LabLayout
 from sidebyside.lab.services import LabServices
 from sidebyside.lab.state import LabState, bound, require_state
 
 
 def lab_status(state_dir: Path) -> list[dict[str, Any]]:
-    """Every component: running, address, port, pid. Raises InputError (no lab)."""
+    """Every component: side, running, address, port, pid, resident memory (MiB, its
+    forked workers included). Raises InputError (no lab)."""
     layout = LabLayout(state_dir.resolve())
     state = require_state(layout)
     layout = bound(layout, state)
@@ -28,18 +29,26 @@ def _side_rows(layout: LabLayout, state: LabState, side: str) -> list[dict[str, 
     pid = processes.running_pid(layout.pid_file(f"{side}-mariadb"))
     address = topology.db_address(side)
     rows: list[dict[str, Any]] = [{
-        "component": f"{side}-mariadb", "address": address, "port": topology.db_port,
-        "pid": pid, "running": pid is not None,
-        "listening": processes.port_open(address, topology.db_port)}]
+        "component": f"{side}-mariadb", "side": side, "address": address,
+        "port": topology.db_port, "pid": pid, "running": pid is not None,
+        "listening": processes.port_open(address, topology.db_port),
+        "rss_mib": processes.resident_mib({pid} if pid else set())}]
     services = LabServices(layout, state)
     for controller in topology.side_controllers(side):
         for service in state.spec.services:
             status = services.status(side, service, controller.name)
             row = status.to_dict()
             row["component"] = controller.component(service)
+            row["rss_mib"] = processes.resident_mib(services.running_pids(controller, service))
             if status.database_only:  # it "runs" when its databases do
                 row["running"] = pid is not None
             rows.append(row)
+    if side == "old" and state.spec.has_compute:
+        compute_pid = compute.running_pid(layout)
+        rows.append({"component": compute.COMPONENT, "side": side, "address": "-",
+                     "port": "-", "pid": compute_pid, "running": compute_pid is not None,
+                     "listening": False,
+                     "rss_mib": processes.resident_mib({compute_pid} if compute_pid else set())})
     return rows
 
 
@@ -48,9 +57,18 @@ def _balancer_rows(layout: LabLayout, state: LabState) -> list[dict[str, Any]]:
     rows = []
     for node in topology.balancers:
         pid = processes.running_pid(layout.pid_file(node.component))
-        rows.append({"component": node.component, "address": node.address,
+        rows.append({"component": node.component, "side": "", "address": node.address,
                      "port": ",".join(str(topology.port(s)) for s in state.spec.services),
                      "pid": pid, "running": pid is not None,
                      "listening": any(processes.port_open(node.address, topology.port(s))
-                                      for s in state.spec.served)})
+                                      for s in state.spec.served),
+                     "rss_mib": processes.resident_mib({pid} if pid else set())})
     return rows
+
+
+def memory_by_side(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """side -> resident MiB of its running components (HAProxy under ""). Pure."""
+    totals: dict[str, float] = {}
+    for row in rows:
+        totals[row["side"]] = round(totals.get(row["side"], 0.0) + row["rss_mib"], 1)
+    return totals
