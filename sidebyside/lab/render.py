@@ -291,6 +291,8 @@ def inventory(layout: LabLayout, spec: LabSpec, *, python: str,
                 **({"accept_check_failures": list(DATABASE_ONLY_ACCEPTED[service])}
                    if side == "new" and service in DATABASE_ONLY_ACCEPTED
                    and service not in spec.served else {}),
+                # database-only in this lab: verification says so instead of failing
+                **({"api": False} if service not in spec.served else {}),
             } for service in spec.services},
             **({"broker": {"host": BROKER_HOST_NAME, "user": broker.user(layout),
                            "password_file": str(layout.secret_file("rabbit")),

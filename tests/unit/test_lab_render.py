@@ -129,6 +129,7 @@ def test_inventory_is_valid_for_the_sbs_schema(via: tuple[str, ...]) -> None:
     assert inv.host_map["/srv/lab/old/"] == "/srv/lab/new/"
     assert "password" not in str(data).replace("password_file", "").replace(
         "rabbit.password", "")
+    assert not inv.new.services["nova"].api and inv.new.services["keystone"].api
     assert inv.old.broker is not None and inv.new.broker is not None
     assert inv.old.broker.vhost != inv.new.broker.vhost
     # each intermediate release's db_sync runs with that release's code
