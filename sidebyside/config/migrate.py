@@ -81,6 +81,21 @@ def host_map_for(inventory: Any) -> HostMap:
                    bus=bus_move_for(inventory))
 
 
+def refuse_the_old_bus(bus: BusMove, documents: Mapping[str, Document]) -> None:
+    """Nothing is written to the new controller whose transport URL may still reach the
+    old side's bus: its RPC workers would consume the live cloud's queues. Raises
+    VerificationError naming the file, section and key."""
+    found = [f"{path} [{section.name}] {entry.key}: {why}"
+             for path, document in documents.items()
+             for section, entry in document.iter_entries()
+             if (why := bus.still_old(entry.value))]
+    if found:
+        raise VerificationError(
+            "translated configs may still put the new side's RPC workers on the old "
+            "side's bus:\n  " + "\n  ".join(found) + "\n(give new.broker the address "
+            "the URLs use, or another vhost)")
+
+
 def bus_move_for(inventory: Any) -> BusMove | None:
     """Where the old side's transport URLs go on the new side: None when the inventory
     names no new broker (pre-flight refuses that where RPC workers would start) or the
@@ -223,6 +238,8 @@ def migrate_service_config(
         files.append(result)
         translated[entry.path] = result.document.to_bytes()
     report = TranslationReport(service, from_release, to_release, files)
+    if host_map.bus is not None:
+        refuse_the_old_bus(host_map.bus, {path: doc for path, (doc, _) in documents.items()})
 
     written = write_collected(new.host, collected.manifest, collected.contents,
                               root=new.root, replacements=translated)

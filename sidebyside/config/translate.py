@@ -94,7 +94,24 @@ class BusMove:
         head = match.group("head")
         if self.new_host:
             head = _move_broker_hosts(head, self.old_hosts, self.new_host)
-        return f"{head}/{quote(self.new_vhost, safe='')}{match.group('query') or ''}"
+        vhost = "" if _vhost_name(self.new_vhost) == "/" else quote(self.new_vhost, safe="")
+        return f"{head}/{vhost}{match.group('query') or ''}"
+
+    def still_old(self, value: str) -> str | None:
+        """Why a (translated) transport URL may still reach the old side's bus, or None.
+        Pure. Only where both sides use one vhost name on two brokers can it: a host of
+        the URL that is not the new broker's address (a name the inventory does not
+        give for the old broker, say) cannot be told apart from the old one."""
+        match = _TRANSPORT_URL.match(value.strip())
+        if match is None or _vhost_name(match.group("vhost")) != _vhost_name(self.old_vhost):
+            return None
+        if self.new_host is None:
+            return f"vhost {self.old_vhost!r} on the old side's broker"
+        hosts = [part.rpartition("@")[2].rsplit(":", 1)[0]
+                 for part in match.group("head").partition("://")[2].split(",")]
+        others = [h for h in hosts if h != self.new_host]
+        return (f"host {', '.join(others)} is not the new broker ({self.new_host}) and vhost "
+                f"{self.old_vhost!r} is the old side's" if others else None)
 
 
 def _vhost_name(text: str | None) -> str:
@@ -622,7 +639,7 @@ class _Translator:
             sql = _SQL_URL.match(value.strip())
             bus = self.host_map.bus
             on_new_bus = bus.apply(value) if bus else None
-            if bus and on_new_bus is not None:
+            if bus and on_new_bus is not None and on_new_bus != value:
                 value = on_new_bus
                 reasons.append(f"the new side's bus: vhost {bus.old_vhost!r} -> "
                                f"{bus.new_vhost!r}")

@@ -176,6 +176,7 @@ def test_the_new_sides_bus_moves_every_transport_url_of_the_old_vhost() -> None:
 
 @pytest.mark.parametrize(("url", "old_vhost", "moved"), [
     ("rabbit://u:p@h:5672/", "/", "rabbit://u:p@h:5672/v2"),      # the default vhost
+    ("rabbit://u:p@h:5672/v1", "v1", "rabbit://u:p@h:5672/v2"),
     ("rabbit://u:p@h:5672/%2F", "/", "rabbit://u:p@h:5672/v2"),
     ("rabbit://u:p@h:5672", "/", "rabbit://u:p@h:5672/v2"),
     ("rabbit://u:p@h:5672/a", "/", None),
@@ -184,6 +185,30 @@ def test_the_new_sides_bus_moves_every_transport_url_of_the_old_vhost() -> None:
 def test_bus_move_recognises_the_old_vhost_in_every_spelling(
         url: str, old_vhost: str, moved: str | None) -> None:
     assert BusMove(old_vhost=old_vhost, new_vhost="v2").apply(url) == moved
+
+
+def test_a_url_that_may_still_reach_the_old_bus_is_refused_before_anything_is_written(
+) -> None:
+    from sidebyside.config.migrate import refuse_the_old_bus
+    from sidebyside.errors import VerificationError
+
+    # the same vhost name on a new broker elsewhere: only the new broker's address is safe
+    bus = BusMove(old_vhost="/", new_vhost="/", old_hosts=frozenset({"10.0.0.21"}),
+                  new_host="10.1.0.21")
+    assert bus.still_old("rabbit://u:p@10.1.0.21:5672/") is None
+    assert bus.still_old("rabbit://u:p@10.1.0.21:5672/other") is None
+    doc = Document.parse("[DEFAULT]\ntransport_url = rabbit://u:p@rabbit1.lab:5672/\n")
+    translate_document(doc, path="nova/nova.conf", service="nova",
+                       new=metadata("nova", "2025.1"), host_map=HostMap(bus=bus))
+    # a name the inventory does not give for the old broker is not moved: refused
+    assert doc.get("DEFAULT", "transport_url") == ["rabbit://u:p@rabbit1.lab:5672/"]
+    with pytest.raises(VerificationError, match=r"nova/nova.conf \[DEFAULT\] transport_url: "
+                       r"host rabbit1.lab is not the new broker"):
+        refuse_the_old_bus(bus, {"nova/nova.conf": doc})
+    moved = Document.parse("[DEFAULT]\ntransport_url = rabbit://u:p@10.0.0.21:5672/\n")
+    translate_document(moved, path="n", service="nova", new=metadata("nova", "2025.1"),
+                       host_map=HostMap(bus=bus))
+    refuse_the_old_bus(bus, {"n": moved})  # moved to 10.1.0.21: nothing to refuse
 
 
 def test_the_four_well_known_examples() -> None:
