@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """Bounded load during a cutover: GETs (and optionally Keystone token issues) at a
-fixed rate to a loopback URL, each request's time, status and failure into JSON.
+fixed rate to a loopback URL, or to several services' URLs in turn, each request's
+time, status, failure and service into JSON.
 
     python3 scripts/bench_cutover_load.py --url http://127.0.0.10:5000/v3 \\
         --rate 50 --max-requests 20000 --max-seconds 900 \\
         --token-url http://127.0.0.10:5000/v3/auth/tokens --token-every 5 \\
         --token-user admin --token-password-file PATH --token-project admin \\
         --out bench/results/cutover-load.json
+    python3 scripts/bench_cutover_load.py --read keystone=http://127.0.0.10:5000/v3 \\
+        --read glance=http://127.0.0.10:9292/versions --out load.json
 
 It stops at the first of: --max-requests, --max-seconds, SIGTERM/SIGINT, or the
 --stop-file appearing; then writes the JSON (summary + records) and prints the
@@ -26,7 +29,7 @@ from types import FrameType
 
 from sidebyside.errors import SbsError
 from sidebyside.redact import redact, register_secret
-from sidebyside.traffic.loadgen import run_load
+from sidebyside.traffic.loadgen import ReadTarget, run_load
 
 
 def token_body(user: str, password: str, project: str, domain: str) -> bytes:
@@ -38,7 +41,10 @@ def token_body(user: str, password: str, project: str, domain: str) -> bytes:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", required=True, help="GET target (loopback only)")
+    parser.add_argument("--url", help="GET target (loopback only)")
+    parser.add_argument("--read", action="append", default=[], metavar="SERVICE=URL",
+                        help="a GET target labelled by its service, read in turn with "
+                             "the others (repeatable; instead of --url)")
     parser.add_argument("--rate", type=float, default=50.0, help="requests per second")
     parser.add_argument("--max-requests", type=int, default=10000)
     parser.add_argument("--max-seconds", type=float, default=600.0)
@@ -54,6 +60,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stop-file", type=Path, help="stop once this file exists")
     parser.add_argument("--out", type=Path, required=True, help="JSON results file")
     args = parser.parse_args(argv)
+    if bool(args.url) == bool(args.read):
+        parser.error("give either --url or one or more --read SERVICE=URL")
+    reads = []
+    for item in args.read:
+        service, _, url = item.partition("=")
+        if not service or not url:
+            parser.error(f"--read {item!r}: expected SERVICE=URL")
+        reads.append(ReadTarget(service=service, url=url))
 
     body = None
     if args.token_url and args.token_every:
@@ -80,9 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         watcher.start()
 
     try:
-        result = run_load(args.url, rate=args.rate, max_requests=args.max_requests,
-                          max_seconds=args.max_seconds, token_url=args.token_url,
-                          token_body=body, token_every=args.token_every,
+        result = run_load(args.url, reads=reads, rate=args.rate,
+                          max_requests=args.max_requests, max_seconds=args.max_seconds,
+                          token_url=args.token_url, token_body=body,
+                          token_every=args.token_every,
                           timeout=args.timeout, stop=stop, workers=args.workers)
     except SbsError as exc:
         print(f"bench_cutover_load: {redact(exc.message)}", file=sys.stderr)
