@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import os
 import shutil
+import sqlite3
 import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +25,7 @@ import yaml
 
 from sidebyside.lab import processes
 from sidebyside.lab.lockfiles import default_cache_root
-from sidebyside.lab.services import KEYSTONE_APPS, WSGI_SERVER
+from sidebyside.lab.programs import WSGI_APPS, WSGI_SERVER
 from sidebyside.lab.venvs import ensure_venv
 from tests.conftest import free_port, loopback_address
 
@@ -134,6 +135,11 @@ def keystones(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keystones]:
     shutil.copy2(root / "old" / "keystone.db", root / "new" / "keystone.db")
     shutil.copytree(root / "old" / "fernet-keys", root / "new" / "fernet-keys")
     _manage(venvs["new"].bin, new_conf, "db_sync")
+    for side in ("old", "new"):
+        # WAL: the threaded server's readers no longer make a writer's commit fail with
+        # "database is locked" (verification writes on the new side)
+        with sqlite3.connect(root / side / "keystone.db") as db:
+            db.execute("PRAGMA journal_mode=WAL")
     keystones.clouds_yaml.write_text(yaml.safe_dump(_clouds(keystones)))
     os.chmod(keystones.clouds_yaml, 0o600)
     keystones.inventory.write_text(yaml.safe_dump(_inventory(keystones), sort_keys=False))
@@ -142,7 +148,7 @@ def keystones(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keystones]:
         for side in ("old", "new"):
             argv = [str(venvs[side].python), str(WSGI_SERVER), "--host", ADDRESS[side],
                     "--port", str(ports[side]), "--pid-file", str(root / f"{side}.pid")]
-            for app in KEYSTONE_APPS:
+            for app in WSGI_APPS["keystone"]:
                 argv += ["--app", app]
             pids[side] = processes.start_detached(
                 argv, pid_file=root / f"{side}.pid", log_file=root / f"{side}.log",

@@ -64,11 +64,20 @@ def test_smoke_passes_on_the_old_side(clouds: Clouds) -> None:
     assert checks["projects"].detail.startswith(("1 ", "2 ", "3 "))
 
 
-def test_services_without_an_endpoint_are_skipped(clouds: Clouds) -> None:
+def test_a_named_service_without_an_endpoint_fails(clouds: Clouds) -> None:
     report = run_smoke(clouds("old"), ["keystone", "glance"], side="old", cloud="it-old")
+    (glance,) = [c for c in report.checks if c.service == "glance"]
+    assert glance.status == "fail"
+    assert "no image endpoint in the catalog of cloud it-old" in glance.detail
+    assert not report.ok
+
+
+def test_a_service_the_inventory_says_is_database_only_is_skipped(clouds: Clouds) -> None:
+    why = "inventory: old.services.glance.api is false"
+    report = run_smoke(clouds("old"), ["keystone", "glance"], side="old", cloud="it-old",
+                       database_only={"glance": why})
     glance = [c for c in report.checks if c.service == "glance"]
-    assert glance and all(c.status == "skip" for c in glance)
-    assert "no image endpoint" in glance[0].detail
+    assert glance and all(c.status == "skip" and c.detail == why for c in glance)
     assert report.ok
 
 
@@ -238,9 +247,10 @@ def test_snapshot_then_verify_vip_passes_and_then_catches_a_new_project(
         assert extra.id in caught.value.message
         assert "projects" in caught.value.message
         # a cutover without a read-only window: the new project is reported, no failure
+        # (this "VIP" reaches the old keystone: said so, so nothing is written there)
         open_step = Step(id="cutover.verify-vip", action="verify_vip",
                          changes=Changes.NOTHING, title="verify vip",
-                         params={"allow_added": True})
+                         params={"allow_added": True, "expect": "old"})
         open_ctx = StepContext(run_id=ctx.run_id, step=open_step, journal=ctx.journal,
                                options={})
         actions["verify_vip"].run(open_step, open_ctx)
@@ -260,7 +270,9 @@ def test_verify_side_new_with_parity_fails_on_a_difference(
     smoke_only = Step(id="cutover.check-new", action="verify_side", changes=Changes.NOTHING,
                       title="check new", params={"side": "new", "smoke_only": True})
     ctx = _context(tmp_path, step)
-    assert actions["verify_side"].run(smoke_only, ctx)["checks"] == 6  # type: ignore[index]
+    # six reads, and the region created and deleted on the new keystone
+    assert actions["verify_side"].run(smoke_only, ctx)["checks"] == 7  # type: ignore[index]
+    assert any("pass keystone region create/delete" in line for line in ctx.log_lines)
     nothing = Step(id="cutover.check-new", action="verify_side", changes=Changes.NOTHING,
                    title="check new", params={"side": "new", "smoke_only": True,
                                               "services": ["glance"]})
@@ -328,3 +340,18 @@ def test_run_verify_vip_without_snapshot_notes_it(keystones: Keystones) -> None:
     report = run_verify(load_inventory(keystones.inventory), side="vip")
     assert report.ok and report.parity is None
     assert any("snapshot" in note for note in report.notes)
+
+
+def test_verify_vip_said_to_serve_new_but_reaching_the_old_keystone_writes_nothing(
+        keystones: Keystones, tmp_path: Path) -> None:
+    inventory = load_inventory(keystones.inventory)
+    actions = ActionSet(Environment(inventory=inventory, state_dir=tmp_path / "state"))
+    step = Step(id="cutover.verify-vip", action="verify_vip", changes=Changes.NOTHING,
+                title="verify vip", params={"allow_added": True})
+    conn = connect("it-old", keystones.clouds_yaml)
+    regions = {r.id for r in conn.identity.regions()}
+    with pytest.raises(VerificationError) as caught:
+        actions["verify_vip"].run(step, _context(tmp_path, step))
+    assert "keystone region create/delete" in caught.value.message
+    assert "old controller old-ctl1" in caught.value.message
+    assert {r.id for r in conn.identity.regions()} == regions
