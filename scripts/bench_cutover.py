@@ -236,7 +236,9 @@ def report(data: dict[str, Any], args: argparse.Namespace) -> str:
         lines.append(f"| {label(row)} | {row['requests']} | {row['failed']} | "
                      f"{row['failed_during_switch']} | {row['longest_window_s']} | "
                      f"{row['unavailable_s']} | {latency(row)} |")
-    lines += ["", "## Write window per service", "",
+    lines += ["", "Writes are refused by design in the write window (HAProxy answers 503 with "
+              "Retry-After): their failures measure that window, not an outage.",
+              "", "## Write window per service", "",
               "From the service's `cutover.freeze-writes.<service>` step start to the "
               "`cutover.thaw-writes` end (journal); goal: the final copy, cell mappings and "
               f"db_syncs ({data['final_sync_and_db_sync_seconds']} s) + 10 s = {goal} s.", "",
