@@ -68,6 +68,14 @@ def write_controller_configs(layout: LabLayout, state: LabState, controller: Con
             layout, side, release_name, controller=controller.name))
         _release_file(state, "neutron", release_name, etc, "api-paste.ini")
         (layout.var_lib(where, "neutron") / "lock").mkdir(parents=True, exist_ok=True)
+    if "heat" in spec.services:
+        etc = layout.etc(where, "heat")
+        write_file(etc / "heat.conf", render.heat_conf(
+            layout, side, release_name, db_password=passwords["heat-db"],
+            service_password=passwords["heat-service"], transport=transport,
+            controller=controller.name))
+        _release_file(state, "heat", release_name, etc, "api-paste.ini")
+        (layout.var_lib(where, "heat") / "lock").mkdir(parents=True, exist_ok=True)
 
 
 def write_compute_configs(layout: LabLayout, state: LabState,

@@ -10,6 +10,7 @@ its health path; a worker is ready when it consumes its queue on the side's vhos
     nova       the API in our WSGI server, nova-conductor, nova-scheduler
     neutron    neutron-server (API and RPC workers) where the release ships it; from
                2026.1 the API in our WSGI server beside neutron-rpc-server
+    heat       the API in our WSGI server, heat-engine
     compute    nova-compute of the compute node (see `compute_program`)
 
 Which entry points a release has is read from its venv (`available`), not from a
@@ -32,6 +33,7 @@ WSGI_APPS: dict[str, tuple[str, ...]] = {
     "nova": ("nova.wsgi.osapi_compute:application",
              "nova.api.openstack.compute.wsgi:init_application()"),
     "neutron": ("neutron.wsgi.api:application",),
+    "heat": ("heat.wsgi.api:application",),
 }
 # service -> (env var naming its config dir, env var naming its config files, files)
 CONFIG_ENV: dict[str, tuple[str, str, str]] = {
@@ -49,6 +51,7 @@ CONFIG_ENV: dict[str, tuple[str, str, str]] = {
 NEUTRON_ENV = {"PYTHONOPTIMIZE": "1"}
 # worker program -> the queue it consumes once ready
 WORKER_QUEUES = {"nova-conductor": "conductor", "nova-scheduler": "scheduler",
+                 "heat-engine": "engine",
                  "neutron-rpc-server": "q-plugin", "neutron-server": "q-plugin",
                  "nova-compute": "compute"}
 
@@ -69,16 +72,20 @@ class Program:
 
 
 def _wsgi(venv: Path, service: str, address: str, port: int, pid_file: Path,
-          etc: Path, health_path: str) -> Program:
+          etc: Path, health_path: str, app_args: tuple[str, ...] = ()) -> Program:
     # --pid-file also puts the lab's state dir on the command line, so `ps` tells which
     # lab a server belongs to.
     argv = [str(venv / "bin" / "python"), str(WSGI_SERVER), "--host", address,
             "--port", str(port), "--pid-file", str(pid_file)]
     for app in WSGI_APPS[service]:
         argv += ["--app", app]
-    dir_var, files_var, files = CONFIG_ENV[service]
-    return Program("", tuple(argv), {dir_var: str(etc), files_var: files},
-                   health_path=health_path)
+    for arg in app_args:  # the application's own command line (heat reads its config so)
+        argv.append(f"--app-arg={arg}")
+    env = {}
+    if service in CONFIG_ENV:
+        dir_var, files_var, files = CONFIG_ENV[service]
+        env = {dir_var: str(etc), files_var: files}
+    return Program("", tuple(argv), env, health_path=health_path)
 
 
 def available(venv: Path) -> Callable[[str], bool]:
@@ -116,6 +123,12 @@ def service_programs(service: str, *, venv: Path, etc: Path, address: str, port:
         return (replace(api, env={**api.env, **NEUTRON_ENV}),
                 Program("rpc", (str(bin_dir / "neutron-rpc-server"), *conf), NEUTRON_ENV,
                         queue=WORKER_QUEUES["neutron-rpc-server"]))
+    if service == "heat":
+        heat_conf = ("--config-file", str(etc / "heat.conf"))
+        return (_wsgi(venv, "heat", address, port, pid_file(""), etc, health_path,
+                      app_args=heat_conf),
+                Program("engine", (str(bin_dir / "heat-engine"), *heat_conf),
+                        queue=WORKER_QUEUES["heat-engine"]))
     raise ValueError(f"the lab does not serve {service!r}")
 
 

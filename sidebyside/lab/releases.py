@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from sidebyside.errors import InputError
 from sidebyside.services.catalog import SERVICE_ORDER, service
 
-LAB_SERVICES: tuple[str, ...] = ("keystone", "glance", "placement", "nova", "neutron")
+LAB_SERVICES: tuple[str, ...] = ("keystone", "glance", "placement", "nova", "neutron",
+                                   "heat")
 
 # What the services need at run time but do not declare: the lab's databases are
 # MariaDB reached through PyMySQL, python-memcached backs oslo.cache's default, and

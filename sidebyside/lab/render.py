@@ -33,13 +33,14 @@ TOKEN_EXPIRATION = 7200
 LIST_LIMIT = 500
 # What HAProxy and `lab up` ask each served API for (200 without a token).
 HEALTH_PATH = {"keystone": "/v3", "glance": "/versions", "placement": "/", "nova": "/",
-               "neutron": "/"}
+               "neutron": "/", "heat": "/healthcheck"}
 # Where each API's endpoint is (the catalog's and clouds.yaml's), after host:port.
 ENDPOINT_PATH = {"keystone": "/v3", "glance": "", "placement": "", "nova": "/v2.1",
-                 "neutron": ""}
+                 "neutron": "", "heat": "/v1/%(project_id)s"}
 # service -> (catalog service type, clouds.yaml endpoint-override key prefix)
 SERVICE_TYPE = {"glance": ("image", "image"), "placement": ("placement", "placement"),
-                "nova": ("compute", "compute"), "neutron": ("network", "network")}
+                "nova": ("compute", "compute"), "neutron": ("network", "network"),
+                "heat": ("orchestration", "orchestration")}
 
 _env = jinja2.Environment(
     loader=jinja2.PackageLoader("sidebyside.lab", "templates"),
@@ -76,7 +77,7 @@ class LabSpec:
     @property
     def uses_broker(self) -> bool:
         """Whether the lab has RPC services, and so a vhost per side on the broker."""
-        return "nova" in self.services or "neutron" in self.services
+        return any(s in self.services for s in ("nova", "neutron", "heat"))
 
     @property
     def has_compute(self) -> bool:
@@ -166,6 +167,16 @@ def neutron_conf(layout: LabLayout, side: str, release_name: str, *, db_password
         db_password=db_password, service_password=service_password,
         transport_url=transport, auth_url=vip_url(layout.topology, "keystone"),
         region=REGION)
+
+
+def heat_conf(layout: LabLayout, side: str, release_name: str, *, db_password: str,
+              service_password: str, transport: str,
+              controller: str | None = None) -> str:
+    return _env.get_template("heat.conf.j2").render(
+        **_context(layout, side, "heat", release_name, controller),
+        db_password=db_password, service_password=service_password,
+        transport_url=transport, auth_url=vip_url(layout.topology, "keystone"),
+        region=REGION, vip=layout.topology.vip)
 
 
 def ml2_conf(layout: LabLayout, side: str, release_name: str,

@@ -48,7 +48,8 @@ def _fail(what: str, exc: Exception) -> StepFailed:
 CATALOG_ENTRY = {"glance": ("image", "OpenStack Image"),
                  "placement": ("placement", "OpenStack Placement"),
                  "nova": ("compute", "OpenStack Compute"),
-                 "neutron": ("network", "OpenStack Networking")}
+                 "neutron": ("network", "OpenStack Networking"),
+                 "heat": ("orchestration", "OpenStack Orchestration")}
 
 
 def register_service(conn: Any, name: str, service_password: str, url: str) -> None:
@@ -207,6 +208,34 @@ def seed_cloud(conn: Any, *, image_id: str) -> dict[str, Any]:
             "servers": {SERVER: {"id": server.id, "status": server.status,
                                  "host": server.compute_host, "port": port.id,
                                  "flavor": FLAVOR["name"]}}}
+
+
+STACK = "sbs-stack"
+STACK_OUTPUT = "sbs-lab-stack-output"
+STACK_TEMPLATE = {
+    "heat_template_version": "2018-08-31",
+    "description": "sbs lab seed: resources that need no other service",
+    "resources": {"marker": {"type": "OS::Heat::Value",
+                             "properties": {"value": STACK_OUTPUT}},
+                  "name": {"type": "OS::Heat::RandomString",
+                           "properties": {"length": 12}}},
+    "outputs": {"marker": {"value": {"get_attr": ["marker", "value"]}}},
+}
+STACK_TIMEOUT = 180
+
+
+def seed_stack(conn: Any) -> dict[str, Any]:
+    """A heat stack CREATE_COMPLETE with an output (idempotent). Raises StepFailed."""
+    try:
+        stack = conn.orchestration.find_stack(STACK)
+        if stack is None:
+            stack = conn.orchestration.create_stack(name=STACK, template=STACK_TEMPLATE)
+        stack = conn.orchestration.wait_for_status(
+            stack, status="CREATE_COMPLETE", failures=["CREATE_FAILED"], wait=STACK_TIMEOUT)
+    except os_exc.SDKException as exc:
+        raise _fail(f"stack {STACK} not CREATE_COMPLETE", exc) from None
+    return {"stacks": {STACK: {"id": stack.id, "status": "CREATE_COMPLETE",
+                               "outputs": {"marker": STACK_OUTPUT}}}}
 
 
 def check_reachable(conn: Any, what: str) -> None:

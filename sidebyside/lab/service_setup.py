@@ -106,6 +106,13 @@ def placement_db(layout: LabLayout, state: LabState) -> None:
               str(conf), "db", "sync"], what="placement-db-sync")
 
 
+def heat_db(layout: LabLayout, state: LabState) -> None:
+    """Raises StepFailed."""
+    conf = _old_etc(layout, "heat") / "heat.conf"
+    run_tool([str(_old_bin(state, "heat") / "heat-manage"), "--config-file", str(conf),
+              "db_sync"], what="heat-db-sync")
+
+
 def neutron_db(layout: LabLayout, state: LabState) -> None:
     """Raises StepFailed."""
     etc = _old_etc(layout, "neutron")
@@ -125,5 +132,7 @@ def seed_old_cloud(layout: LabLayout, state: LabState, passwords: dict[str, str]
                       with_image="glance" in state.spec.services)
     if state.spec.has_compute and "glance" in state.spec.services:
         facts.update(seed.seed_cloud(conn, image_id=facts["images"][seed.IMAGE_NAME]["id"]))
+    if "heat" in state.spec.served:
+        facts.update(seed.seed_stack(conn))
     write_file(layout.state_dir / "seed.json", json.dumps(facts, indent=2) + "\n",
                mode=0o644)

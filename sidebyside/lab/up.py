@@ -310,7 +310,8 @@ class LabSetup:
     def _database_only_steps(self) -> None:
         layout, state = self.layout, self.state
         steps = {"glance": service_setup.glance_db, "placement": service_setup.placement_db,
-                 "neutron": service_setup.neutron_db, "nova": service_setup.nova}
+                 "neutron": service_setup.neutron_db, "heat": service_setup.heat_db,
+                 "nova": service_setup.nova}
         for service, step in steps.items():
             if service in state.spec.services:
                 name = "old-nova-setup" if service == "nova" else f"old-{service}-db"

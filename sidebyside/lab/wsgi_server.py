@@ -9,8 +9,8 @@ Run with a service venv's python, not sbs's: it imports the service from that ve
 Each `--app` is tried in order and the first importable one is served: keystone
 >= 2026.1 only has `keystone.wsgi.api:application`, older releases only the factory
 behind their `keystone-wsgi-public` script. A trailing `()` calls the attribute.
-`sys.argv` is cleared before the import because the applications parse it as their
-own command line.
+`sys.argv` is replaced before the import because the applications parse it as their
+own command line: by the `--app-arg`s (heat's `--config-file`), else empty.
 """
 
 from __future__ import annotations
@@ -109,8 +109,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--app", action="append", required=True)
     parser.add_argument("--pid-file")
+    parser.add_argument("--app-arg", action="append", default=[],
+                        help="the application's own command line (repeatable)")
     args = parser.parse_args()
-    sys.argv = sys.argv[:1]
+    sys.argv = [sys.argv[0], *args.app_arg]
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         application = load_application(args.app)
