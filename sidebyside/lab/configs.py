@@ -44,10 +44,18 @@ def write_controller_configs(layout: LabLayout, state: LabState, controller: Con
         _glance(layout, state, controller, passwords)
     side, release_name = controller.side, spec.side_release(controller.side)
     transport = render.transport_url(layout, side, passwords["rabbit"])
-    if "placement" in spec.services:
-        write_file(layout.etc(where, "placement") / "placement.conf", render.placement_conf(
-            layout, side, release_name, db_password=passwords["placement-db"],
-            service_password=passwords["placement-service"], controller=controller.name))
+    for service in ("placement", "neutron", "heat"):
+        if service in spec.services:
+            etc = layout.etc(where, service)
+            write_file(etc / f"{service}.conf", render.service_conf(
+                layout, service, side, release_name, db_password=passwords[f"{service}-db"],
+                service_password=passwords[f"{service}-service"], transport=transport,
+                controller=controller.name))
+            if service != "placement":  # placement has no paste pipeline
+                _release_file(state, service, release_name, etc, "api-paste.ini")
+    if "neutron" in spec.services:
+        write_file(layout.etc(where, "neutron") / "plugins" / "ml2" / "ml2_conf.ini",
+                   render.ml2_conf(layout, side, release_name, controller=controller.name))
     if "nova" in spec.services:
         served = "nova" in spec.served
         etc = layout.etc(where, "nova")
@@ -57,26 +65,9 @@ def write_controller_configs(layout: LabLayout, state: LabState, controller: Con
             served=served, controller=controller.name))
         if served:
             _release_file(state, "nova", release_name, etc, "api-paste.ini")
-        (layout.var_lib(where, "nova") / "lock").mkdir(parents=True, exist_ok=True)
-    if "neutron" in spec.services:
-        etc = layout.etc(where, "neutron")
-        write_file(etc / "neutron.conf", render.neutron_conf(
-            layout, side, release_name, db_password=passwords["neutron-db"],
-            service_password=passwords["neutron-service"], transport=transport,
-            controller=controller.name))
-        write_file(etc / "plugins" / "ml2" / "ml2_conf.ini", render.ml2_conf(
-            layout, side, release_name, controller=controller.name))
-        _release_file(state, "neutron", release_name, etc, "api-paste.ini")
-        (layout.var_lib(where, "neutron") / "lock").mkdir(parents=True, exist_ok=True)
-    if "heat" in spec.services:
-        etc = layout.etc(where, "heat")
-        write_file(etc / "heat.conf", render.heat_conf(
-            layout, side, release_name, db_password=passwords["heat-db"],
-            service_password=passwords["heat-service"], transport=transport,
-            controller=controller.name))
-        _release_file(state, "heat", release_name, etc, "api-paste.ini")
-        (layout.var_lib(where, "heat") / "lock").mkdir(parents=True, exist_ok=True)
-
+    for service in ("nova", "neutron", "heat"):
+        if service in spec.services:
+            (layout.var_lib(where, service) / "lock").mkdir(parents=True, exist_ok=True)
 
 def write_compute_configs(layout: LabLayout, state: LabState,
                           passwords: dict[str, str]) -> None:

@@ -151,29 +151,13 @@ def nova_compute_conf(layout: LabLayout, release_name: str, *, transport: str,
         auth_url=vip_url(layout.topology, "keystone"), service_password=service_password)
 
 
-def placement_conf(layout: LabLayout, side: str, release_name: str, *, db_password: str,
-                   service_password: str, controller: str | None = None) -> str:
-    return _env.get_template("placement.conf.j2").render(
-        **_context(layout, side, "placement", release_name, controller),
-        db_password=db_password, service_password=service_password,
-        auth_url=vip_url(layout.topology, "keystone"))
-
-
-def neutron_conf(layout: LabLayout, side: str, release_name: str, *, db_password: str,
-                 service_password: str, transport: str,
+def service_conf(layout: LabLayout, service: str, side: str, release_name: str, *,
+                 db_password: str, service_password: str, transport: str = "",
                  controller: str | None = None) -> str:
-    return _env.get_template("neutron.conf.j2").render(
-        **_context(layout, side, "neutron", release_name, controller),
-        db_password=db_password, service_password=service_password,
-        transport_url=transport, auth_url=vip_url(layout.topology, "keystone"),
-        region=REGION)
-
-
-def heat_conf(layout: LabLayout, side: str, release_name: str, *, db_password: str,
-              service_password: str, transport: str,
-              controller: str | None = None) -> str:
-    return _env.get_template("heat.conf.j2").render(
-        **_context(layout, side, "heat", release_name, controller),
+    """`<service>.conf` of one controller for placement, neutron and heat: their
+    database, keystone service user, bus and the VIP's keystone."""
+    return _env.get_template(f"{service}.conf.j2").render(
+        **_context(layout, side, service, release_name, controller),
         db_password=db_password, service_password=service_password,
         transport_url=transport, auth_url=vip_url(layout.topology, "keystone"),
         region=REGION, vip=layout.topology.vip)
