@@ -58,13 +58,17 @@ def _start(argv: list[str], root: Path, name: str, url: str, env: dict[str, str]
     return pid
 
 
-def _wsgi(service: str, venv: Any, url: str, root: Path) -> list[str]:
+def _wsgi(service: str, venv: Any, url: str, root: Path,
+          etc: Path) -> tuple[list[str], dict[str, str]]:
+    """The service's API in the lab's WSGI server: its argv and the environment naming
+    its config files in `etc`."""
     where = urlsplit(url)
     argv = [str(venv.python), str(WSGI_SERVER), "--host", str(where.hostname), "--port",
             str(where.port), "--pid-file", str(root / f"{service}.pid")]
     for app in WSGI_APPS[service]:
         argv += ["--app", app]
-    return argv
+    dir_var, files_var, files = CONFIG_ENV[service]
+    return argv, {dir_var: str(etc), files_var: files}
 
 
 def _keystone(venv: Any, root: Path, db: str, urls: dict[str, str]
@@ -88,9 +92,7 @@ def _keystone(venv: Any, root: Path, db: str, urls: dict[str, str]
                         "--bootstrap-role-name", "admin", "--bootstrap-region-id",
                         "RegionOne", "--bootstrap-public-url", urls["keystone"]],
                        what="keystone-bootstrap", env={"OS_BOOTSTRAP_PASSWORD": PASSWORD})
-    dir_var, files_var, files = CONFIG_ENV["keystone"]
-    return _wsgi("keystone", venv, urls["keystone"], root), {dir_var: str(etc),
-                                                            files_var: files}
+    return _wsgi("keystone", venv, urls["keystone"], root, etc)
 
 
 def _placement(venv: Any, root: Path, db: str, urls: dict[str, str]
@@ -103,9 +105,7 @@ def _placement(venv: Any, root: Path, db: str, urls: dict[str, str]
         f"[placement_database]\nconnection = {db}/placement\n")
     processes.run_tool([str(venv.bin / "placement-manage"), "--config-file",
                         str(etc / "placement.conf"), "db", "sync"], what="placement-db-sync")
-    dir_var, files_var, files = CONFIG_ENV["placement"]
-    return _wsgi("placement", venv, urls["placement"], root), {dir_var: str(etc),
-                                                              files_var: files}
+    return _wsgi("placement", venv, urls["placement"], root, etc)
 
 
 def _glance(venv: Any, root: Path, db: str, urls: dict[str, str]
