@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +83,28 @@ def haproxy_command(admin_socket: Path, command: str) -> str:
 
 def listening(ports: list[tuple[str, int]]) -> list[str]:
     return [f"{host}:{port}" for host, port in ports if processes.port_open(host, port)]
+
+
+def topology_lab(tmp_path_factory: pytest.TempPathFactory, topology: str,
+                 ports: list[tuple[str, int]], *, services: str,
+                 from_release: str) -> Iterator[RunningLab]:
+    """A lab of a named topology (`sbs lab up --topology`), up for a module's tests and
+    purged after them; fails fast when another lab holds its addresses."""
+    busy = listening(ports)
+    if busy:
+        pytest.fail(f"the {topology} lab's addresses are in use ({', '.join(busy)}): "
+                    f"another {topology} lab runs on this machine; stop it with "
+                    "`sbs lab down`")
+    running = RunningLab(tmp_path_factory.mktemp(f"{topology}lab"), {})
+    try:
+        started = time.monotonic()
+        result = running.cli("up", "--json", "--topology", topology, "--services", services,
+                             "--from-release", from_release, "--to-release", TO_RELEASE)
+        running.up_report = json.loads(result.stdout)
+        print(f"{topology} lab up in {time.monotonic() - started:.1f} s")
+        yield running
+    finally:
+        running.cli("down", "--purge", check=False, timeout=300)
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import configparser
 import json
 import socket
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,11 +23,11 @@ from sidebyside.inventory import load_inventory
 from sidebyside.lab import processes
 from sidebyside.lab.layout import TOPOLOGIES, backend_name
 from tests.e2e.conftest import (
-    TO_RELEASE,
     RunningLab,
     haproxy_command,
     listening,
     processes_under,
+    topology_lab,
 )
 from tests.e2e.test_upgrade_flow import old_checksums, sbs
 
@@ -49,20 +48,8 @@ START_STEP = "prepare.start-new.keystone"
 
 @pytest.fixture(scope="module")
 def ha_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLab]:
-    busy = listening(HA_PORTS)
-    if busy:
-        pytest.fail(f"the ha3 lab's addresses are in use ({', '.join(busy)}): another "
-                    "ha3 lab runs on this machine; stop it with `sbs lab down`")
-    running = RunningLab(tmp_path_factory.mktemp("ha3lab"), {})
-    try:
-        started = time.monotonic()
-        result = running.cli("up", "--json", "--topology", "ha3", "--services", "keystone",
-                             "--from-release", FROM_RELEASE, "--to-release", TO_RELEASE)
-        running.up_report = json.loads(result.stdout)
-        print(f"ha3 lab up in {time.monotonic() - started:.1f} s")
-        yield running
-    finally:
-        running.cli("down", "--purge", check=False, timeout=300)
+    yield from topology_lab(tmp_path_factory, "ha3", HA_PORTS, services="keystone",
+                            from_release=FROM_RELEASE)
 
 
 def serving(lab: RunningLab, backend: str) -> dict[str, set[str]]:

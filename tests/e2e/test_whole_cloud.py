@@ -16,7 +16,6 @@ content through the VIP after cutover and again after rollback.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ import pytest
 
 from sidebyside.lab import broker
 from sidebyside.lab.layout import TOPOLOGIES, LabLayout
-from tests.e2e.conftest import TO_RELEASE, RunningLab, listening, processes_under
+from tests.e2e.conftest import RunningLab, listening, processes_under, topology_lab
 from tests.e2e.test_upgrade_flow import sbs
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow_e2e]
@@ -38,20 +37,8 @@ CLOUD_PORTS = [(TOPOLOGY.vip, TOPOLOGY.port(s)) for s in ("keystone", "nova", "n
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLab]:
-    busy = listening(CLOUD_PORTS)
-    if busy:
-        pytest.fail(f"the cloud lab's addresses are in use ({', '.join(busy)}): another "
-                    "cloud lab runs on this machine; stop it with `sbs lab down`")
-    running = RunningLab(tmp_path_factory.mktemp("cloudlab"), {})
-    try:
-        started = time.monotonic()
-        result = running.cli("up", "--json", "--topology", "cloud", "--services", SERVICES,
-                             "--from-release", FROM_RELEASE, "--to-release", TO_RELEASE)
-        running.up_report = json.loads(result.stdout)
-        print(f"cloud lab up in {time.monotonic() - started:.1f} s")
-        yield running
-    finally:
-        running.cli("down", "--purge", check=False, timeout=300)
+    yield from topology_lab(tmp_path_factory, "cloud", CLOUD_PORTS, services=SERVICES,
+                            from_release=FROM_RELEASE)
 
 
 def side_of(state_dir: Path, pid: int | None) -> str:
