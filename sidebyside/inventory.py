@@ -366,6 +366,35 @@ class DeployModel(_Model):
         return self
 
 
+class ComputeNodeModel(_Model):
+    """One compute node (a hypervisor host): it stays on the old release through the
+    cutover and follows the control plane to the new side's bus; `sbs computes upgrade`
+    upgrades it afterwards.
+
+    `services`: how each of its services (nova-compute, the neutron agents that run
+    there) is stopped, started and checked, as on controllers. `configs`: the files
+    whose oslo.messaging transport URLs follow the control plane's bus (every URL of
+    the old side's vhost in them moves, nothing else is edited). `nova_host`: the name
+    nova-compute registers as (`[DEFAULT] host`, the `host` of nova's services table);
+    the inventory name by default."""
+
+    services: dict[str, ServiceControl] = Field(min_length=1)
+    configs: list[AbsolutePath] = Field(default_factory=lambda: ["/etc/nova/nova.conf"])
+    nova_host: str | None = Field(default=None, min_length=1)
+
+
+class ComputesModel(_Model):
+    """The compute nodes, by inventory host name, moved `batch_size` at a time; each must
+    register with the control plane it moves to within `register_timeout`."""
+
+    nodes: dict[str, ComputeNodeModel] = Field(min_length=1)
+    batch_size: Annotated[int, Field(ge=1)] = 1
+    register_timeout: Duration = 180.0
+
+    def nova_host(self, name: str) -> str:
+        return self.nodes[name].nova_host or name
+
+
 class WindowModel(_Model):
     """The cutover window and every wait of a run. The one source of these numbers: the
     run's waits (traffic actions, ssh) and `sbs plan`'s estimate both read them here."""
@@ -424,6 +453,7 @@ class Inventory(_Model):
     clouds_yaml: str | None = None
     host_map: dict[str, str] = Field(default_factory=dict)
     deploy: DeployModel | None = None
+    computes: ComputesModel | None = None
     window: WindowModel = Field(default_factory=lambda: WindowModel(max_downtime=1800.0))
     source: str = Field(default="<memory>", exclude=True)
 
@@ -670,6 +700,13 @@ def _semantic_problems(inv: Inventory) -> list[tuple[str, str]]:
             problems.append(("ha.keepalived.new", f"host {host!r} is on both sides of the VIP"))
     if inv.old.broker and inv.old.broker.host:
         need_host("old.broker.host", inv.old.broker.host)
+    if inv.computes:
+        controllers = set(inv.old.controllers) | set(inv.new.controllers)
+        for name in inv.computes.nodes:
+            need_host(f"computes.nodes.{name}", name)
+            if name in controllers:
+                problems.append((f"computes.nodes.{name}", f"host {name!r} is a controller: "
+                                 "a compute node is no side's controller"))
     return problems
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
 
 from sidebyside.actions.cloud import SnapshotResourcesAction, VerifySideAction, VerifyVipAction
+from sidebyside.actions.computes import FollowBusAction
 from sidebyside.actions.config import ConfigAction
 from sidebyside.actions.context import ActionContext, HostFactory
 from sidebyside.actions.data import (
@@ -76,6 +77,8 @@ ACTIONS: Mapping[str, ActionBuilder] = MappingProxyType({
     "drain": DrainAction,                                               # actions/traffic.py
     "switch_traffic": SwitchTrafficAction,                              # actions/traffic.py
     "move_vip": MoveVipAction,                                          # actions/traffic.py
+    # compute nodes
+    "follow_bus": FollowBusAction,                                      # actions/computes.py
     # verification
     "snapshot_resources": SnapshotResourcesAction,                      # actions/cloud.py
     "verify_side": VerifySideAction,                                    # actions/cloud.py

@@ -19,6 +19,7 @@ import typer
 from sidebyside.cli import output
 from sidebyside.cli.common import run_app
 from sidebyside.errors import InputError
+from sidebyside.lab import compute
 from sidebyside.lab.down import down as bring_down
 from sidebyside.lab.layout import SIDES, TOPOLOGIES, LabLayout, Topology
 from sidebyside.lab.lockfiles import default_cache_root
@@ -36,6 +37,10 @@ service_app = typer.Typer(no_args_is_help=True, add_completion=False,
                           help="Start, stop or report one lab service (the inventory's "
                                "service commands).")
 app.add_typer(service_app, name="service")
+compute_app = typer.Typer(no_args_is_help=True, add_completion=False,
+                          help="Start, stop or report the lab's compute node (the "
+                               "inventory's computes commands).")
+app.add_typer(compute_app, name="compute")
 
 StateDir = Annotated[Path, typer.Option(
     "--state-dir", envvar="SBS_LAB_DIR", help="The lab's state directory.")]
@@ -261,6 +266,45 @@ def service_status(service: Service, side: Side, state_dir: StateDir = DEFAULT_S
         # SystemExit, not typer.Exit: click returns Exit's code silently when embedded
         # with standalone_mode=False, and the inventory's status command needs it.
         sys.exit(NOT_RUNNING)
+
+
+@compute_app.command("start")
+def compute_start(state_dir: StateDir = DEFAULT_STATE_DIR, as_json: Json = False) -> None:
+    """Start nova-compute of the compute node; wait until it consumes its queue on the
+    vhost its nova.conf names."""
+    lab = LabServices.open(state_dir)
+    if not lab.state.spec.has_compute:
+        raise InputError(f"{state_dir}: this lab has no compute node")
+    _print_compute(lab.layout, compute.start(lab.layout, lab.state), as_json)
+
+
+@compute_app.command("stop")
+def compute_stop(state_dir: StateDir = DEFAULT_STATE_DIR, as_json: Json = False) -> None:
+    """Stop nova-compute of the compute node by its recorded PID (its instances are
+    records of the fake driver: nothing else stops)."""
+    lab = LabServices.open(state_dir)
+    compute.stop(lab.layout)
+    _print_compute(lab.layout, None, as_json)
+
+
+@compute_app.command("status")
+def compute_status(state_dir: StateDir = DEFAULT_STATE_DIR, as_json: Json = False) -> None:
+    """Exit 0 when nova-compute of the compute node runs, 3 when it does not."""
+    lab = LabServices.open(state_dir)
+    pid = compute.running_pid(lab.layout)
+    _print_compute(lab.layout, pid, as_json)
+    if pid is None:
+        sys.exit(NOT_RUNNING)
+
+
+def _print_compute(layout: LabLayout, pid: int | None, as_json: bool) -> None:
+    data = {"component": compute.COMPONENT, "pid": pid, "running": pid is not None,
+            "vhost": compute.configured_vhost(layout)}
+    if as_json:
+        output.emit_json(data)
+        return
+    state = f"running (pid {pid})" if pid is not None else "stopped"
+    output.console.print(f"{compute.COMPONENT}: {state}, bus vhost {data['vhost']}")
 
 
 def _print_service(data: dict[str, object], as_json: bool) -> None:

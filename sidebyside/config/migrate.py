@@ -100,9 +100,16 @@ def bus_move_for(inventory: Any) -> BusMove | None:
     """Where the old side's transport URLs go on the new side: None when the inventory
     names no new broker (pre-flight refuses that where RPC workers would start) or the
     new one is the old one."""
+    return bus_move_between(inventory, "old", "new")
+
+
+def bus_move_between(inventory: Any, source: str, target: str) -> BusMove | None:
+    """Transport URLs of side `source`'s bus moved to side `target`'s (a compute node
+    follows the control plane: old -> new at cutover, new -> old at rollback); None
+    when either side names no broker or both are one bus."""
     from sidebyside.sides import broker_addresses
 
-    old, new = inventory.old.broker, inventory.new.broker
+    old, new = inventory.side(source).broker, inventory.side(target).broker
     if old is None or new is None:
         return None
     old_at, new_at = broker_addresses(inventory, old), broker_addresses(inventory, new)

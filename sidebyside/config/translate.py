@@ -114,6 +114,21 @@ class BusMove:
                 f"{self.old_vhost!r} is the old side's" if others else None)
 
 
+def follow_bus(data: bytes, bus: BusMove, *, path: str) -> tuple[bytes, list[str]]:
+    """A node's config file (a compute's nova.conf, an agent's neutron.conf) with every
+    transport URL of `bus.old_vhost` moved by `bus`, byte for byte otherwise; and
+    `[section] key` of each URL moved. Pure. Already moved URLs are left alone, so
+    following twice changes nothing."""
+    document = Document.parse(data, path=path)
+    moved: list[str] = []
+    for section, entry in list(document.iter_entries()):
+        target = bus.apply(entry.value)
+        if target is not None and target != entry.value.strip():
+            document.set_value(entry, target)
+            moved.append(f"[{section.name}] {entry.key}")
+    return (document.to_bytes() if moved else data), moved
+
+
 def _vhost_name(text: str | None) -> str:
     return unquote(text or "").strip() or "/"
 

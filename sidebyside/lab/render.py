@@ -260,6 +260,9 @@ def inventory(layout: LabLayout, spec: LabSpec, *, python: str,
         for c in topology.all_controllers}
     if spec.uses_broker:
         hosts[BROKER_HOST_NAME] = {"address": broker.BROKER_HOST, "transport": "local"}
+    if spec.has_compute:
+        hosts[COMPUTE_DIR] = {"address": topology.controller("old").address,
+                              "transport": "local", "root": str(layout.root(COMPUTE_DIR))}
     for node in topology.balancers:
         hosts[node.name] = {"address": node.address, "transport": "local"}
         if node.dir:
@@ -333,9 +336,21 @@ def inventory(layout: LabLayout, spec: LabSpec, *, python: str,
         "host_map": host_map,
         "window": {"max_downtime": "5m"},
     }
+    if spec.has_compute:
+        data["computes"] = {"nodes": {COMPUTE_DIR: {
+            "nova_host": COMPUTE_HOST, "configs": ["/etc/nova/nova.conf"],
+            "services": {"nova-compute": {
+                action: compute_command(python, layout, action)
+                for action in ("start", "stop", "status")}}}}}
     if deploy:
         data["deploy"] = deploy
     return data
+
+
+def compute_command(python: str, layout: LabLayout, action: str) -> str:
+    """The shell command the inventory runs to start/stop/status the compute node."""
+    return shlex.join([python, "-m", "sidebyside.cli.lab", "compute", action,
+                       "--state-dir", str(layout.state_dir)])
 
 
 def clouds(admin_password: str, served: tuple[str, ...],

@@ -145,6 +145,22 @@ def _move_vip(inv: Inventory, phase: str, to: str) -> list[Step]:
                  title=f"keepalived: move VIP {inv.ha.keepalived.vip} {where}")]
 
 
+def _computes_follow(inv: Inventory, phase: str, to: str) -> list[Step]:
+    """The compute nodes join the control plane that now serves (nothing without
+    `computes`): their transport URLs moved to `to`'s bus and their services restarted,
+    a batch at a time, each waited for until that control plane has its heartbeat. They
+    stay on the old release (the control plane's RPC is pinned to them)."""
+    if inv.computes is None:
+        return []
+    names = list(inv.computes.nodes)
+    where = "the new" if to == "new" else "the old"
+    return [Step(id=f"{phase}.computes-follow", action="follow_bus",
+                 changes=Changes.COMPUTES, hosts=tuple(names), params={"to": to},
+                 title=f"Compute nodes ({', '.join(names)}) follow {where} control plane: "
+                       f"transport URLs to its bus, restarted {inv.computes.batch_size} "
+                       "at a time, each until it reports there")]
+
+
 # prepare ----------------------------------------------------------------------------
 
 def plan_prepare(inv: Inventory) -> list[Step]:
@@ -236,6 +252,7 @@ def plan_cutover_drain(inv: Inventory) -> list[Step]:
         _record_new_position(dbs, ["new", "old"]),
         *_switch(inv, "cutover", "new"),
         *_move_vip(inv, "cutover", "new"),
+        *_computes_follow(inv, "cutover", "new"),
         # The cloud takes writes as soon as traffic moves: a resource created since the
         # snapshot is reported, a missing one fails.
         Step(id="cutover.verify-vip", action="verify_vip", changes=Changes.NOTHING,
@@ -296,6 +313,7 @@ def plan_cutover_read_only_window(inv: Inventory) -> list[Step]:
                 title="Let logins (token issue) through to the new keystone, other writes "
                       "still refused")]
           if "keystone" in frozen else []),
+        *_computes_follow(inv, "cutover", "new"),
         # Verified while writes are still refused: the counts cannot drift, and a failed
         # verification rolls back with nothing written on the new side to lose. The
         # services still answering on the old side are compared with it live.
@@ -330,6 +348,7 @@ def plan_rollback(inv: Inventory) -> list[Step]:
         _start_together(inv, "rollback", "old"),
         *_move_vip(inv, "rollback", "old"),
         *_switch(inv, "rollback", "old"),
+        *_computes_follow(inv, "rollback", "old"),
         # Only once the old side serves every backend again: a write let through
         # earlier would land on the new side.
         *([Step(id="rollback.thaw-writes", action="thaw_writes", changes=Changes.TRAFFIC,

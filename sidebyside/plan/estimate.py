@@ -86,6 +86,10 @@ def _estimate_step(step: Step, inv: Inventory, recorded: dict[str, float]) -> St
             return StepEstimate(inv.window.drain_timeout + inv.window.queue_timeout,
                                 "drain timeout")
         return StepEstimate(inv.window.drain_timeout, "drain timeout")
+    if step.action == "follow_bus" and inv.computes is not None:
+        # Bounded by what the run waits for: each batch until its nodes report.
+        batches = -(-len(inv.computes.nodes) // inv.computes.batch_size)
+        return StepEstimate(batches * inv.computes.register_timeout, "register timeout")
     if step.action == "move_vip":
         return StepEstimate(min(_DEFAULT_SECONDS["move_vip"], inv.window.vip_timeout),
                             "default")

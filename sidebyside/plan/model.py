@@ -15,6 +15,7 @@ class Changes(StrEnum):
     NEW_SIDE = "new controllers and new database"
     OLD_SERVICES = "old services (stop/start only)"
     TRAFFIC = "traffic routing (HAProxy/keepalived)"
+    COMPUTES = "compute nodes (bus settings, restarts)"
 
 
 # Traffic steps that hold the old side's traffic back without sending it anywhere else.
