@@ -5,8 +5,9 @@
                                      [--check]
 
 For each release and service: `uv pip compile` of the service's requirement (its major
-version for that release) plus PyMySQL and python-memcached, constrained by
-`upper-constraints-<release>.txt`, for python 3.11, written to
+version for that release) plus PyMySQL and python-memcached (and what
+`releases.SERVICE_EXTRA_REQUIREMENTS` adds: `fixtures` for cinder's fake driver),
+constrained by `upper-constraints-<release>.txt`, for python 3.11, written to
 `sidebyside/lab/locks/<service>-<release>.txt`. Only this script needs the
 constraints files; the lab installs from the committed locks. With --check nothing is
 written: the exit status is 1 when a committed lock differs from a fresh compile.
@@ -30,9 +31,9 @@ from sidebyside.lab.lockfiles import (  # noqa: E402
     lock_pins,
 )
 from sidebyside.lab.releases import (  # noqa: E402
-    EXTRA_REQUIREMENTS,
     LAB_SERVICES,
     LOCKED_RELEASES,
+    extra_requirements,
     release,
 )
 
@@ -42,7 +43,7 @@ def compile_lock(service: str, release_name: str, constraints: Path) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         requirements = Path(tmp) / "requirements.in"
         requirements.write_text("\n".join(
-            [release(release_name).requirement(service), *EXTRA_REQUIREMENTS]) + "\n")
+            [release(release_name).requirement(service), *extra_requirements(service)]) + "\n")
         result = subprocess.run(
             ["uv", "pip", "compile", str(requirements), "-c", str(constraints),
              "--python-version", PYTHON_VERSION, "--no-header", "--no-annotate",

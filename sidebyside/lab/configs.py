@@ -44,7 +44,7 @@ def write_controller_configs(layout: LabLayout, state: LabState, controller: Con
         _glance(layout, state, controller, passwords)
     side, release_name = controller.side, spec.side_release(controller.side)
     transport = render.transport_url(layout, side, passwords["rabbit"])
-    for service in ("placement", "neutron", "heat"):
+    for service in ("placement", "neutron", "cinder", "heat"):
         if service in spec.services:
             etc = layout.etc(where, service)
             write_file(etc / f"{service}.conf", render.service_conf(
@@ -62,10 +62,10 @@ def write_controller_configs(layout: LabLayout, state: LabState, controller: Con
         write_file(etc / "nova.conf", render.nova_conf(
             layout, side, release_name, db_password=passwords["nova-db"],
             transport=transport, service_password=passwords["nova-service"],
-            served=served, controller=controller.name))
+            served=served, cinder="cinder" in spec.served, controller=controller.name))
         if served:
             _release_file(state, "nova", release_name, etc, "api-paste.ini")
-    for service in ("nova", "neutron", "heat"):
+    for service in ("nova", "neutron", "cinder", "heat"):
         if service in spec.services:
             (layout.var_lib(where, service) / "lock").mkdir(parents=True, exist_ok=True)
 
@@ -78,7 +78,7 @@ def write_compute_configs(layout: LabLayout, state: LabState,
     write_file(layout.etc(COMPUTE_DIR, "nova") / "nova.conf", render.nova_compute_conf(
         layout, state.spec.from_release,
         transport=render.transport_url(layout, "old", passwords["rabbit"]),
-        service_password=passwords["nova-service"]))
+        service_password=passwords["nova-service"], cinder="cinder" in state.spec.served))
 
 
 def _release_file(state: LabState, service: str, release_name: str, etc: Path,

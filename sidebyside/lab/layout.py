@@ -29,10 +29,10 @@ VIP = "127.0.0.10"
 SIDE_ADDRESS = {"old": "127.0.0.11", "new": "127.0.0.12"}
 DB_PORT = 13306
 SERVICE_PORT = {"keystone": 5000, "glance": 9292, "placement": 8778, "nova": 8774,
-                "neutron": 9696, "heat": 8004}
+                "neutron": 9696, "cinder": 8776, "heat": 8004}
 # Services the lab can serve over HTTP with their workers; nova only beside placement and
 # neutron (it needs both to boot a server), else it is installed database-only.
-SERVED_SERVICES = ("keystone", "glance", "placement", "nova", "neutron", "heat")
+SERVED_SERVICES = ("keystone", "glance", "placement", "nova", "neutron", "cinder", "heat")
 NOVA_NEEDS = ("placement", "neutron")
 # The lab's compute node: nova-compute of the OLD release with nova's fake virt driver
 # (the control plane is what is upgraded; the hypervisor is the one stand-in, shipped

@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 from sidebyside.errors import InputError
-from sidebyside.lab.releases import EXTRA_REQUIREMENTS, release
+from sidebyside.lab.releases import extra_requirements, release
 
 LOCKS_PACKAGE = "sidebyside.lab.locks"
 PYTHON_VERSION = "3.11"
@@ -28,9 +28,10 @@ def lock_name(service: str, release_name: str) -> str:
 
 def lock_header(service: str, release_name: str) -> str:
     rel = release(release_name)
+    sources = [rel.requirement(service), *extra_requirements(service)]
     return (f"# sbs lab lock: {service} of OpenStack {release_name} ({rel.series}), python "
             f"{PYTHON_VERSION}\n"
-            f"# compiled from: {', '.join([rel.requirement(service), *EXTRA_REQUIREMENTS])}\n"
+            f"# compiled from: {', '.join(sources)}\n"
             f"#   with the upper-constraints of {release_name}\n"
             f"# regenerate with: python scripts/lab_make_locks.py\n")
 

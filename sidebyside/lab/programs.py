@@ -10,11 +10,24 @@ its health path; a worker is ready when it consumes its queue on the side's vhos
     nova       the API in our WSGI server, nova-conductor, nova-scheduler
     neutron    neutron-server (API and RPC workers) where the release ships it; from
                2026.1 the API in our WSGI server beside neutron-rpc-server
+    cinder     the API in our WSGI server, cinder-scheduler, cinder-volume (its backend:
+               see templates/cinder.conf.j2)
     heat       the API in our WSGI server, heat-engine
     compute    nova-compute of the compute node (see `compute_program`)
 
 Which entry points a release has is read from its venv (`available`), not from a
 table of versions.
+
+cinder-volume's backend is cinder's FakeLoggingVolumeDriver (cinder/tests/fake_driver.py,
+shipped in cinder's wheel of every release the lab runs): the one stand-in on the
+storage side, as nova's fake virt driver is the hypervisor's; the control plane is what
+is upgraded. Not FakeGateDriver: that is the real LVM driver with group methods added,
+so it runs `vgs`/`lvcreate` as root and wants a volume group. The logging driver runs
+nothing (its executor and LVM object only log), reports one pool of infinite capacity,
+and answers initialize_connection with an iscsi connection_info that nova's fake virt
+driver "attaches": a volume is created, reserved, connected, attached and completed
+through cinder's and nova's APIs, RPC and databases for real; only no block device
+exists.
 """
 
 from __future__ import annotations
@@ -33,6 +46,7 @@ WSGI_APPS: dict[str, tuple[str, ...]] = {
     "nova": ("nova.wsgi.osapi_compute:application",
              "nova.api.openstack.compute.wsgi:init_application()"),
     "neutron": ("neutron.wsgi.api:application",),
+    "cinder": ("cinder.wsgi.api:application",),
     "heat": ("heat.wsgi.api:application",),
 }
 # service -> (env var naming its config dir, env var naming its config files, files)
@@ -51,7 +65,8 @@ CONFIG_ENV: dict[str, tuple[str, str, str]] = {
 NEUTRON_ENV = {"PYTHONOPTIMIZE": "1"}
 # worker program -> the queue it consumes once ready
 WORKER_QUEUES = {"nova-conductor": "conductor", "nova-scheduler": "scheduler",
-                 "heat-engine": "engine",
+                 "heat-engine": "engine", "cinder-scheduler": "cinder-scheduler",
+                 "cinder-volume": "cinder-volume",
                  "neutron-rpc-server": "q-plugin", "neutron-server": "q-plugin",
                  "nova-compute": "compute"}
 
@@ -79,7 +94,8 @@ def _wsgi(venv: Path, service: str, address: str, port: int, pid_file: Path,
             "--port", str(port), "--pid-file", str(pid_file)]
     for app in WSGI_APPS[service]:
         argv += ["--app", app]
-    for arg in app_args:  # the application's own command line (heat reads its config so)
+    for arg in app_args:  # the application's own command line (heat and cinder read
+        # their config so)
         argv.append(f"--app-arg={arg}")
     env = {}
     if service in CONFIG_ENV:
@@ -129,6 +145,16 @@ def service_programs(service: str, *, venv: Path, etc: Path, address: str, port:
                       app_args=heat_conf),
                 Program("engine", (str(bin_dir / "heat-engine"), *heat_conf),
                         queue=WORKER_QUEUES["heat-engine"]))
+    if service == "cinder":
+        cinder_conf = ("--config-file", str(etc / "cinder.conf"))
+        # cinder-volume consumes `cinder-volume.<backend_host>@<backend>`: a queue
+        # `cinder-volume.*` counts (services.wait_consuming)
+        return (_wsgi(venv, "cinder", address, port, pid_file(""), etc, health_path,
+                      app_args=cinder_conf),
+                Program("scheduler", (str(bin_dir / "cinder-scheduler"), *cinder_conf),
+                        queue=WORKER_QUEUES["cinder-scheduler"]),
+                Program("volume", (str(bin_dir / "cinder-volume"), *cinder_conf),
+                        queue=WORKER_QUEUES["cinder-volume"]))
     raise ValueError(f"the lab does not serve {service!r}")
 
 

@@ -18,12 +18,21 @@ from sidebyside.errors import InputError
 from sidebyside.services.catalog import SERVICE_ORDER, service
 
 LAB_SERVICES: tuple[str, ...] = ("keystone", "glance", "placement", "nova", "neutron",
-                                   "heat")
+                                   "cinder", "heat")
 
 # What the services need at run time but do not declare: the lab's databases are
 # MariaDB reached through PyMySQL, python-memcached backs oslo.cache's default, and
 # pbr/stevedore of the older releases import pkg_resources, gone from setuptools 81.
 EXTRA_REQUIREMENTS: tuple[str, ...] = ("PyMySQL", "python-memcached", "setuptools<81")
+# What one service needs in the lab beyond those: cinder-volume's backend, cinder's own
+# fake driver (cinder/tests/fake_driver.py), imports cinder.tests.unit, whose package
+# imports the `fixtures` test library (a test requirement of cinder, not a runtime one).
+SERVICE_EXTRA_REQUIREMENTS: dict[str, tuple[str, ...]] = {"cinder": ("fixtures",)}
+
+
+def extra_requirements(service_name: str) -> tuple[str, ...]:
+    """What the lab installs beside `service_name`'s own requirement."""
+    return (*EXTRA_REQUIREMENTS, *SERVICE_EXTRA_REQUIREMENTS.get(service_name, ()))
 
 SERIES: dict[str, str] = {
     "2023.1": "antelope", "2023.2": "bobcat", "2024.1": "caracal", "2024.2": "dalmatian",

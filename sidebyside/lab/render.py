@@ -33,13 +33,26 @@ TOKEN_EXPIRATION = 7200
 LIST_LIMIT = 500
 # What HAProxy and `lab up` ask each served API for (200 without a token).
 HEALTH_PATH = {"keystone": "/v3", "glance": "/versions", "placement": "/", "nova": "/",
-               "neutron": "/", "heat": "/healthcheck"}
+               "neutron": "/", "cinder": "/healthcheck", "heat": "/healthcheck"}
 # Where each API's endpoint is (the catalog's and clouds.yaml's), after host:port.
 ENDPOINT_PATH = {"keystone": "/v3", "glance": "", "placement": "", "nova": "/v2.1",
-                 "neutron": "", "heat": "/v1/%(project_id)s"}
+                 "neutron": "", "cinder": "/v3/%(project_id)s", "heat": "/v1/%(project_id)s"}
+# cinder-volume's backend (the stand-in, see `programs`). A volume's host is
+# `<VOLUME_HOST>@<VOLUME_BACKEND>#<VOLUME_POOL>` on both sides: backend_host is set in
+# the backend's section, as an operator sets it for a backend more than one
+# cinder-volume manages in turn, so the new side's cinder-volume manages the old side's
+# volumes once sbs carries cinder.conf. The driver names its one pool "fake".
+VOLUME_BACKEND = "lab-fake"
+VOLUME_HOST = "sbs-lab-volumes"
+VOLUME_POOL = "fake"
+# Where a side's cloud in clouds.yaml reaches an API directly, when not ENDPOINT_PATH:
+# openstacksdk runs version discovery at an endpoint override without filling in its
+# %(project_id)s, so cinder's is its /v3 without one (served since cinder 2023.1).
+DIRECT_ENDPOINT_PATH = {"cinder": "/v3"}
 # service -> (catalog service type, clouds.yaml endpoint-override key prefix)
 SERVICE_TYPE = {"glance": ("image", "image"), "placement": ("placement", "placement"),
                 "nova": ("compute", "compute"), "neutron": ("network", "network"),
+                "cinder": ("volumev3", "block_storage"),
                 "heat": ("orchestration", "orchestration")}
 
 _env = jinja2.Environment(
@@ -77,7 +90,7 @@ class LabSpec:
     @property
     def uses_broker(self) -> bool:
         """Whether the lab has RPC services, and so a vhost per side on the broker."""
-        return any(s in self.services for s in ("nova", "neutron", "heat"))
+        return any(s in self.services for s in ("nova", "neutron", "cinder", "heat"))
 
     @property
     def has_compute(self) -> bool:
@@ -131,36 +144,40 @@ def glance_conf(layout: LabLayout, side: str, release_name: str, *, db_password:
 
 def nova_conf(layout: LabLayout, side: str, release_name: str, *, db_password: str,
               transport: str, service_password: str = "", served: bool = False,
-              controller: str | None = None) -> str:
+              cinder: bool = False, controller: str | None = None) -> str:
     """nova.conf of one controller; `served` adds what nova's API and workers need
-    (keystone, placement, neutron), else it is the database-only one."""
+    (keystone, placement, neutron, and `cinder` to attach volumes), else it is the
+    database-only one."""
     return _env.get_template("nova.conf.j2").render(
         **_context(layout, side, "nova", release_name, controller), db_password=db_password,
         transport_url=transport, served=served, service_password=service_password,
-        auth_url=vip_url(layout.topology, "keystone"), region=REGION)
+        auth_url=vip_url(layout.topology, "keystone"), region=REGION, cinder=cinder)
 
 
 def nova_compute_conf(layout: LabLayout, release_name: str, *, transport: str,
-                      service_password: str) -> str:
-    """nova.conf of the lab's compute node (old release, fake virt driver)."""
+                      service_password: str, cinder: bool = False) -> str:
+    """nova.conf of the lab's compute node (old release, fake virt driver); `cinder`:
+    it attaches volumes."""
     root = layout.root(COMPUTE_DIR)
     return _env.get_template("nova-compute.conf.j2").render(
         release=release_name, series=release(release_name).series, host=COMPUTE_HOST,
         var_lib=str(root / "var" / "lib" / "nova"), transport_url=transport,
         address=layout.topology.controller("old").address, region=REGION,
-        auth_url=vip_url(layout.topology, "keystone"), service_password=service_password)
+        auth_url=vip_url(layout.topology, "keystone"), service_password=service_password,
+        cinder=cinder)
 
 
 def service_conf(layout: LabLayout, service: str, side: str, release_name: str, *,
                  db_password: str, service_password: str, transport: str = "",
                  controller: str | None = None) -> str:
-    """`<service>.conf` of one controller for placement, neutron and heat: their
-    database, keystone service user, bus and the VIP's keystone."""
+    """`<service>.conf` of one controller for placement, neutron, cinder and heat:
+    their database, keystone service user, bus and the VIP's keystone."""
     return _env.get_template(f"{service}.conf.j2").render(
         **_context(layout, side, service, release_name, controller),
         db_password=db_password, service_password=service_password,
         transport_url=transport, auth_url=vip_url(layout.topology, "keystone"),
-        region=REGION, vip=layout.topology.vip)
+        region=REGION, vip=layout.topology.vip, volume_backend=VOLUME_BACKEND,
+        volume_host=VOLUME_HOST)
 
 
 def ml2_conf(layout: LabLayout, side: str, release_name: str,
@@ -374,8 +391,9 @@ def clouds(admin_password: str, served: tuple[str, ...],
             for service in served:
                 if service in SERVICE_TYPE:
                     key = SERVICE_TYPE[service][1]
+                    path = DIRECT_ENDPOINT_PATH.get(service, ENDPOINT_PATH[service])
                     data[f"{key}_endpoint_override"] = (
-                        f"http://{address}:{topology.port(service)}{ENDPOINT_PATH[service]}")
+                        f"http://{address}:{topology.port(service)}{path}")
         return data
 
     return {"clouds": {"lab-vip": cloud(topology.vip, False),

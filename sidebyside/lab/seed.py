@@ -49,6 +49,9 @@ CATALOG_ENTRY = {"glance": ("image", "OpenStack Image"),
                  "placement": ("placement", "OpenStack Placement"),
                  "nova": ("compute", "OpenStack Compute"),
                  "neutron": ("network", "OpenStack Networking"),
+                 # nova's [cinder] catalog_info default; openstacksdk's block_storage
+                 # finds it by its alias
+                 "cinder": ("volumev3", "OpenStack Block Storage"),
                  "heat": ("orchestration", "OpenStack Orchestration")}
 
 
@@ -208,6 +211,37 @@ def seed_cloud(conn: Any, *, image_id: str) -> dict[str, Any]:
             "servers": {SERVER: {"id": server.id, "status": server.status,
                                  "host": server.compute_host, "port": port.id,
                                  "flavor": FLAVOR["name"]}}}
+
+
+VOLUME, VOLUME_SIZE = "sbs-volume", 1
+VOLUME_TIMEOUT = 120
+
+
+def seed_volume(conn: Any, *, server_id: str) -> dict[str, Any]:
+    """A volume of VOLUME_SIZE GiB, made available by cinder-volume, then attached to
+    the server through nova's API (nova reserves it in cinder, the compute node's
+    fake virt driver attaches the connection cinder-volume initialised), so it is
+    in-use with its attachment to the server (idempotent). Raises StepFailed."""
+    try:
+        volume = conn.block_storage.find_volume(VOLUME)
+        if volume is None:
+            volume = conn.block_storage.create_volume(name=VOLUME, size=VOLUME_SIZE)
+        if volume.status != "in-use":
+            volume = conn.block_storage.wait_for_status(
+                volume, status="available", failures=["error"], wait=VOLUME_TIMEOUT)
+            conn.compute.create_volume_attachment(server_id, volume_id=volume.id)
+            volume = conn.block_storage.wait_for_status(
+                volume, status="in-use", failures=["error", "error_attaching", "available"],
+                wait=VOLUME_TIMEOUT)
+    except os_exc.SDKException as exc:
+        raise _fail(f"volume {VOLUME} not attached to server {server_id}", exc) from None
+    attached = sorted(str(a.get("server_id")) for a in volume.attachments or [])
+    if attached != [server_id]:
+        raise StepFailed("lab-seed", f"volume {VOLUME} is in-use but attached to "
+                         f"{attached or 'no server'}, not {server_id}")
+    return {"volumes": {VOLUME: {"id": volume.id, "size": volume.size,
+                                 "status": volume.status, "host": volume.host,
+                                 "server": server_id}}}
 
 
 STACK = "sbs-stack"

@@ -113,6 +113,13 @@ def heat_db(layout: LabLayout, state: LabState) -> None:
               "db_sync"], what="heat-db-sync")
 
 
+def cinder_db(layout: LabLayout, state: LabState) -> None:
+    """Raises StepFailed."""
+    conf = _old_etc(layout, "cinder") / "cinder.conf"
+    run_tool([str(_old_bin(state, "cinder") / "cinder-manage"), "--config-file", str(conf),
+              "db", "sync"], what="cinder-db-sync")
+
+
 def neutron_db(layout: LabLayout, state: LabState) -> None:
     """Raises StepFailed."""
     etc = _old_etc(layout, "neutron")
@@ -132,6 +139,9 @@ def seed_old_cloud(layout: LabLayout, state: LabState, passwords: dict[str, str]
                       with_image="glance" in state.spec.services)
     if state.spec.has_compute and "glance" in state.spec.services:
         facts.update(seed.seed_cloud(conn, image_id=facts["images"][seed.IMAGE_NAME]["id"]))
+        if "cinder" in state.spec.served:
+            facts.update(seed.seed_volume(
+                conn, server_id=facts["servers"][seed.SERVER]["id"]))
     if "heat" in state.spec.served:
         facts.update(seed.seed_stack(conn))
     write_file(layout.state_dir / "seed.json", json.dumps(facts, indent=2) + "\n",

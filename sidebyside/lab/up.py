@@ -176,9 +176,12 @@ class LabSetup:
         statuses = [(controller, services.status(controller.side, service, controller.name))
                     for controller in self.state.spec.topology.all_controllers
                     for service in self.state.spec.served]
+        # a service whose start stopped half-way (its API up, a worker died) holds its
+        # port with a process of this lab: the re-run starts the rest
         return [f"{status.address}:{status.port} ({controller.name} {status.service})"
                 for controller, status in statuses
-                if status.pid is None and status.listening]
+                if status.pid is None and status.listening
+                and not services.any_running(controller, status.service)]
 
     def _prepare_directories(self) -> None:
         for directory in (self.layout.run_dir, self.layout.log_dir):
@@ -310,8 +313,8 @@ class LabSetup:
     def _database_only_steps(self) -> None:
         layout, state = self.layout, self.state
         steps = {"glance": service_setup.glance_db, "placement": service_setup.placement_db,
-                 "neutron": service_setup.neutron_db, "heat": service_setup.heat_db,
-                 "nova": service_setup.nova}
+                 "neutron": service_setup.neutron_db, "cinder": service_setup.cinder_db,
+                 "heat": service_setup.heat_db, "nova": service_setup.nova}
         for service, step in steps.items():
             if service in state.spec.services:
                 name = "old-nova-setup" if service == "nova" else f"old-{service}-db"
