@@ -7,7 +7,8 @@
 For each release and service: `uv pip compile` of the service's requirement (its major
 version for that release) plus PyMySQL and python-memcached (and what
 `releases.SERVICE_EXTRA_REQUIREMENTS` adds: `fixtures` for cinder's fake driver),
-constrained by `upper-constraints-<release>.txt`, for python 3.11, written to
+constrained by `upper-constraints-<release>.txt` (sdists built with
+`releases.BUILD_CONSTRAINTS`), for python 3.11, written to
 `sidebyside/lab/locks/<service>-<release>.txt`. Only this script needs the
 constraints files; the lab installs from the committed locks. With --check nothing is
 written: the exit status is 1 when a committed lock differs from a fresh compile.
@@ -31,6 +32,7 @@ from sidebyside.lab.lockfiles import (  # noqa: E402
     lock_pins,
 )
 from sidebyside.lab.releases import (  # noqa: E402
+    BUILD_CONSTRAINTS,
     LAB_SERVICES,
     LOCKED_RELEASES,
     extra_requirements,
@@ -44,8 +46,11 @@ def compile_lock(service: str, release_name: str, constraints: Path) -> str:
         requirements = Path(tmp) / "requirements.in"
         requirements.write_text("\n".join(
             [release(release_name).requirement(service), *extra_requirements(service)]) + "\n")
+        build_constraints = Path(tmp) / "build-constraints.txt"
+        build_constraints.write_text("\n".join(BUILD_CONSTRAINTS) + "\n")
         result = subprocess.run(
             ["uv", "pip", "compile", str(requirements), "-c", str(constraints),
+             "--build-constraints", str(build_constraints),
              "--python-version", PYTHON_VERSION, "--no-header", "--no-annotate",
              "--quiet"],
             check=True, capture_output=True, text=True)

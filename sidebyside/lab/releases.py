@@ -18,7 +18,7 @@ from sidebyside.errors import InputError
 from sidebyside.services.catalog import SERVICE_ORDER, service
 
 LAB_SERVICES: tuple[str, ...] = ("keystone", "glance", "placement", "nova", "neutron",
-                                   "cinder", "heat")
+                                   "cinder", "horizon", "heat")
 
 # What the services need at run time but do not declare: the lab's databases are
 # MariaDB reached through PyMySQL, python-memcached backs oslo.cache's default, and
@@ -30,9 +30,21 @@ EXTRA_REQUIREMENTS: tuple[str, ...] = ("PyMySQL", "python-memcached", "setuptool
 SERVICE_EXTRA_REQUIREMENTS: dict[str, tuple[str, ...]] = {"cinder": ("fixtures",)}
 
 
+# What building a source distribution may use: some of horizon's XStatic packages are
+# sdists only (XStatic-Angular-Schema-Form 0.8.13.0, XStatic-Angular-FileUpload
+# 12.0.4.0) whose setup.py imports pkg_resources, gone from setuptools 81; uv builds
+# them in an isolated environment with the newest setuptools unless told otherwise.
+BUILD_CONSTRAINTS: tuple[str, ...] = ("setuptools<81",)
+
+
 def extra_requirements(service_name: str) -> tuple[str, ...]:
     """What the lab installs beside `service_name`'s own requirement."""
     return (*EXTRA_REQUIREMENTS, *SERVICE_EXTRA_REQUIREMENTS.get(service_name, ()))
+
+
+# Lab services with no major per release in the catalog: the release's upper-constraints
+# pin their version.
+UNVERSIONED_SERVICES: tuple[str, ...] = ("horizon",)
 
 SERIES: dict[str, str] = {
     "2023.1": "antelope", "2023.2": "bobcat", "2024.1": "caracal", "2024.2": "dalmatian",
@@ -60,12 +72,18 @@ class Release:
         return majors
 
     def requirement(self, service_name: str) -> str:
-        """The PEP 508 requirement for `service_name` in this release.
+        """The PEP 508 requirement for `service_name` in this release: its major's
+        range, or for a service whose major does not move once per release (horizon's
+        25.x spans 2024.2 to 2026.1) the bare distribution, whose version the release's
+        upper-constraints pin (`horizon===25.3.2` in 2025.1's).
 
         Raises InputError for a service the lab cannot install.
         """
         majors = self.majors
-        package = service(service_name).package if service_name in majors else None
+        package = service(service_name).package if (
+            service_name in majors or service_name in UNVERSIONED_SERVICES) else None
+        if package is not None and service_name in UNVERSIONED_SERVICES:
+            return package.distribution
         if package is None:
             raise InputError(f"release {self.name}: the lab cannot install service "
                              f"{service_name!r}; it knows {', '.join(sorted(majors))}")

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from sidebyside.errors import InputError, StepFailed
 from sidebyside.lab.lockfiles import PYTHON_VERSION, read_lock, venv_dir
+from sidebyside.lab.releases import BUILD_CONSTRAINTS
 
 log = logging.getLogger(__name__)
 COMPLETE_MARKER = ".sbs-complete"
@@ -98,12 +99,16 @@ def ensure_venv(service: str, release_name: str, cache_root: Path) -> Venv:
         log.info("building venv %s", path)
         lock_copy = path.parent / f"{path.name}.requirements.txt"
         lock_copy.write_text(lock_text)
+        build_constraints = path.parent / f"{path.name}.build-constraints.txt"
+        build_constraints.write_text("\n".join(BUILD_CONSTRAINTS) + "\n")
         uv = _uv_command()
         _uv([*uv, "venv", "--quiet", "--python", _python_for_uv(), str(path)],
             f"{service} {release_name}")
         _uv([*uv, "pip", "install", "--quiet", "--python", str(path / "bin" / "python"),
-             "--no-deps", "-r", str(lock_copy)], f"{service} {release_name}")
+             "--no-deps", "--build-constraints", str(build_constraints),
+             "-r", str(lock_copy)], f"{service} {release_name}")
         shutil.move(str(lock_copy), str(path / "sbs-lock.txt"))
+        build_constraints.unlink()
         (path / COMPLETE_MARKER).write_text(f"{service} {release_name}\n")
     return Venv(service, release_name, path, built=True,
                 seconds=time.monotonic() - started)

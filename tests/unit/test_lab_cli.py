@@ -14,7 +14,7 @@ def test_services_are_put_in_upgrade_order() -> None:
 
 @pytest.mark.parametrize("value, message", [
     ("keystone,neutronx", "neutronx"),
-    ("keystone,horizon", "horizon"),
+    ("keystone,swift", "swift"),
     ("glance", "keystone is required"),
     ("", "none given"),
 ])

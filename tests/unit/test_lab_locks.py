@@ -77,10 +77,18 @@ def test_unknown_release_and_missing_lock_are_input_errors() -> None:
         lockfiles.read_lock("keystone", "2099.1")
     with pytest.raises(InputError, match="keystone-2024.2.txt"):
         lockfiles.read_lock("keystone", "2024.2")
-    with pytest.raises(InputError, match="horizon"):
-        release("2024.1").requirement("horizon")
 
 
 def test_requirement_spans_the_release_major() -> None:
     assert release("2026.1").requirement("keystone") == "keystone>=29.0.0,<30"
     assert release("2024.1").requirement("placement") == "openstack-placement>=11.0.0,<12"
+
+
+@pytest.mark.parametrize(("release_name", "version"),
+                         [("2025.1", "25.3.2"), ("2026.1", "25.7.3")])
+def test_horizon_is_the_release_constraints_pin(release_name: str, version: str) -> None:
+    # horizon's 25.x spans 2024.2 to 2026.1: no major range, the constraints' pin
+    assert release(release_name).requirement("horizon") == "horizon"
+    pins = lockfiles.lock_pins(lockfiles.read_lock("horizon", release_name))
+    assert pins["horizon"] == version
+    assert {"django", "django-compressor"} <= set(pins)
