@@ -14,6 +14,10 @@ settings a rule edits:
   review  the setting is kept as is and flagged for an operator in the report (its
           value's type or meaning changed)
 
+and, as in oslo files, the host map moves what names the old controller to the new one:
+inside string literals only (ALLOWED_HOSTS' address, STATIC_ROOT under the old host's
+root), never in a secret setting's value, each literal edited where it stands.
+
 Rules are data: sidebyside/config/rules/<service>/<from>_<to>.yaml, one file per
 release transition like the oslo rules (sidebyside/config/rules.py), each rule citing
 the release note (or commit) it comes from.
@@ -36,6 +40,7 @@ from sidebyside.config.translate import (
     REMOVED,
     RENAMED,
     FileTranslation,
+    HostMap,
     SettingReport,
     TranslationReport,
 )
@@ -106,6 +111,7 @@ class DjangoSettingReport(SettingReport):
 
     line: int = 0
     uses: list[int] = field(default_factory=list)  # lines of NAME.update(...) etc.
+    value_after: str | None = None  # set when the host map edited a literal of it
 
     @property
     def ref(self) -> str:
@@ -328,9 +334,46 @@ def _shown(settings: SettingsFile, name: str, value: ast.expr | None) -> str:
     return redact(text)
 
 
+def _map_hosts(settings: SettingsFile, host_map: HostMap,
+               reports: Sequence[DjangoSettingReport]) -> None:
+    """The host map applied to every string literal of a live (not commented out)
+    assignment of a setting that is not a secret; the reason in its report."""
+    patterns = [(f"host map {old} -> {new}", new, pattern)
+                for old, new, pattern in host_map.host_patterns()]
+    patterns += [(f"root {old} -> {new}", new, pattern)
+                 for old, new, pattern in host_map.path_patterns()]
+    if not patterns:
+        return
+    def moved(text: str) -> str:
+        for _, new, pattern in patterns:
+            text = pattern.sub(new, text)
+        return text
+
+    for assignment, report in zip(settings.assignments, reports, strict=True):
+        if assignment.value is None or is_secret_setting(assignment.name) \
+                or settings.is_commented(assignment.statement):
+            continue
+        for node in ast.walk(assignment.value):
+            if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
+                continue
+            source = settings.source_of(node)
+            for reason, _, pattern in patterns:
+                if pattern.search(source) and reason not in report.reasons:
+                    report.reasons.append(reason)
+            rewritten = moved(source)
+            if rewritten != source:
+                start = settings.offset(node.lineno, node.col_offset)
+                end = settings.offset(node.end_lineno or node.lineno,
+                                      node.end_col_offset or 0)
+                settings.edits.append(_Edit(start, end, rewritten.encode()))
+                report.value_after = moved(report.value)
+
+
 def translate_settings(data: bytes, *, path: str, service: str, from_release: str,
-                       to_release: str, rules: Sequence[SettingRule]) -> FileTranslation:
-    """Translate one Django settings file by the rules; report every assignment.
+                       to_release: str, rules: Sequence[SettingRule],
+                       host_map: HostMap | None = None) -> FileTranslation:
+    """Translate one Django settings file by the rules and the host map; report every
+    assignment.
 
     Raises InputError naming the file and line when it is not valid Python (UTF-8).
     """
@@ -382,11 +425,13 @@ def translate_settings(data: bytes, *, path: str, service: str, from_release: st
         elif rule.kind == "remove":
             _remove(settings, rule, hits)
 
+    if host_map:
+        _map_hosts(settings, host_map, reports)
     for report in reports:
         if report.outcome in (KEPT, RENAMED, REVIEW):
             report.new_section = ""
             report.new_key = report.new_key or report.key
-            report.new_value = report.value
+            report.new_value = report.value_after or report.value
     new_data = settings.to_bytes()
     old_text, new_text = data.decode("utf-8"), new_data.decode("utf-8")
     diff = "".join(redact(line) for line in difflib.unified_diff(
@@ -437,15 +482,15 @@ class _Rendered:
 
 
 def translate_settings_files(files: dict[str, bytes], *, service: str, from_release: str,
-                             to_release: str, rules: Sequence[SettingRule] | None = None
-                             ) -> TranslationReport:
+                             to_release: str, rules: Sequence[SettingRule] | None = None,
+                             host_map: HostMap | None = None) -> TranslationReport:
     """Translate several settings files of one service (local_settings.py and its
     local_settings.d/*.py). Raises InputError for a file that is not valid Python."""
     if rules is None:
         rules = load_settings_rules(service, from_release, to_release)
     translated = [translate_settings(data, path=path, service=service,
                                      from_release=from_release, to_release=to_release,
-                                     rules=rules)
+                                     rules=rules, host_map=host_map)
                   for path, data in files.items()]
     return TranslationReport(service=service, from_release=from_release,
                              to_release=to_release, files=translated)

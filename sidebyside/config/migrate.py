@@ -202,7 +202,8 @@ def migrate_service_config(
     keyed like new_metadata) when available: no host has them installed.
 
     Django settings files (kind django: horizon's) are rewritten by the settings rules
-    of the transition (sidebyside.config.django_settings), never executed.
+    of the transition and the host map (sidebyside.config.django_settings), never
+    executed.
 
     Raises RemoteError (a host failed), InputError (a file oslo.config would refuse,
     a Django settings file that is not valid Python),
@@ -241,7 +242,8 @@ def migrate_service_config(
     for entry in django_files:  # horizon's local_settings.py, local_settings.d/*.py
         result = translate_settings(collected.contents[entry.path], path=entry.path,
                                     service=service, from_release=from_release,
-                                    to_release=to_release, rules=settings_rules)
+                                    to_release=to_release, rules=settings_rules,
+                                    host_map=host_map)
         files.append(result)
         translated[entry.path] = result.document.to_bytes()
     report = TranslationReport(service, from_release, to_release, files)

@@ -175,6 +175,20 @@ class HostMap:
     def __bool__(self) -> bool:
         return bool(self.hosts or self.database or self.paths or self.bus)
 
+    def host_patterns(self) -> list[tuple[str, str, re.Pattern[str]]]:
+        """(old, new, pattern) per host, longest first: a whole name or address only."""
+        return [(old, new, re.compile(rf"(?<![\w.-]){re.escape(old)}(?![\w-]|\.[\w-])"))
+                for old, new in sorted(self.hosts.items(), key=lambda kv: len(kv[0]),
+                                       reverse=True)]
+
+    def path_patterns(self) -> list[tuple[str, str, re.Pattern[str]]]:
+        """(old, new, pattern) per root prefix that moves, longest first."""
+        return [
+            (old, new, re.compile(rf"(?<![\w.-]){re.escape(old.rstrip('/'))}(?=/|$|[,:;\s])"))
+            for old, new in sorted(self.paths.items(), key=lambda kv: len(kv[0]),
+                                   reverse=True)
+            if old.rstrip("/") and old.rstrip("/") != new.rstrip("/")]
+
 
 @dataclass
 class SettingReport:
@@ -639,14 +653,8 @@ class _Translator:
     def rewrite_hosts(self) -> None:
         if not self.host_map:
             return
-        patterns = [(old, new, re.compile(rf"(?<![\w.-]){re.escape(old)}(?![\w-]|\.[\w-])"))
-                    for old, new in sorted(self.host_map.hosts.items(),
-                                           key=lambda kv: len(kv[0]), reverse=True)]
-        path_patterns = [
-            (old, new, re.compile(rf"(?<![\w.-]){re.escape(old.rstrip('/'))}(?=/|$|[,:;\s])"))
-            for old, new in sorted(self.host_map.paths.items(),
-                                   key=lambda kv: len(kv[0]), reverse=True)
-            if old.rstrip("/") and old.rstrip("/") != new.rstrip("/")]
+        patterns = self.host_map.host_patterns()
+        path_patterns = self.host_map.path_patterns()
         for track in self.live():
             section = self.section_of(track)
             value = track.entry.value
@@ -780,7 +788,7 @@ def translate_files(files: dict[str, bytes], *, service: str, from_release: str,
             translated.append(django_settings.translate_settings(
                 data, path=path, service=service, from_release=from_release,
                 to_release=new.release, rules=django_settings.load_settings_rules(
-                    service, from_release, new.release)))
+                    service, from_release, new.release), host_map=host_map))
             continue
         document = Document.parse(data, path=path, strict=True)
         translated.append(translate_document(document, path=path, service=service,

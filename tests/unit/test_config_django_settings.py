@@ -235,3 +235,27 @@ def test_migrate_carries_horizon_settings_translated(tmp_path: Path) -> None:
         "/etc/openstack-dashboard/local_settings.py",
         "/etc/openstack-dashboard/local_settings.d/_50_lab_theme.py"]
     assert result.review == []
+
+
+def test_the_host_map_moves_literals_that_name_the_old_controller_only() -> None:
+    from sidebyside.config.translate import HostMap
+
+    text = ('ALLOWED_HOSTS = ["127.0.8.10", "127.0.8.11"]  # VIP and this controller\n'
+            'STATIC_ROOT = "/srv/lab/old/var/lib/openstack-dashboard/static"\n'
+            'OPENSTACK_HOST = "127.0.8.10"\n'
+            'SECRET_KEY = "127.0.8.11-looks-like-a-host"\n'
+            'NOT_A_HOST = "127.0.8.111"\n')
+    host_map = HostMap(hosts={"127.0.8.11": "127.0.8.12"},
+                       paths={"/srv/lab/old": "/srv/lab/new"})
+    result = translate_settings(text.encode(), path="local_settings.py", service="horizon",
+                                from_release="2025.1", to_release="2026.1", rules=[],
+                                host_map=host_map)
+    assert result.new_text == text.replace('"127.0.8.11"]', '"127.0.8.12"]').replace(
+        "/srv/lab/old/", "/srv/lab/new/")
+    reports = {r.key: r for r in result.settings}
+    assert reports["ALLOWED_HOSTS"].reasons == ["host map 127.0.8.11 -> 127.0.8.12"]
+    assert reports["ALLOWED_HOSTS"].new_value == '["127.0.8.10", "127.0.8.12"]'
+    assert reports["STATIC_ROOT"].reasons == ["root /srv/lab/old -> /srv/lab/new"]
+    # a secret's value is never rewritten (nor shown); a longer address is another host
+    assert not reports["SECRET_KEY"].reasons and not reports["NOT_A_HOST"].reasons
+    ast.parse(result.new_text)
