@@ -237,6 +237,9 @@ class ServiceControl(_Model):
     accept_check_failures: list[str] = Field(default_factory=list)
     # a YAML boolean, not 0 or "false": the inventory says it in so many words
     api: Annotated[bool, Strict()] = True
+    # Where a dashboard (horizon), which no keystone catalog lists, answers on this
+    # side's first controller directly: http://10.0.0.12/ (its login is verified there)
+    url: str | None = None
 
     def bin_dir_for(self, release: str) -> str:
         return self.release_bin_dirs.get(release, self.bin_dir)
@@ -339,6 +342,8 @@ class HaModel(_Model):
     haproxy: HaproxyModel | None = None
     keepalived: KeepalivedModel | None = None
     vip_cloud: str | None = None
+    # The dashboard (horizon) through the VIP, as users reach it: https://cloud.example/
+    dashboard_url: str | None = None
 
     @model_validator(mode="after")
     def _something_to_switch(self) -> HaModel:

@@ -41,6 +41,7 @@ from sidebyside.actions.upgrade import (
     CellMappingsAction,
     DbSyncAction,
     PreflightAction,
+    StaticAssetsAction,
     UpgradeCheckAction,
 )
 from sidebyside.engine.environment import Environment
@@ -63,6 +64,7 @@ ACTIONS: Mapping[str, ActionBuilder] = MappingProxyType({
     # nothing may upgrade a copy that did not verify
     "update_cell_mappings": requires_verified_copy(CellMappingsAction),  # actions/upgrade.py
     "db_sync": requires_verified_copy(DbSyncAction),                    # actions/upgrade.py
+    "build_static_assets": StaticAssetsAction,                          # actions/upgrade.py
     # services
     "start_service": StartServiceAction,                          # actions/service_control.py
     "stop_service": StopServiceAction,                            # actions/service_control.py

@@ -1,5 +1,6 @@
 """Executor actions of the service upgrade: preflight, upgrade_check,
-update_cell_mappings and db_sync, all on the new side (the pre-flight only reads).
+update_cell_mappings, db_sync and build_static_assets, all on the new side (the
+pre-flight only reads).
 
 Each is built from the ActionContext (the inventory and its hosts); the plan step
 says which service, release and controller. Results (per-stage durations
@@ -26,7 +27,7 @@ from sidebyside.upgrade.cells import (
     update_cell_mappings,
     verify_cells,
 )
-from sidebyside.upgrade.commands import execute, render
+from sidebyside.upgrade.commands import CommandFailed, execute, render
 from sidebyside.upgrade.db_sync import read_check, run_db_sync
 from sidebyside.upgrade.preflight import run_preflight
 from sidebyside.upgrade.upgrade_check import check_upgrade_status, require_no_failure
@@ -155,3 +156,35 @@ class DbSyncAction(_NewSideAction):
         run = execute(self.hosts(name), argv, service=info.name, stage="verify",
                       timeout=check.timeout, log=ctx.log)
         return read_check(check, run.returncode, run.text).current
+
+
+DASHBOARD_SHARE = "/usr/share/openstack-dashboard"
+
+
+class StaticAssetsAction(_NewSideAction):
+    """`build_static_assets`: the service's static_assets commands (horizon's
+    collectstatic and compress) with the new release's code, on each host of the step
+    in turn. Idempotent: a resumed run builds them again."""
+
+    def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
+        """Raises CommandFailed (a command exited non-zero or timed out; its output's
+        tail in the message), InputError (no such service in the inventory)."""
+        info, control = self._service(step)
+        release = self._release(step)
+        result: dict[str, Any] = {}
+        for name in step.hosts or tuple(self.inventory.new.controllers):
+            values = {"bin": control.bin_dir_for(release).rstrip("/"),
+                      "share": rooted(self.inventory.hosts[name].root, DASHBOARD_SHARE),
+                      "etc": self._etc(name)}
+            runs = []
+            for command in info.static_assets:
+                run = execute(self.hosts(name), render(command.run, values),
+                              service=info.name, stage=command.name,
+                              timeout=command.timeout, log=ctx.log)
+                if run.returncode != 0:
+                    raise CommandFailed(info.name, command.name,
+                                        f"exited {run.returncode} on {name}",
+                                        returncode=run.returncode, output_tail=run.tail)
+                runs.append({"name": command.name, "seconds": round(run.seconds, 1)})
+            result[name] = runs
+        return {"release": release, "hosts": result}

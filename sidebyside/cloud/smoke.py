@@ -28,6 +28,7 @@ from sidebyside.cloud.checks import (
     digest,
     normalize_snapshot,
 )
+from sidebyside.cloud.dashboard import check_dashboard, credentials_of
 from sidebyside.cloud.own_resources import NO_OWN_RESOURCE, OWN_RESOURCES, create_and_delete
 from sidebyside.cloud.writes import WriteGuard, own_resource_name
 from sidebyside.errors import VerificationError
@@ -342,9 +343,20 @@ def _write_check(conn: Conn, service: str, guard: WriteGuard) -> Check | None:
                   lambda: create_and_delete(conn, own, own_resource_name()))
 
 
+def _dashboard_checks(conn: Conn, url: str | None, cloud: str) -> list[Check]:
+    """The dashboard's login page and a login with the cloud's own credentials."""
+    if url is None:
+        return [Check("horizon", "login page", "GET auth/login/", "fail",
+                      detail=f"no dashboard URL for cloud {cloud}, though the inventory "
+                             "names horizon: give ha.dashboard_url (through the VIP) and "
+                             "<side>.services.horizon.url (each side directly)")]
+    return check_dashboard(url, credentials_of(dict(conn.config.config.get("auth") or {})))
+
+
 def run_smoke(conn: Conn, services: Sequence[str], *, side: str, cloud: str,
               database_only: Mapping[str, str] | None = None,
-              writes: WriteGuard | None = None) -> SmokeReport:
+              writes: WriteGuard | None = None,
+              dashboard_url: str | None = None) -> SmokeReport:
     """Every smoke check of the given services; never raises for a failing check (each
     is reported with its call and error).
 
@@ -353,6 +365,9 @@ def run_smoke(conn: Conn, services: Sequence[str], *, side: str, cloud: str,
     an endpoint fails. `writes`: given only where the caller allows writes
     (cloud/writes.py write_refusal), each service's create/delete check runs too, where
     the guard lets it; never on the old side (ValueError, a caller's bug).
+    `dashboard_url`: where horizon answers on this target (cloud/dashboard.py: its
+    login page and a login with the cloud's credentials; it writes nothing but a
+    session cookie).
 
     One call at a time, on purpose: a service just started loads its policy on its
     first requests, and oslo.policy's loading is not thread-safe; concurrent first
@@ -365,8 +380,13 @@ def run_smoke(conn: Conn, services: Sequence[str], *, side: str, cloud: str,
     database_only = database_only or {}
     checks: list[Check] = []
     for service in services:
+        if service == "horizon":
+            checks += ([Check(service, "login page", "GET auth/login/", "skip",
+                              detail=database_only[service])] if service in database_only
+                       else _dashboard_checks(conn, dashboard_url, cloud))
+            continue
         if service not in SMOKE_CHECKS:
-            continue  # horizon has no API to smoke
+            continue
         if service in database_only:
             checks += [Check(service, name, call, "skip", detail=database_only[service])
                        for name, call, _ in SMOKE_CHECKS[service]]

@@ -133,6 +133,15 @@ def database_only(inventory: Inventory, target: str,
     return found
 
 
+def dashboard_url(inventory: Inventory, target: str) -> str | None:
+    """Where horizon answers on `target`: through the VIP `ha.dashboard_url`, on a side
+    directly its `services.horizon.url` (None when the inventory does not say)."""
+    if target == "vip":
+        return inventory.ha.dashboard_url
+    control = inventory.side(target).services.get("horizon")
+    return control.url if control is not None else None
+
+
 def write_guard(inventory: Inventory, clouds: Clouds, target: str) -> WriteGuard:
     """Where no create/delete check may go though `target` may be written: the old
     controllers, the hosts the old side's clouds.yaml entry names and, for a side reached
@@ -165,7 +174,7 @@ def smoke_side(inventory: Inventory, clouds: Clouds, side: str,
     guard = None if refusal else write_guard(inventory, clouds, side)
     report = run_smoke(clouds(side), wanted, side=side, cloud=cloud_of(inventory, side),
                        database_only=database_only(inventory, side, vip_serves),
-                       writes=guard)
+                       writes=guard, dashboard_url=dashboard_url(inventory, side))
     return replace(report, no_writes=refusal or "")
 
 

@@ -68,6 +68,12 @@ def write_controller_configs(layout: LabLayout, state: LabState, controller: Con
     for service in ("nova", "neutron", "cinder", "heat"):
         if service in spec.services:
             (layout.var_lib(where, service) / "lock").mkdir(parents=True, exist_ok=True)
+    if "horizon" in spec.services:
+        # holds SECRET_KEY: the service's only, as its package installs it
+        write_file(layout.etc(where, "horizon") / "local_settings.py",
+                   render.horizon_local_settings(
+                       layout, side, release_name, secret_key=passwords["horizon-secret-key"],
+                       controller=controller.name), mode=0o600)
 
 def write_compute_configs(layout: LabLayout, state: LabState,
                           passwords: dict[str, str]) -> None:

@@ -11,7 +11,7 @@ from sidebyside.redact import register_secret
 SECRET_NAMES = ("admin", "keystone-db", "glance-db", "nova-db", "placement-db",
                 "neutron-db", "glance-service", "placement-service", "nova-service",
                 "neutron-service", "heat-db", "heat-service", "cinder-db", "cinder-service",
-                "rabbit", "alice", "bob")
+                "horizon-secret-key", "rabbit", "alice", "bob")
 
 
 def ensure_secrets(layout: LabLayout) -> dict[str, str]:

@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 from sidebyside.errors import SbsError
-from sidebyside.lab.files import link
+from sidebyside.lab.files import link, write_file
 from sidebyside.lab.lockfiles import default_cache_root
 from sidebyside.lab.venvs import ensure_venv
 
@@ -31,15 +31,49 @@ from sidebyside.lab.venvs import ensure_venv
 def link_release(venv: Path, service: str, release: str, root: Path, *,
                  link_tools: bool) -> tuple[bool, list[Path]]:
     """Link the venv of one release as `<root>/opt/openstack/<service>-<release>` and,
-    with link_tools, its `<service>-*` tools into `<root>/usr/bin`. Returns whether
-    anything changed and the links."""
+    with link_tools, its `<service>-*` tools into `<root>/usr/bin` (horizon: its share
+    directory, `dashboard_share`). Returns whether anything changed and the links."""
     links = [root / "opt" / "openstack" / f"{service}-{release}"]
     changed = link(links[0], venv)
     if link_tools:
         for tool in sorted((venv / "bin").glob(f"{service}-*")):
             links.append(root / "usr" / "bin" / tool.name)
             changed |= link(links[-1], tool)
+        if service == "horizon":
+            changed |= dashboard_share(root)
     return changed, links
+
+
+# horizon's manage.py (its repository's, which the distributions install as
+# /usr/share/openstack-dashboard/manage.py): run with a release's python, it manages
+# that release's dashboard.
+MANAGE_PY = """#!/usr/bin/env python3
+import os
+import sys
+
+from django.core.management import execute_from_command_line
+
+if __name__ == "__main__":
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "openstack_dashboard.settings")
+    execute_from_command_line(sys.argv)
+"""
+
+
+def dashboard_share(root: Path) -> bool:
+    """`<root>/usr/share/openstack-dashboard/`: manage.py, and a `local` package whose
+    local_settings.py links to /etc/openstack-dashboard/local_settings.py, so that
+    horizon's `from local.local_settings import *` reads this controller's file (the
+    venv is shared by every lab: nothing is written into it). Release-independent:
+    whose python runs it decides the release. True when anything changed."""
+    share = root / "usr" / "share" / "openstack-dashboard"
+    changed = False
+    for path, text in ((share / "manage.py", MANAGE_PY), (share / "local" / "__init__.py", "")):
+        if not path.is_file() or path.read_text() != text:
+            write_file(path, text, mode=0o755 if path.name == "manage.py" else 0o644)
+            changed = True
+    changed |= link(share / "local" / "local_settings.py",
+                    root / "etc" / "openstack-dashboard" / "local_settings.py")
+    return changed
 
 
 def install(service: str, release: str, root: Path, *, link_tools: bool,

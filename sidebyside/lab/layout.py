@@ -29,10 +29,13 @@ VIP = "127.0.0.10"
 SIDE_ADDRESS = {"old": "127.0.0.11", "new": "127.0.0.12"}
 DB_PORT = 13306
 SERVICE_PORT = {"keystone": 5000, "glance": 9292, "placement": 8778, "nova": 8774,
-                "neutron": 9696, "cinder": 8776, "heat": 8004}
+                "neutron": 9696, "cinder": 8776, "heat": 8004, "horizon": 80}
 # Services the lab can serve over HTTP with their workers; nova only beside placement and
 # neutron (it needs both to boot a server), else it is installed database-only.
-SERVED_SERVICES = ("keystone", "glance", "placement", "nova", "neutron", "cinder", "heat")
+SERVED_SERVICES = ("keystone", "glance", "placement", "nova", "neutron", "cinder", "heat",
+                   "horizon")
+# A service whose /etc directory is not named after it (the distributions' name).
+ETC_NAME = {"horizon": "openstack-dashboard"}
 NOVA_NEEDS = ("placement", "neutron")
 # The lab's compute node: nova-compute of the OLD release with nova's fake virt driver
 # (the control plane is what is upgraded; the hypervisor is the one stand-in, shipped
@@ -222,7 +225,16 @@ class LabLayout:
         return self.state_dir / where
 
     def etc(self, where: str, service: str) -> Path:
-        return self.root(where) / "etc" / service
+        return self.root(where) / "etc" / ETC_NAME.get(service, service)
+
+    def dashboard_share(self, where: str) -> Path:
+        """`<root>/usr/share/openstack-dashboard`: horizon's manage.py and the `local`
+        package whose local_settings.py is the /etc one, as the distributions lay it."""
+        return self.root(where) / "usr" / "share" / "openstack-dashboard"
+
+    def dashboard_static(self, where: str) -> Path:
+        """Horizon's STATIC_ROOT: collected and compressed static files."""
+        return self.var_lib(where, "openstack-dashboard") / "static"
 
     def var_lib(self, where: str, service: str) -> Path:
         return self.root(where) / "var" / "lib" / service

@@ -13,6 +13,10 @@ its health path; a worker is ready when it consumes its queue on the side's vhos
     cinder     the API in our WSGI server, cinder-scheduler, cinder-volume (its backend:
                see templates/cinder.conf.j2)
     heat       the API in our WSGI server, heat-engine
+    horizon    openstack_dashboard (Django's WSGI application) in our WSGI server, which
+               serves the collected static files itself under /static/ as the
+               distributions' Apache serves STATIC_ROOT (`Alias /static`): Django serves
+               them only with DEBUG
     compute    nova-compute of the compute node (see `compute_program`)
 
 Which entry points a release has is read from its venv (`available`), not from a
@@ -48,7 +52,13 @@ WSGI_APPS: dict[str, tuple[str, ...]] = {
     "neutron": ("neutron.wsgi.api:application",),
     "cinder": ("cinder.wsgi.api:application",),
     "heat": ("heat.wsgi.api:application",),
+    # not openstack_dashboard.wsgi: it puts the package directory first on sys.path, so
+    # `local.local_settings` would be the venv's (shared by every lab), not this
+    # controller's (DASHBOARD_ENV)
+    "horizon": ("django.core.wsgi:get_wsgi_application()",),
 }
+DASHBOARD_SETTINGS = "openstack_dashboard.settings"
+STATIC_URL = "/static/"
 # service -> (env var naming its config dir, env var naming its config files, files)
 CONFIG_ENV: dict[str, tuple[str, str, str]] = {
     "keystone": ("OS_KEYSTONE_CONFIG_DIR", "OS_KEYSTONE_CONFIG_FILES", "keystone.conf"),
@@ -86,6 +96,13 @@ class Program:
         return f"{base}-{self.suffix}" if self.suffix else base
 
 
+def dashboard_env(share: Path) -> dict[str, str]:
+    """How horizon finds this controller's settings: Django's settings module, and the
+    share directory first on the path, whose `local` package holds local_settings.py
+    (a link to /etc/openstack-dashboard/local_settings.py, see install.dashboard_share)."""
+    return {"DJANGO_SETTINGS_MODULE": DASHBOARD_SETTINGS, "PYTHONPATH": str(share)}
+
+
 def _wsgi(venv: Path, service: str, address: str, port: int, pid_file: Path,
           etc: Path, health_path: str, app_args: tuple[str, ...] = ()) -> Program:
     # --pid-file also puts the lab's state dir on the command line, so `ps` tells which
@@ -111,10 +128,12 @@ def available(venv: Path) -> Callable[[str], bool]:
 
 def service_programs(service: str, *, venv: Path, etc: Path, address: str, port: int,
                      pid_file: Callable[[str], Path], health_path: str,
-                     has: Callable[[str], bool] | None = None) -> tuple[Program, ...]:
+                     has: Callable[[str], bool] | None = None,
+                     share: Path | None = None, static: Path | None = None
+                     ) -> tuple[Program, ...]:
     """The programs of `service` on a controller, its API first. `pid_file(suffix)`
-    names each program's PID file. Raises ValueError for a service the lab does not
-    serve."""
+    names each program's PID file; `share` and `static` are horizon's share directory
+    and STATIC_ROOT. Raises ValueError for a service the lab does not serve."""
     has = has or available(venv)
     bin_dir = venv / "bin"
     if service in ("keystone", "placement"):
@@ -155,6 +174,12 @@ def service_programs(service: str, *, venv: Path, etc: Path, address: str, port:
                         queue=WORKER_QUEUES["cinder-scheduler"]),
                 Program("volume", (str(bin_dir / "cinder-volume"), *cinder_conf),
                         queue=WORKER_QUEUES["cinder-volume"]))
+    if service == "horizon":
+        if share is None or static is None:
+            raise ValueError("horizon needs its share directory and STATIC_ROOT")
+        dashboard = _wsgi(venv, "horizon", address, port, pid_file(""), etc, health_path)
+        return (replace(dashboard, argv=(*dashboard.argv, f"--static={STATIC_URL}={static}"),
+                        env=dashboard_env(share)),)
     raise ValueError(f"the lab does not serve {service!r}")
 
 

@@ -33,7 +33,8 @@ TOKEN_EXPIRATION = 7200
 LIST_LIMIT = 500
 # What HAProxy and `lab up` ask each served API for (200 without a token).
 HEALTH_PATH = {"keystone": "/v3", "glance": "/versions", "placement": "/", "nova": "/",
-               "neutron": "/", "cinder": "/healthcheck", "heat": "/healthcheck"}
+               "neutron": "/", "cinder": "/healthcheck", "heat": "/healthcheck",
+               "horizon": "/auth/login/"}
 # Where each API's endpoint is (the catalog's and clouds.yaml's), after host:port.
 ENDPOINT_PATH = {"keystone": "/v3", "glance": "", "placement": "", "nova": "/v2.1",
                  "neutron": "", "cinder": "/v3/%(project_id)s", "heat": "/v1/%(project_id)s"}
@@ -180,6 +181,18 @@ def service_conf(layout: LabLayout, service: str, side: str, release_name: str, 
         volume_host=VOLUME_HOST)
 
 
+def horizon_local_settings(layout: LabLayout, side: str, release_name: str, *,
+                           secret_key: str, controller: str | None = None) -> str:
+    """horizon's local_settings.py of one controller: keystone through the VIP, signed
+    cookie sessions, offline compression into the controller's STATIC_ROOT."""
+    topology = layout.topology
+    node = topology.controller(side, controller)
+    return _env.get_template("horizon-local_settings.py.j2").render(
+        **_context(layout, side, "horizon", release_name, controller), vip=topology.vip,
+        keystone_port=topology.port("keystone"), secret_key=secret_key,
+        static_root=str(layout.dashboard_static(node.dir)))
+
+
 def ml2_conf(layout: LabLayout, side: str, release_name: str,
              controller: str | None = None) -> str:
     return _env.get_template("ml2_conf.ini.j2").render(
@@ -189,6 +202,11 @@ def ml2_conf(layout: LabLayout, side: str, release_name: str,
 def vip_url(topology: Topology, service: str) -> str:
     """The service's endpoint on the VIP, as the catalog has it."""
     return f"http://{topology.vip}:{topology.port(service)}{ENDPOINT_PATH[service]}"
+
+
+def dashboard_url(address: str, topology: Topology) -> str:
+    """The dashboard's root at an address (the VIP, or a controller's)."""
+    return f"http://{address}:{topology.port('horizon')}/"
 
 
 def transport_url(layout: LabLayout, side: str, rabbit_password: str) -> str:
@@ -308,6 +326,9 @@ def inventory(layout: LabLayout, spec: LabSpec, *, python: str,
                    and service not in spec.served else {}),
                 # database-only in this lab: verification says so instead of failing
                 **({"api": False} if service not in spec.served else {}),
+                # horizon is in no catalog: where its first controller serves it
+                **({"url": dashboard_url(controllers[0].address, topology)}
+                   if service == "horizon" else {}),
             } for service in spec.services},
             **({"broker": {"host": BROKER_HOST_NAME, "user": broker.user(layout),
                            "password_file": str(layout.secret_file("rabbit")),
@@ -348,6 +369,8 @@ def inventory(layout: LabLayout, spec: LabSpec, *, python: str,
                              for service in spec.services},
             },
             "vip_cloud": "lab-vip",
+            **({"dashboard_url": dashboard_url(topology.vip, topology)}
+               if "horizon" in spec.services else {}),
         },
         "clouds_yaml": str(layout.clouds_yaml),
         "host_map": host_map,

@@ -70,6 +70,18 @@ def register(layout: LabLayout, passwords: dict[str, str], service: str) -> None
                           url=render.vip_url(layout.topology, service))
 
 
+def horizon_static(layout: LabLayout, state: LabState, side: str) -> None:
+    """Horizon's static files collected and compressed offline into STATIC_ROOT on
+    each controller of `side`, with its release's manage.py, as a deployment does
+    before the dashboard serves. Raises StepFailed."""
+    python = Path(state.venvs["horizon"][state.spec.side_release(side)]) / "bin" / "python"
+    for controller in layout.topology.side_controllers(side):
+        manage = [str(python), str(layout.dashboard_share(controller.dir) / "manage.py")]
+        run_tool([*manage, "collectstatic", "--noinput"],
+                 what=f"{controller.name}-horizon-collectstatic")
+        run_tool([*manage, "compress", "--force"], what=f"{controller.name}-horizon-compress")
+
+
 def glance_db(layout: LabLayout, state: LabState) -> None:
     """Raises StepFailed."""
     conf = _old_etc(layout, "glance") / "glance-api.conf"

@@ -95,7 +95,8 @@ class LabServices:
             address=node.address, port=self.layout.topology.port(service),
             pid_file=lambda suffix: self.layout.pid_file(
                 f"{base}-{suffix}" if suffix else base),
-            health_path=HEALTH_PATH[service])
+            health_path=HEALTH_PATH[service], share=self.layout.dashboard_share(node.dir),
+            static=self.layout.dashboard_static(node.dir))
 
     def running_pids(self, node: Controller, service: str) -> set[int]:
         """The PIDs of its programs that run."""

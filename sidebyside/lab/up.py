@@ -300,7 +300,7 @@ class LabSetup:
                                partial(service_setup.share_keystone_keys, layout))
             self._start_wanted(services, "old", "keystone")
             for service in spec.served:
-                if service != "keystone":
+                if service not in ("keystone", "horizon"):  # horizon is in no catalog
                     # glance's step name is the one lab.json files already record
                     name = "old-glance-register" if service == "glance" \
                         else f"old-{service}-register"
@@ -319,6 +319,9 @@ class LabSetup:
             if service in state.spec.services:
                 name = "old-nova-setup" if service == "nova" else f"old-{service}-db"
                 self._step(name, partial(step, layout, state))
+        if "horizon" in state.spec.served:
+            self._step("old-horizon-static",
+                       partial(service_setup.horizon_static, layout, state, "old"))
 
     def _start_compute(self, passwords: dict[str, str]) -> None:
         """The compute node: its config, nova-compute started on the old side's bus,

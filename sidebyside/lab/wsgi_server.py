@@ -96,6 +96,33 @@ def serve_green(application: Callable[..., Any], host: str, port: int,
     eventlet.wsgi.server(sock, application, log=sys.stderr, max_size=64)
 
 
+def with_static(application: Callable[..., Any], prefix: str, root: str
+                ) -> Callable[..., Any]:
+    """Files under `root` answered for paths under `prefix` (horizon's collected
+    STATIC_ROOT, as a web server's alias serves it), everything else by the
+    application. Nothing outside `root` is served."""
+    import mimetypes
+
+    base = os.path.realpath(root)
+
+    def serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith(prefix):
+            return application(environ, start_response)
+        target = os.path.realpath(os.path.join(base, path[len(prefix):]))
+        if not target.startswith(base + os.sep) or not os.path.isfile(target):
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"not found\n"]
+        kind = mimetypes.guess_type(target)[0] or "application/octet-stream"
+        with open(target, "rb") as handle:
+            body = handle.read()
+        start_response("200 OK", [("Content-Type", kind), ("Content-Length", str(len(body))),
+                                  ("Cache-Control", "public, max-age=3600")])
+        return [] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
+
+    return serve
+
+
 def write_pid_file(pid_file: str | None) -> None:
     if pid_file:
         with open(pid_file + ".tmp", "w") as handle:
@@ -111,11 +138,16 @@ def main() -> None:
     parser.add_argument("--pid-file")
     parser.add_argument("--app-arg", action="append", default=[],
                         help="the application's own command line (repeatable)")
+    parser.add_argument("--static", action="append", default=[],
+                        help="PREFIX=DIR: files of DIR served under the URL PREFIX")
     args = parser.parse_args()
     sys.argv = [sys.argv[0], *args.app_arg]
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         application = load_application(args.app)
+        for static in args.static:
+            prefix, _, root = static.partition("=")
+            application = with_static(application, prefix, root)
         warm_policy()
     except Exception:
         traceback.print_exc()

@@ -47,6 +47,18 @@ def _config_steps(inv: Inventory, phase: str) -> list[Step]:
         for svc in inv.ordered_services]
 
 
+def _static_assets_steps(inv: Inventory, phase: str) -> list[Step]:
+    """What a service serves built from the new release and the carried settings
+    (horizon's static files), on every new controller, before it starts there."""
+    return [Step(
+        id=f"{phase}.static-assets.{svc}", action="build_static_assets", service=svc,
+        title=f"Build {svc}'s static files with {inv.release.to} on the new controllers "
+              f"({', '.join(c.name for c in service(svc).static_assets)})",
+        changes=Changes.NEW_SIDE, hosts=tuple(inv.new.controllers),
+        params={"release": inv.release.to})
+        for svc in inv.ordered_services if service(svc).static_assets]
+
+
 def _db_sync_steps(inv: Inventory, phase: str) -> list[Step]:
     """Cell mappings first, then every release of the path, services in order."""
     steps: list[Step] = []
@@ -181,6 +193,7 @@ def plan_prepare(inv: Inventory) -> list[Step]:
              title="Copy and verify every service database old -> new",
              params={"databases": dbs, "replace": True}),
         *_config_steps(inv, "prepare"),
+        *_static_assets_steps(inv, "prepare"),
         *[Step(id=f"prepare.upgrade-check.{svc}", action="upgrade_check", service=svc,
                changes=Changes.NOTHING, hosts=(inv.new.controllers[0],),
                title=f"{svc}-status upgrade check on the new controller")

@@ -68,6 +68,17 @@ class BackgroundWrites:
 
 
 @dataclass(frozen=True)
+class AssetCommand:
+    """A command that builds what a service serves from its new release's code and the
+    carried settings (horizon's static files): `{bin}` is the release's bin directory,
+    `{share}` the controller's /usr/share/openstack-dashboard (rooted)."""
+
+    name: str
+    run: str
+    timeout: float = DEFAULT_STAGE_TIMEOUT
+
+
+@dataclass(frozen=True)
 class ServiceInfo:
     name: str
     databases: tuple[str, ...]
@@ -93,6 +104,8 @@ class ServiceInfo:
     # the tables its own processes write in the background (any of its databases
     # that has the table)
     background_writes: tuple[BackgroundWrites, ...] = ()
+    # run on every new controller once its configuration is carried (prepare)
+    static_assets: tuple[AssetCommand, ...] = ()
 
     @property
     def dispatched_stages(self) -> frozenset[str]:
@@ -142,6 +155,10 @@ def catalog() -> dict[str, ServiceInfo]:
                                  new_rows=bool(t.get("new_rows", False)),
                                  deleted_rows=bool(t.get("deleted_rows", False)))
                 for table, t in (entry.get("background_writes") or {}).items()),
+            static_assets=tuple(
+                AssetCommand(name=str(a["name"]), run=str(a["run"]),
+                             timeout=float(a.get("timeout", DEFAULT_STAGE_TIMEOUT)))
+                for a in entry.get("static_assets") or []),
         )
     return result
 
