@@ -37,6 +37,8 @@ def create_service_databases(server: MariaDBServer, services: tuple[str, ...],
     with root_session(server) as session:
         for name in services:
             databases = service(name).databases
+            if not databases:  # horizon: no database, no database user
+                continue
             if with_databases:
                 _create(session, databases)
             _grant(session, name, passwords[f"{name}-db"], databases)
