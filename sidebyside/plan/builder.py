@@ -229,11 +229,15 @@ def read_only_window(inv: Inventory) -> list[str]:
 
 
 def frozen_services(inv: Inventory) -> list[str]:
-    """Services whose writes HAProxy refuses from the start of the cutover."""
+    """Services whose writes HAProxy refuses from the start of the cutover: those with
+    databases. A service without one (horizon) writes only through the other services'
+    APIs, which refuse the writes themselves; refusing its POSTs would refuse the
+    dashboard's logins too, which the new keystone takes before the window ends."""
     haproxy = inv.ha.haproxy
     if haproxy is None or haproxy.write_freeze is None:
         return []
-    return [svc for svc in inv.ordered_services if svc in haproxy.backends]
+    return [svc for svc in inv.ordered_services
+            if svc in haproxy.backends and service(svc).databases]
 
 
 def plan_cutover(inv: Inventory) -> list[Step]:
