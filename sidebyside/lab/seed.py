@@ -217,15 +217,15 @@ VOLUME, VOLUME_SIZE = "sbs-volume", 1
 VOLUME_TIMEOUT = 120
 
 
-def seed_volume(conn: Any, *, server_id: str) -> dict[str, Any]:
+def seed_volume(conn: Any, *, server_id: str, name: str = VOLUME) -> dict[str, Any]:
     """A volume of VOLUME_SIZE GiB, made available by cinder-volume, then attached to
     the server through nova's API (nova reserves it in cinder, the compute node's
     fake virt driver attaches the connection cinder-volume initialised), so it is
     in-use with its attachment to the server (idempotent). Raises StepFailed."""
     try:
-        volume = conn.block_storage.find_volume(VOLUME)
+        volume = conn.block_storage.find_volume(name)
         if volume is None:
-            volume = conn.block_storage.create_volume(name=VOLUME, size=VOLUME_SIZE)
+            volume = conn.block_storage.create_volume(name=name, size=VOLUME_SIZE)
         if volume.status != "in-use":
             volume = conn.block_storage.wait_for_status(
                 volume, status="available", failures=["error"], wait=VOLUME_TIMEOUT)
@@ -234,12 +234,12 @@ def seed_volume(conn: Any, *, server_id: str) -> dict[str, Any]:
                 volume, status="in-use", failures=["error", "error_attaching", "available"],
                 wait=VOLUME_TIMEOUT)
     except os_exc.SDKException as exc:
-        raise _fail(f"volume {VOLUME} not attached to server {server_id}", exc) from None
+        raise _fail(f"volume {name} not attached to server {server_id}", exc) from None
     attached = sorted(str(a.get("server_id")) for a in volume.attachments or [])
     if attached != [server_id]:
-        raise StepFailed("lab-seed", f"volume {VOLUME} is in-use but attached to "
+        raise StepFailed("lab-seed", f"volume {name} is in-use but attached to "
                          f"{attached or 'no server'}, not {server_id}")
-    return {"volumes": {VOLUME: {"id": volume.id, "size": volume.size,
+    return {"volumes": {name: {"id": volume.id, "size": volume.size,
                                  "status": volume.status, "host": volume.host,
                                  "server": server_id}}}
 
@@ -258,18 +258,55 @@ STACK_TEMPLATE = {
 STACK_TIMEOUT = 180
 
 
-def seed_stack(conn: Any) -> dict[str, Any]:
+def seed_stack(conn: Any, name: str = STACK) -> dict[str, Any]:
     """A heat stack CREATE_COMPLETE with an output (idempotent). Raises StepFailed."""
     try:
-        stack = conn.orchestration.find_stack(STACK)
+        stack = conn.orchestration.find_stack(name)
         if stack is None:
-            stack = conn.orchestration.create_stack(name=STACK, template=STACK_TEMPLATE)
+            stack = conn.orchestration.create_stack(name=name, template=STACK_TEMPLATE)
         stack = conn.orchestration.wait_for_status(
             stack, status="CREATE_COMPLETE", failures=["CREATE_FAILED"], wait=STACK_TIMEOUT)
     except os_exc.SDKException as exc:
-        raise _fail(f"stack {STACK} not CREATE_COMPLETE", exc) from None
-    return {"stacks": {STACK: {"id": stack.id, "status": "CREATE_COMPLETE",
-                               "outputs": {"marker": STACK_OUTPUT}}}}
+        raise _fail(f"stack {name} not CREATE_COMPLETE", exc) from None
+    return {"stacks": {name: {"id": stack.id, "status": "CREATE_COMPLETE",
+                              "outputs": {"marker": STACK_OUTPUT}}}}
+
+
+def boot_server(conn: Any, name: str, *, network_id: str) -> dict[str, Any]:
+    """A server of the seed's flavor and image on `network_id` (neutron makes its
+    port), waited for until ACTIVE: what a user boots (idempotent). Raises StepFailed."""
+    try:
+        server = conn.compute.find_server(name)
+        if server is None:
+            flavor = conn.compute.find_flavor(FLAVOR["name"], ignore_missing=False)
+            image = conn.image.find_image(IMAGE_NAME, ignore_missing=False)
+            server = conn.compute.create_server(name=name, flavor_id=flavor.id,
+                                                image_id=image.id,
+                                                networks=[{"uuid": network_id}])
+        server = conn.compute.wait_for_server(server, status="ACTIVE", failures=["ERROR"],
+                                              wait=SERVER_ACTIVE_TIMEOUT)
+    except os_exc.ResourceFailure as exc:
+        raise _fail(f"server {name} did not become ACTIVE", exc) from None
+    except os_exc.ResourceTimeout as exc:
+        raise _fail(f"server {name} not ACTIVE within {SERVER_ACTIVE_TIMEOUT} s",
+                    exc) from None
+    except os_exc.SDKException as exc:
+        raise _fail(f"booting server {name}", exc) from None
+    return {"servers": {name: {"id": server.id, "status": server.status,
+                               "host": server.compute_host, "flavor": FLAVOR["name"],
+                               "addresses": server.addresses}}}
+
+
+def user_workload(conn: Any, *, network_id: str, prefix: str) -> dict[str, Any]:
+    """What a user makes through the VIP once the cloud serves again: a server ACTIVE
+    on a compute node, a volume attached to it, a stack CREATE_COMPLETE, each named
+    `<prefix>-...` (idempotent). Returns their facts, like the seed's. Raises
+    StepFailed."""
+    made = boot_server(conn, f"{prefix}-server", network_id=network_id)
+    server_id = made["servers"][f"{prefix}-server"]["id"]
+    made.update(seed_volume(conn, server_id=server_id, name=f"{prefix}-volume"))
+    made.update(seed_stack(conn, f"{prefix}-stack"))
+    return made
 
 
 def check_reachable(conn: Any, what: str) -> None:
