@@ -1,16 +1,22 @@
 """The whole cloud through prepare, cutover and rollback (`sbs lab up --topology cloud`,
 on 127.0.3.10-12, beside any default lab).
 
-Both sides run placement, nova (API, conductor, scheduler) and neutron-server with ML2
-on their own RabbitMQ vhost; the old side has a compute node (nova's fake virt driver,
-the one stand-in, shipped by nova) with a server ACTIVE on a port of a seeded network.
-One SLURP hop (2025.1 -> 2026.1): nova 2026.1 refuses computes older than 2025.1, so a
+Both sides run the eight services on their own RabbitMQ vhost: keystone, glance,
+placement, nova (API, conductor, scheduler), neutron-server with ML2, cinder (API,
+scheduler, volume service on cinder's fake driver), horizon and heat (API, engine). The
+old side has a compute node (nova's fake virt driver, the one stand-in, shipped by nova)
+with a server ACTIVE on a port of a seeded network and a volume attached to it. One
+SLURP hop (2025.1 -> 2026.1): nova 2026.1 refuses computes older than 2025.1, so a
 2024.1 compute cannot stay through the cutover (`nova-status upgrade check` says so,
 and prepare stops there).
 
 What it proves: after prepare the old side's queues have only old consumers, and the
-new workers consume their own vhost; the seeded resources are there with the same
-content through the VIP after cutover and again after rollback.
+new workers consume their own vhost; at cutover the compute node follows the new bus
+and reports there; the seeded resources are there with the same content through the
+VIP after cutover and again after rollback; a server, a volume and a stack made
+through the VIP after cutover work on the new control plane with the old-release
+compute; rollback refuses to drop them (the services' heartbeats alone do not count),
+exports them, and with --accept-data-loss brings the compute back to the old bus.
 """
 
 from __future__ import annotations
@@ -20,19 +26,34 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pymysql
 import pytest
 
-from sidebyside.lab import broker
-from sidebyside.lab.layout import TOPOLOGIES, LabLayout
+from sidebyside.cloud.compute_services import compute_services
+from sidebyside.cloud.dashboard import check_dashboard, credentials_of
+from sidebyside.inventory import load_inventory, resolve_password
+from sidebyside.lab import broker, seed
+from sidebyside.lab.layout import COMPUTE_DIR, TOPOLOGIES, LabLayout
+from sidebyside.services.catalog import databases_of
 from tests.e2e.conftest import RunningLab, listening, processes_under, topology_lab
 from tests.e2e.test_upgrade_flow import sbs
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow_e2e]
 TOPOLOGY = TOPOLOGIES["cloud"]
 FROM_RELEASE = "2025.1"
-SERVICES = "keystone,glance,placement,nova,neutron"
-CLOUD_PORTS = [(TOPOLOGY.vip, TOPOLOGY.port(s)) for s in ("keystone", "nova", "neutron")] + \
+SERVICE_NAMES = ("keystone", "glance", "placement", "nova", "neutron", "cinder", "horizon",
+                 "heat")
+SERVICES = ",".join(SERVICE_NAMES)
+CLOUD_PORTS = [(TOPOLOGY.vip, TOPOLOGY.port(s)) for s in ("keystone", "nova", "neutron",
+                                                           "cinder", "heat", "horizon")] + \
     [(TOPOLOGY.db_address(side), TOPOLOGY.db_port) for side in ("old", "new")]
+# the services' own background writes (heartbeats, service records): never a refusal
+BACKGROUND_TABLES = ("nova.services", "cinder.services", "heat.service",
+                     "placement.resource_providers")
+# what the user's server, volume and stack wrote: each must refuse the rollback
+USER_TABLES = ("nova.instances", "nova_api.instance_mappings", "cinder.volumes",
+               "cinder.volume_attachment", "heat.stack", "neutron.ports",
+               "placement.allocations")
 
 
 @pytest.fixture(scope="module")
@@ -71,61 +92,163 @@ def consumers_by_side(lab: RunningLab, side: str) -> dict[str, set[str]]:
 
 
 def vip_view(lab: RunningLab) -> dict[str, Any]:
-    """What a user sees through the VIP: the seeded server, network and port."""
-    from sidebyside.lab import seed
-
+    """What a user sees through the VIP of the seeded resources, by content: the server,
+    its network and port, its volume, the stack."""
     conn = seed.connect(lab.state_dir / "clouds.yaml", "lab-vip")
     facts = json.loads((lab.state_dir / "seed.json").read_text())
     server = conn.compute.get_server(facts["servers"]["sbs-server"]["id"])
     network = facts["networks"]["sbs-net"]
     subnet = conn.network.get_subnet(network["subnet"])
     port = conn.network.get_port(facts["ports"]["sbs-port"])
+    volume = conn.block_storage.get_volume(facts["volumes"][seed.VOLUME]["id"])
+    stack = conn.orchestration.get_stack(facts["stacks"][seed.STACK]["id"])
     return {"server": {"status": server.status, "flavor": server.flavor.original_name,
                        "image": server.image.id, "host": server.compute_host,
                        "addresses": server.addresses},
             "subnet": {"cidr": subnet.cidr, "network": subnet.network_id},
             "port": {"device": port.device_id, "ips": port.fixed_ips,
-                     "host": port.binding_host_id, "vif": port.binding_vif_type}}
+                     "host": port.binding_host_id, "vif": port.binding_vif_type},
+            "volume": {"size": volume.size, "status": volume.status,
+                       "attached": sorted(str(a.get("server_id"))
+                                          for a in volume.attachments or [])},
+            "stack": {"status": stack.status,
+                      "outputs": {o["output_key"]: o["output_value"]
+                                  for o in stack.outputs or []}}}
+
+
+def computes_up(lab: RunningLab) -> dict[str, bool]:
+    """Every nova-compute the cloud behind the VIP knows: host -> up."""
+    conn = seed.connect(lab.state_dir / "clouds.yaml", "lab-vip")
+    return {host: svc.up for host, svc in compute_services(conn).items()}
+
+
+def compute_vhost(lab: RunningLab) -> str:
+    """The vhost the compute node's nova.conf names (its transport URL's path)."""
+    conf = (lab.state_dir / COMPUTE_DIR / "etc" / "nova" / "nova.conf").read_text()
+    url = next(line for line in conf.splitlines() if line.startswith("transport_url"))
+    return url.rsplit("/", 1)[1].strip()
+
+
+def old_checksums(lab: RunningLab) -> dict[str, int]:
+    """CHECKSUM TABLE of every table of the old side's databases."""
+    ref = load_inventory(lab.state_dir / "sbs.yaml").side("old").database
+    conn = pymysql.connect(host=ref.host, port=ref.port, user=ref.user,
+                           password=resolve_password(ref) or "")
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT CONCAT('`', TABLE_SCHEMA, '`.`', TABLE_NAME, '`') FROM "
+                        "information_schema.TABLES WHERE TABLE_TYPE='BASE TABLE' AND "
+                        "TABLE_SCHEMA IN %s", (databases_of(list(SERVICE_NAMES)),))
+            tables = [row[0] for row in cur.fetchall()]
+            cur.execute("CHECKSUM TABLE " + ", ".join(tables) + " EXTENDED")
+            return {row[0]: row[1] for row in cur.fetchall()}
+    finally:
+        conn.close()
+
+
+def dashboard_login(lab: RunningLab) -> list[tuple[str, str, str]]:
+    """The dashboard through the VIP: its login page and a real login."""
+    import yaml
+
+    clouds = yaml.safe_load((lab.state_dir / "clouds.yaml").read_text())
+    inventory = load_inventory(lab.state_dir / "sbs.yaml")
+    checks = check_dashboard(str(inventory.ha.dashboard_url),
+                             credentials_of(clouds["clouds"]["lab-vip"]["auth"]))
+    return [(c.name, c.status, c.detail) for c in checks]
 
 
 def test_the_old_cloud_runs_a_server_on_its_compute_node(cloud: RunningLab) -> None:
     view = vip_view(cloud)
     facts = json.loads((cloud.state_dir / "seed.json").read_text())
+    server_id = facts["servers"]["sbs-server"]["id"]
     assert view["server"]["status"] == "ACTIVE" and view["server"]["flavor"] == "sbs-tiny"
-    assert view["port"]["device"] == facts["servers"]["sbs-server"]["id"]
+    assert view["port"]["device"] == server_id
     assert view["port"]["vif"] == "bridge"  # bound by neutron's ML2 for the compute host
     assert view["subnet"]["cidr"] == "10.77.0.0/24"
+    assert view["volume"] == {"size": 1, "status": "in-use", "attached": [server_id]}
+    assert view["stack"] == {"status": "CREATE_COMPLETE",
+                             "outputs": {"marker": seed.STACK_OUTPUT}}
     old = consumers_by_side(cloud, "old")
-    assert {"conductor", "scheduler", "compute", "q-plugin"} <= set(old)
+    assert {"conductor", "scheduler", "compute", "q-plugin", "cinder-scheduler",
+            "cinder-volume", "engine"} <= set(old)
     assert all(sides == {"old"} for sides in old.values()), old
+    assert all(status == "pass" for _, status, _ in dashboard_login(cloud))
 
 
-def test_prepare_keeps_the_new_workers_off_the_old_bus_then_cutover_and_rollback(
-        cloud: RunningLab) -> None:
+def test_prepare_cutover_rollback_of_the_whole_cloud(cloud: RunningLab) -> None:
     before = vip_view(cloud)
-    prepared = sbs(cloud, "prepare", "--yes", timeout=1500)
+    layout = LabLayout(cloud.state_dir)
+    old_vhost, new_vhost = broker.vhost(layout, "old"), broker.vhost(layout, "new")
+    prepared = sbs(cloud, "prepare", "--yes", timeout=1800)
     assert prepared.returncode == 0, prepared.stderr[-4000:]
 
     # the old vhost: only the old side's processes (controllers and the compute node)
     old = consumers_by_side(cloud, "old")
     assert all(sides == {"old"} for sides in old.values()), old
-    # the new vhost: the new conductor, scheduler and neutron RPC workers, and nothing old
+    # the new vhost: the new side's RPC workers of every service, and nothing old
     new = consumers_by_side(cloud, "new")
-    assert {"conductor", "scheduler", "q-plugin"} <= set(new), new
+    assert {"conductor", "scheduler", "q-plugin", "cinder-scheduler", "cinder-volume",
+            "engine"} <= set(new), new
+    assert "compute" not in new  # the compute node stays on the old bus until cutover
     assert all(sides == {"new"} for sides in new.values()), new
     # the carried configs say so: the new side's transport URL names the new vhost
     nova_conf = (cloud.state_dir / "new" / "etc" / "nova" / "nova.conf").read_text()
-    assert broker.vhost(LabLayout(cloud.state_dir), "new") in nova_conf
-    assert broker.vhost(LabLayout(cloud.state_dir), "old") not in nova_conf
+    assert new_vhost in nova_conf and old_vhost not in nova_conf
 
-    cut = sbs(cloud, "cutover", "--yes", timeout=1500)
+    cut = sbs(cloud, "cutover", "--yes", timeout=1800)
     assert cut.returncode == 0, cut.stderr[-4000:]
-    after_cutover = vip_view(cloud)
-    assert after_cutover == before  # the same server, network and port, by content
+    assert vip_view(cloud) == before  # the same server, network, port, volume, stack
+    # the old-release compute node follows the new bus and reports to the new side
+    assert compute_vhost(cloud) == new_vhost
+    assert computes_up(cloud) == {before["server"]["host"]: True}
+    assert "compute" in consumers_by_side(cloud, "new")
+    assert all(status == "pass" for _, status, _ in dashboard_login(cloud)), \
+        dashboard_login(cloud)
+    verified = sbs(cloud, "verify", "--side", "vip", "--json")
+    assert verified.returncode == 0, verified.stdout[-4000:]
+    checks = json.loads(verified.stdout)["smoke"]["checks"]
+    assert {c["service"] for c in checks if c["status"] == "pass"} >= set(SERVICE_NAMES)
+    assert not [c for c in checks if c["status"] != "pass"]
+    old_at_cutover = old_checksums(cloud)  # old services stopped: nothing may write it
+
+    # a user's server, volume and stack through the VIP, on the new control plane with
+    # the old-release compute node
+    conn = seed.connect(cloud.state_dir / "clouds.yaml", "lab-vip")
+    facts = json.loads((cloud.state_dir / "seed.json").read_text())
+    made = seed.user_workload(conn, network_id=facts["networks"]["sbs-net"]["id"],
+                              prefix="after-cutover")
+    server = made["servers"]["after-cutover-server"]
+    assert server["status"] == "ACTIVE" and server["host"] == before["server"]["host"]
+    assert list(server["addresses"]) == ["sbs-net"]
+    volume = made["volumes"]["after-cutover-volume"]
+    assert (volume["status"], volume["server"]) == ("in-use", server["id"])
+    assert made["stacks"]["after-cutover-stack"]["status"] == "CREATE_COMPLETE"
+    assert old_checksums(cloud) == old_at_cutover  # none of it reached the old side
+
+    refused = sbs(cloud, "rollback", "--yes", timeout=900)
+    assert refused.returncode == 10, refused.stderr[-4000:]
+    refusal = refused.stderr.rsplit("\nerror:", 1)[-1]
+    for table in USER_TABLES:
+        assert f"{table}:" in refusal, (table, refusal)
+    for table in BACKGROUND_TABLES:  # logged as the services' own writes, not refused
+        assert f"{table}:" not in refusal, (table, refusal)
+    said = " ".join((refused.stdout + refused.stderr).split())
+    assert "background writes of the new side's services" in said
+    assert "nova.services updated_at" in said
+    exports = list((cloud.state_dir / "flow-state" / "rollback-exports").glob(
+        "*/manifest.json"))
+    assert exports
+    assert computes_up(cloud) == {before["server"]["host"]: True}  # nothing switched
+    assert compute_vhost(cloud) == new_vhost
 
     rolled = sbs(cloud, "rollback", "--yes", "--accept-data-loss", timeout=900)
     assert rolled.returncode == 0, rolled.stderr[-4000:]
     assert vip_view(cloud) == before
+    assert compute_vhost(cloud) == old_vhost
+    assert computes_up(cloud) == {before["server"]["host"]: True}
+    conn = seed.connect(cloud.state_dir / "clouds.yaml", "lab-vip")
+    assert conn.compute.find_server("after-cutover-server") is None  # the old cloud's view
+    assert all(status == "pass" for _, status, _ in dashboard_login(cloud))
 
 
 def test_zz_down_leaves_no_process_of_the_lab(cloud: RunningLab) -> None:
