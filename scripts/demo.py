@@ -1,12 +1,15 @@
 """`make demo`: the main job on the local lab of real services.
 
-Brings the whole-cloud lab up (`sbs lab up --topology cloud`: keystone, glance,
-placement, nova with its conductor, scheduler and a fake-driver compute node holding
-an ACTIVE server, neutron-server with ML2, each side on its own RabbitMQ vhost; an
-empty new controller of the new release, two MariaDB servers, HAProxy on the VIP),
-then runs exactly what an operator would: plan, prepare, cutover under a light load
-through the VIP, verify, a write on the new side, rollback (refused, then accepted
-with the export), and prints what happened and the downtime measured.
+Brings the whole-cloud lab up (`sbs lab up --topology cloud`): the eight services on
+both sides (keystone, glance, placement, nova with its conductor and scheduler,
+neutron-server with ML2, cinder with its scheduler and volume service on cinder's fake
+driver, horizon, heat with its engine), each side on its own RabbitMQ vhost, a
+fake-driver compute node holding an ACTIVE server with a volume attached, a heat stack;
+an empty new controller of the new release, two MariaDB servers, HAProxy on the VIP.
+Then it runs exactly what an operator would: plan, prepare, cutover under a light load
+through the VIP (the compute node follows the new bus), verify, a user's server, volume
+and stack made through the VIP on the new control plane, rollback (refused, then
+accepted with the export), and prints what happened and the downtime measured.
 
 One SLURP hop by default (2025.1 -> 2026.1): nova 2026.1 refuses computes older
 than 2025.1, so the compute node could not stay on 2024.1 through the cutover.
@@ -105,6 +108,28 @@ class Load:
         self._thread.join(60)
 
 
+def user_workload(clouds_file: Path, seed_file: Path) -> dict[str, Any]:
+    """A server booted through the VIP on the seeded network (it lands on the
+    old-release compute node, which follows the new control plane's bus), a volume
+    attached to it, a stack; and the compute services the new control plane sees."""
+    from sidebyside.cloud.compute_services import compute_services
+    from sidebyside.lab import seed
+
+    os.environ["OS_CLIENT_CONFIG_FILE"] = str(clouds_file)
+    conn = seed.connect(clouds_file, "lab-vip")
+    network = json.loads(seed_file.read_text())["networks"][seed.NETWORK]["id"]
+    made = seed.user_workload(conn, network_id=network, prefix="after-cutover")
+    server = made["servers"]["after-cutover-server"]
+    volume = made["volumes"]["after-cutover-volume"]
+    return {"compute services": {host: svc.state for host, svc in
+                                 compute_services(conn).items()},
+            "server": {"status": server["status"], "compute host": server["host"],
+                       "addresses": [a["addr"] for nets in server["addresses"].values()
+                                     for a in nets]},
+            "volume": {"status": volume["status"], "attached to": volume["server"]},
+            "stack": next(iter(made["stacks"].values()))["status"]}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--lab-dir", default=str(ROOT / ".lab"))
@@ -112,7 +137,8 @@ def main() -> int:
     parser.add_argument("--to-release", default="2026.1")
     parser.add_argument("--via", default="")
     parser.add_argument("--topology", default="cloud")
-    parser.add_argument("--services", default="keystone,glance,placement,nova,neutron")
+    parser.add_argument("--services", default="keystone,glance,placement,nova,neutron,"
+                                                "cinder,horizon,heat")
     parser.add_argument("--keep", action="store_true", help="leave the lab running")
     args = parser.parse_args()
     lab = Path(args.lab_dir)
@@ -156,12 +182,10 @@ def run_demo(args: argparse.Namespace, lab: Path, state: Path, inventory: Path,
         time.sleep(2)
     sbs("verify", *common, "--side", "vip")
 
-    banner("5. a write lands on the new side; rollback refuses to drop it silently")
-    env = {"OS_CLIENT_CONFIG_FILE": str(lab / "clouds.yaml")}
-    subprocess.run([sys.executable, "-c",
-                    "import openstack; c = openstack.connect(cloud='lab-vip'); "
-                    "c.identity.create_project(name='created-after-cutover', "
-                    "domain_id='default')"], check=True, env={**os.environ, **env})
+    banner("5. a user's server, volume and stack on the new control plane; rollback "
+           "refuses to drop them silently")
+    workload = user_workload(lab / "clouds.yaml", lab / "seed.json")
+    print(json.dumps(workload, indent=2))
     code = sbs("rollback", *common, "--yes", check=False)
     print(f"(rollback without --accept-data-loss exited {code}: refused, as it must)")
     sbs("rollback", *common, "--yes", "--accept-data-loss")
