@@ -139,6 +139,8 @@ def main() -> int:
     parser.add_argument("--topology", default="cloud")
     parser.add_argument("--services", default="keystone,glance,placement,nova,neutron,"
                                                 "cinder,horizon,heat")
+    parser.add_argument("--address-base", default="",
+                        help="the topology's first three octets instead (beside another lab)")
     parser.add_argument("--keep", action="store_true", help="leave the lab running")
     args = parser.parse_args()
     lab = Path(args.lab_dir)
@@ -161,6 +163,8 @@ def run_demo(args: argparse.Namespace, lab: Path, state: Path, inventory: Path,
                 "--services", args.services]
     if args.via:
         lab_args += ["--via", args.via]
+    if args.address_base:
+        lab_args += ["--address-base", args.address_base]
     sbs(*lab_args)
     common = ["-i", str(inventory), "--state-dir", str(state)]
     if state.exists():  # a previous demo ran here: empty new side, fresh journal
