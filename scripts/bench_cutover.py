@@ -2,12 +2,14 @@
 through the VIP.
 
 The lab is the whole cloud (`sbs lab up --topology cloud`: keystone, glance, placement,
-nova with its conductor, scheduler and a fake-driver compute node, neutron-server),
+nova with its conductor, scheduler and a fake-driver compute node, neutron-server,
+cinder with its scheduler and fake-driver volume service, horizon, heat with its engine),
 2025.1 -> 2026.1, on its own addresses (`--address-base 127.0.6`, lab dir `.lab-bench`)
 so it never meets another lab. While `sbs cutover` runs, the load reads every service
 through the VIP with an admin token at one total rate (keystone projects, glance
 images, placement resource providers, nova servers of all projects, neutron networks,
-each in turn), with keystone logins and project creates among them. Per service: the
+cinder volumes of all projects, heat stacks, and horizon's login page, each in turn),
+with keystone logins and project creates among them. Per service: the
 requests, the failed ones (and those in flight during the HAProxy switch), the longest
 unavailability window, the served latency, and the write window (from that service's
 `cutover.freeze-writes.<service>` step to `cutover.thaw-writes`), each failed read with
@@ -30,6 +32,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from demo import ROOT, Load, banner, issue_token, sbs, token_body, vip_auth  # noqa: E402
 
+from sidebyside.inventory import load_inventory  # noqa: E402
 from sidebyside.traffic.loadgen import (  # noqa: E402
     LoadResult,
     ReadTarget,
@@ -40,13 +43,18 @@ from sidebyside.traffic.loadgen import (  # noqa: E402
 )
 
 RESULTS = ROOT / "bench" / "results"
-SERVICES = ("keystone", "glance", "placement", "nova", "neutron")
-# service -> (its catalog type, the read under load below its public endpoint)
+SERVICES = ("keystone", "glance", "placement", "nova", "neutron", "cinder", "horizon",
+            "heat")
+# service -> (its catalog type, the read under load below its public endpoint); horizon
+# has no catalog entry: its read is the login page below the inventory's dashboard URL
 READS = {"keystone": ("identity", "/projects"),
          "glance": ("image", "/v2/images"),
          "placement": ("placement", "/resource_providers"),
          "nova": ("compute", "/servers/detail?all_tenants=1"),
-         "neutron": ("network", "/v2.0/networks")}
+         "neutron": ("network", "/v2.0/networks"),
+         "cinder": ("volumev3", "/volumes/detail?all_tenants=1"),
+         "heat": ("orchestration", "/stacks")}
+DASHBOARD_READ = "auth/login/"
 KIND_LABEL = {"get": "reads", "token": "logins (POST /v3/auth/tokens)",
               "write": "writes (POST /v3/projects)"}
 RATE = 10.0
@@ -74,26 +82,34 @@ def public_endpoints(catalog: list[dict[str, Any]]) -> dict[str, str]:
 
 
 def read_targets(endpoints: dict[str, str], token: str,
-                 services: tuple[str, ...] = SERVICES) -> list[ReadTarget]:
-    """Pure: each service's read under load on its public endpoint, with the token.
-    Raises SystemExit naming a service the catalog has no public endpoint for."""
-    missing = [s for s in services if READS[s][0] not in endpoints]
+                 services: tuple[str, ...] = SERVICES,
+                 dashboard_url: str | None = None) -> list[ReadTarget]:
+    """Pure: each service's read under load on its public endpoint, with the token;
+    horizon's on `dashboard_url`, without (its login page). Raises SystemExit naming a
+    service the catalog has no public endpoint for (horizon: no dashboard URL)."""
+    missing = [s for s in services if (s == "horizon" and not dashboard_url)
+               or (s != "horizon" and READS[s][0] not in endpoints)]
     if missing:
         raise SystemExit(f"bench: no public endpoint in the catalog for {', '.join(missing)}")
-    return [ReadTarget(service=s, url=endpoints[READS[s][0]] + READS[s][1],
+    return [ReadTarget(service=s, url=str(dashboard_url).rstrip("/") + "/" + DASHBOARD_READ)
+            if s == "horizon" else
+            ReadTarget(service=s, url=endpoints[READS[s][0]] + READS[s][1],
                        headers={"X-Auth-Token": token}) for s in services]
 
 
-def vip_read_targets(clouds_file: Path) -> list[ReadTarget]:
+def vip_read_targets(clouds_file: Path, inventory_file: Path) -> list[ReadTarget]:
     """The reads of every service through the VIP, with an admin token (the lab-vip
-    cloud is admin: nova lists all projects' servers only for an admin)."""
+    cloud is admin: nova lists all projects' servers only for an admin), horizon's on
+    the inventory's dashboard URL."""
+    dashboard = load_inventory(inventory_file).ha.dashboard_url
     auth_url = vip_auth(clouds_file)["auth_url"].rstrip("/")
     token = issue_token(clouds_file)
     request = urllib.request.Request(f"{auth_url}/auth/catalog",
                                      headers={"X-Auth-Token": token})
     with urllib.request.urlopen(request, timeout=30) as answer:
         catalog = json.load(answer)["catalog"]
-    return read_targets(public_endpoints(catalog), token)
+    return read_targets(public_endpoints(catalog), token,
+                        dashboard_url=str(dashboard) if dashboard else None)
 
 
 class CloudLoad(Load):
@@ -287,7 +303,7 @@ def main() -> int:
         banner("prepare")
         sbs("prepare", *common, "--yes")
         banner("cutover under load")
-        reads = vip_read_targets(lab / "clouds.yaml")
+        reads = vip_read_targets(lab / "clouds.yaml", inventory)
         with CloudLoad(lab / "clouds.yaml", reads) as load:
             time.sleep(5)
             started = time.monotonic()

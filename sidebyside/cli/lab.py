@@ -126,7 +126,9 @@ def up(
         "--topology", help="single: one controller a side, one HAProxy, on 127.0.0.10-12 "
                            "(MariaDB :13306). ha3: three controllers a side behind two "
                            "HAProxy nodes on 127.0.2.10-17 (MariaDB :23306, service ports "
-                           "+10000).")] = "single",
+                           "+10000). cloud: one controller a side on 127.0.3.10-12 "
+                           "(MariaDB :33306, service ports +20000), for the whole cloud "
+                           "beside a default lab.")] = "single",
     address_base: Annotated[str | None, typer.Option(
         "--address-base", help="The topology's first three octets instead, e.g. 127.0.3 "
                                "(to run two labs of one topology side by side).")] = None,

@@ -164,6 +164,21 @@ ROUTER, SECURITY_GROUP, PORT, SERVER = "sbs-router", "sbs-web", "sbs-port", "sbs
 SERVER_ACTIVE_TIMEOUT = 240
 
 
+def _wait_active(conn: Any, server: Any, name: str) -> Any:
+    """`server` once ACTIVE. Raises StepFailed (it went to ERROR, never became ACTIVE
+    within SERVER_ACTIVE_TIMEOUT, or the API failed while waiting)."""
+    try:
+        return conn.compute.wait_for_server(server, status="ACTIVE", failures=["ERROR"],
+                                            wait=SERVER_ACTIVE_TIMEOUT)
+    except os_exc.ResourceFailure as exc:
+        raise _fail(f"server {name} did not become ACTIVE", exc) from None
+    except os_exc.ResourceTimeout as exc:
+        raise _fail(f"server {name} not ACTIVE within {SERVER_ACTIVE_TIMEOUT} s",
+                    exc) from None
+    except os_exc.SDKException as exc:
+        raise _fail(f"waiting for server {name} to become ACTIVE", exc) from None
+
+
 def seed_cloud(conn: Any, *, image_id: str) -> dict[str, Any]:
     """A flavor, a network with its subnet, a router on it, a security group with a
     rule, a port, and a server ACTIVE on the compute node on that port (idempotent).
@@ -194,15 +209,9 @@ def seed_cloud(conn: Any, *, image_id: str) -> dict[str, Any]:
             server = conn.compute.create_server(
                 name=SERVER, flavor_id=flavor.id, image_id=image_id,
                 networks=[{"port": port.id}])
-        server = conn.compute.wait_for_server(server, status="ACTIVE", failures=["ERROR"],
-                                              wait=SERVER_ACTIVE_TIMEOUT)
-    except os_exc.ResourceFailure as exc:
-        raise _fail(f"server {SERVER} did not become ACTIVE", exc) from None
-    except os_exc.ResourceTimeout as exc:
-        raise _fail(f"server {SERVER} not ACTIVE within {SERVER_ACTIVE_TIMEOUT} s",
-                    exc) from None
     except os_exc.SDKException as exc:
         raise _fail("seeding the old cloud's compute and network", exc) from None
+    server = _wait_active(conn, server, SERVER)
     return {"flavors": {FLAVOR["name"]: flavor.id},
             "networks": {NETWORK: {"id": network.id, "subnet": subnet.id,
                                    "cidr": SUBNET_CIDR}},
@@ -283,15 +292,9 @@ def boot_server(conn: Any, name: str, *, network_id: str) -> dict[str, Any]:
             server = conn.compute.create_server(name=name, flavor_id=flavor.id,
                                                 image_id=image.id,
                                                 networks=[{"uuid": network_id}])
-        server = conn.compute.wait_for_server(server, status="ACTIVE", failures=["ERROR"],
-                                              wait=SERVER_ACTIVE_TIMEOUT)
-    except os_exc.ResourceFailure as exc:
-        raise _fail(f"server {name} did not become ACTIVE", exc) from None
-    except os_exc.ResourceTimeout as exc:
-        raise _fail(f"server {name} not ACTIVE within {SERVER_ACTIVE_TIMEOUT} s",
-                    exc) from None
     except os_exc.SDKException as exc:
         raise _fail(f"booting server {name}", exc) from None
+    server = _wait_active(conn, server, name)
     return {"servers": {name: {"id": server.id, "status": server.status,
                                "host": server.compute_host, "flavor": FLAVOR["name"],
                                "addresses": server.addresses}}}

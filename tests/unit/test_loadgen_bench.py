@@ -52,16 +52,28 @@ def test_reads_of_every_service_from_the_catalog(bench: ModuleType) -> None:
     catalog = [{"type": t, "endpoints": [
         {"interface": "internal", "url": f"http://10.0.0.1/{t}"},
         {"interface": "public", "url": f"http://127.0.6.10:1/{t}/"}]}
-        for t in ("identity", "image", "placement", "compute", "network")]
+        for t in ("identity", "image", "placement", "compute", "network", "volumev3",
+                  "orchestration")]
     endpoints = bench.public_endpoints(catalog)
     assert endpoints["compute"] == "http://127.0.6.10:1/compute"
-    targets = bench.read_targets(endpoints, "tok")
+    targets = bench.read_targets(endpoints, "tok", dashboard_url="http://127.0.6.10:80/")
+    by_service = {t.service: t for t in targets}
     assert [t.service for t in targets] == list(bench.SERVICES)
-    assert targets[3].url == "http://127.0.6.10:1/compute/servers/detail?all_tenants=1"
-    assert targets[4].url == "http://127.0.6.10:1/network/v2.0/networks"
-    assert all(t.headers == {"X-Auth-Token": "tok"} for t in targets)
+    assert by_service["nova"].url == "http://127.0.6.10:1/compute/servers/detail?all_tenants=1"
+    assert by_service["neutron"].url == "http://127.0.6.10:1/network/v2.0/networks"
+    assert by_service["cinder"].url == \
+        "http://127.0.6.10:1/volumev3/volumes/detail?all_tenants=1"
+    assert by_service["heat"].url == "http://127.0.6.10:1/orchestration/stacks"
+    # the dashboard: its login page, no token (it is no API)
+    assert by_service["horizon"].url == "http://127.0.6.10:80/auth/login/"
+    assert by_service["horizon"].headers == {}
+    assert all(t.headers == {"X-Auth-Token": "tok"} for s, t in by_service.items()
+               if s != "horizon")
     with pytest.raises(SystemExit, match="neutron"):
-        bench.read_targets({k: v for k, v in endpoints.items() if k != "network"}, "tok")
+        bench.read_targets({k: v for k, v in endpoints.items() if k != "network"}, "tok",
+                           dashboard_url="http://127.0.6.10:80/")
+    with pytest.raises(SystemExit, match="horizon"):
+        bench.read_targets(endpoints, "tok")
 
 
 def test_write_window_per_service_from_its_freeze_to_the_thaw(bench: ModuleType) -> None:
