@@ -106,6 +106,10 @@ class ServiceInfo:
     background_writes: tuple[BackgroundWrites, ...] = ()
     # run on every new controller once its configuration is carried (prepare)
     static_assets: tuple[AssetCommand, ...] = ()
+    # the binary of its compute service in its `services` tables, and the service
+    # version that code records there in each release (nova-compute)
+    compute_binary: str | None = None
+    compute_versions: dict[str, int] = field(default_factory=dict, hash=False)
 
     @property
     def dispatched_stages(self) -> frozenset[str]:
@@ -159,6 +163,10 @@ def catalog() -> dict[str, ServiceInfo]:
                 AssetCommand(name=str(a["name"]), run=str(a["run"]),
                              timeout=float(a.get("timeout", DEFAULT_STAGE_TIMEOUT)))
                 for a in entry.get("static_assets") or []),
+            compute_binary=(entry.get("compute_service") or {}).get("binary"),
+            compute_versions={str(k): int(v) for k, v in
+                              ((entry.get("compute_service") or {}).get("versions")
+                               or {}).items()},
         )
     return result
 

@@ -15,6 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sidebyside.computes.versions import (
+    RegisteredCompute,
+    judge_computes,
+    undeclared_computes,
+)
 from sidebyside.config.ini import Document
 from sidebyside.db import server_facts
 from sidebyside.db.client import ReadOnlySession, text_of
@@ -235,6 +240,36 @@ class _Preflight:
         else:
             self.report.add("bus", OK, "new.broker", "the new side's RPC workers have a "
                             "broker or vhost of their own")
+
+    def computes(self) -> None:
+        """Every compute service registered with the old control plane runs a version
+        the new release accepts (sidebyside/computes/versions.py), and each is one the
+        inventory's computes name, so it follows the control plane's bus at cutover."""
+        nova = service("nova")
+        if "nova" not in self.inv.services or not nova.compute_binary \
+                or not self.db_ok.get("old"):
+            return
+        with server_facts.probe_session(self.inv.old.database, "old.database") as conn:
+            registered = registered_computes(conn, nova.compute_binary, [
+                d for d in nova.databases if d in server_facts.existing_databases(conn)])
+        if not registered:
+            self.report.add("computes", OK, nova.compute_binary,
+                            "no compute service registered on the old side")
+            return
+        for finding in judge_computes(registered, self.inv.release.to,
+                                      nova.compute_versions, binary=nova.compute_binary):
+            self.report.add("computes", finding.severity, finding.host, finding.message,
+                            finding.advice)
+        declared = ({self.inv.computes.nova_host(n) for n in self.inv.computes.nodes}
+                    if self.inv.computes else set())
+        bus_moves = self.inv.old.broker is not None and self.inv.new.broker is not None
+        for host in undeclared_computes(registered, declared):
+            self.report.add(
+                "computes", BLOCKER if bus_moves else WARNING, host,
+                f"{nova.compute_binary} is registered on this host, which computes.nodes "
+                "does not name (by nova_host): at cutover it would not follow the new "
+                "control plane's bus, and sbs computes upgrade would not reach it",
+                "add it to computes.nodes, or delete its service record if it is gone")
 
     def _new_database_host(self) -> Host | None:
         address = self.inv.new.database.host
@@ -521,6 +556,7 @@ class _Preflight:
         self.guarded("database", self.databases_reachable, BLOCKER)
         self.guarded("sides", self.sides, BLOCKER)
         self.guarded("bus", self.bus, BLOCKER)
+        self.guarded("computes", self.computes, BLOCKER)
         self.guarded("disk", self.disk)
         self.guarded("capacity", self.capacity)
         self.guarded("package", self.packages, BLOCKER)
@@ -551,6 +587,25 @@ def keystone_catalog(conn: ReadOnlySession, database: str = "keystone"
                                     interface=text_of(interface or ""),
                                     url=text_of(url or "")))
     return entries
+
+
+def registered_computes(conn: ReadOnlySession, binary: str, databases: list[str]
+                        ) -> list[RegisteredCompute]:
+    """The `binary` rows (not deleted) of the `services` table of every one of
+    `databases` that has one (nova's cell databases; nova_api has none)."""
+    found = []
+    for database in databases:
+        if not conn.query("SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = "
+                          "%s AND TABLE_NAME = 'services'", (database,)):
+            continue
+        quoted = "`" + database.replace("`", "``") + "`"
+        for host, version, disabled, forced_down in conn.query(
+                f"SELECT host, version, disabled, forced_down FROM {quoted}.services "
+                "WHERE deleted = 0 AND `binary` = %s", (binary,)):
+            found.append(RegisteredCompute(host=text_of(host), version=int(version or 0),
+                                           database=database, disabled=bool(disabled),
+                                           forced_down=bool(forced_down)))
+    return found
 
 
 def token_issue_writes(options: dict[tuple[str, str], str]) -> list[str]:

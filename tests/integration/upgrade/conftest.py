@@ -88,7 +88,7 @@ class DbServer:
                                                f"`{database}`.alembic_version")}
 
 
-def _start(base: Path, name: str) -> DbServer:
+def start_db_server(base: Path, name: str) -> DbServer:
     server = start_mariadb(base / name, name=name)
     option_file = base / f"{name}.cnf"
     option_file.write_text(f"[client]\nhost={server.host}\nport={server.port}\nuser=root\n"
@@ -104,9 +104,9 @@ def _start(base: Path, name: str) -> DbServer:
 def db_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DbServer, DbServer]]:
     """(old, new) MariaDB servers on their own loopback addresses, stopped by PID after."""
     base = tmp_path_factory.mktemp("upgrade-db")
-    old = _start(base, "old-db")
+    old = start_db_server(base, "old-db")
     try:
-        new = _start(base, "new-db")
+        new = start_db_server(base, "new-db")
     except BaseException:
         old.server.stop()
         raise
