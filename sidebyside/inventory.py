@@ -390,11 +390,17 @@ class ComputeNodeModel(_Model):
 
 class ComputesModel(_Model):
     """The compute nodes, by inventory host name, moved `batch_size` at a time; each must
-    register with the control plane it moves to within `register_timeout`."""
+    register with the control plane it moves to within `register_timeout`.
+
+    `upgrade`: the operator's automation that upgrades one node in place (`sbs computes
+    upgrade`), as `deploy` is for the new controllers: an ansible playbook (run with
+    `--limit <node>` unless `limit` says otherwise, the node in `sbs_compute_node`) or a
+    command (the node in SBS_COMPUTE_NODE)."""
 
     nodes: dict[str, ComputeNodeModel] = Field(min_length=1)
     batch_size: Annotated[int, Field(ge=1)] = 1
     register_timeout: Duration = 180.0
+    upgrade: DeployModel | None = None
 
     def nova_host(self, name: str) -> str:
         return self.nodes[name].nova_host or name

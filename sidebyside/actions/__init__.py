@@ -15,7 +15,13 @@ from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
 
 from sidebyside.actions.cloud import SnapshotResourcesAction, VerifySideAction, VerifyVipAction
-from sidebyside.actions.computes import FollowBusAction
+from sidebyside.actions.computes import (
+    FollowBusAction,
+    RequireComputesOnOldReleaseAction,
+    RequireNewServingAction,
+    UpgradeComputesAction,
+    VerifyComputesAction,
+)
 from sidebyside.actions.config import ConfigAction
 from sidebyside.actions.context import ActionContext, HostFactory
 from sidebyside.actions.data import (
@@ -27,6 +33,11 @@ from sidebyside.actions.data import (
     requires_verified_copy,
 )
 from sidebyside.actions.deploy import DeployAction
+from sidebyside.actions.finalize import (
+    FinalizeDbAction,
+    RemoveRpcPinsAction,
+    RequireAllUpgradedAction,
+)
 from sidebyside.actions.service_control import StartServiceAction, StopServiceAction
 from sidebyside.actions.sides import ProveSidesDistinct
 from sidebyside.actions.traffic import (
@@ -81,6 +92,14 @@ ACTIONS: Mapping[str, ActionBuilder] = MappingProxyType({
     "move_vip": MoveVipAction,                                          # actions/traffic.py
     # compute nodes
     "follow_bus": FollowBusAction,                                      # actions/computes.py
+    # after the cutover: the compute nodes' upgrade, and finalize
+    "require_new_serving": RequireNewServingAction,                     # actions/computes.py
+    "upgrade_computes": UpgradeComputesAction,                          # actions/computes.py
+    "verify_computes": VerifyComputesAction,                            # actions/computes.py
+    "require_computes_on_old_release": RequireComputesOnOldReleaseAction,  # actions/computes.py
+    "require_all_upgraded": RequireAllUpgradedAction,                   # actions/finalize.py
+    "remove_rpc_pins": RemoveRpcPinsAction,                             # actions/finalize.py
+    "finalize_db": FinalizeDbAction,                                    # actions/finalize.py
     # verification
     "snapshot_resources": SnapshotResourcesAction,                      # actions/cloud.py
     "verify_side": VerifySideAction,                                    # actions/cloud.py

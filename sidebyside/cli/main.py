@@ -19,7 +19,8 @@ app = typer.Typer(
 _COMMAND_MODULES = ("plan", "phases", "status", "check", "verify")
 _SUB_APPS = {"db": "Copy, verify and back up databases.",
              "config": "Collect and translate service configuration.",
-             "lab": "The local lab of real OpenStack services."}
+             "lab": "The local lab of real OpenStack services.",
+             "computes": "The compute nodes: their rolling upgrade after the cutover."}
 
 
 def _version(value: bool) -> None:

@@ -1,5 +1,6 @@
-"""`sbs prepare`, `sbs cutover`, `sbs rollback`: the upgrade phases, each a guarded run
-(the runbook itself is `sbs plan`)."""
+"""`sbs prepare`, `sbs cutover`, `sbs rollback`, `sbs finalize`: the upgrade phases,
+each a guarded run (the runbook itself is `sbs plan`); `sbs computes upgrade` is one too
+(cli/computes.py)."""
 
 from __future__ import annotations
 
@@ -27,10 +28,14 @@ _QUESTIONS = {
     "prepare": "Deploy and fill the NEW controllers of {env} (the old side is only read)?",
     "cutover": "Cut {env} over to the new controllers? The old services will be stopped",
     "rollback": "Send {env}'s traffic back to the OLD controllers?",
+    "computes-upgrade": "Upgrade {env}'s compute nodes in place, one batch at a time (each "
+                        "disabled while it is upgraded)? Rollback is refused afterwards",
+    "finalize": "Finalize {env}: remove the RPC pins and run the online data migrations "
+                "and contracts (no way back to the old release after)?",
 }
 
 
-def _run(command: str, inventory, state_dir, as_json: bool, dry_run: bool, yes: bool,
+def run_phase(command: str, inventory, state_dir, as_json: bool, dry_run: bool, yes: bool,
          restart: bool, **options: object) -> None:  # type: ignore[no-untyped-def]
     from sidebyside.actions import ActionSet
 
@@ -80,15 +85,15 @@ def register(app: typer.Typer) -> None:
                     "--redeploy", help="Run the deploy step again even if it succeeded.")]
                 = False) -> None:
         """Pre-flight, backup, deploy, copy, translate and db_sync the new controller."""
-        _run("prepare", inventory, state_dir, as_json, dry_run, yes, restart,
-             redeploy=redeploy)
+        run_phase("prepare", inventory, state_dir, as_json, dry_run, yes, restart,
+                  redeploy=redeploy)
 
     @app.command()
     def cutover(inventory: InventoryOpt = DEFAULT_INVENTORY, state_dir: StateDirOpt = None,
                 as_json: JsonOpt = False, dry_run: DryRunOpt = False, yes: YesOpt = False,
                 restart: RestartOpt = False) -> None:
         """Drain the old services, final sync, switch traffic, verify through the VIP."""
-        _run("cutover", inventory, state_dir, as_json, dry_run, yes, restart)
+        run_phase("cutover", inventory, state_dir, as_json, dry_run, yes, restart)
 
     @app.command()
     def rollback(inventory: InventoryOpt = DEFAULT_INVENTORY, state_dir: StateDirOpt = None,
@@ -99,5 +104,14 @@ def register(app: typer.Typer) -> None:
                      help="Roll back even though the new side took writes (they are "
                           "exported to a file first).")] = False) -> None:
         """Send traffic back to the untouched old controller."""
-        _run("rollback", inventory, state_dir, as_json, dry_run, yes, restart,
-             accept_data_loss=accept_data_loss)
+        run_phase("rollback", inventory, state_dir, as_json, dry_run, yes, restart,
+                  accept_data_loss=accept_data_loss)
+
+    @app.command()
+    def finalize(inventory: InventoryOpt = DEFAULT_INVENTORY, state_dir: StateDirOpt = None,
+                 as_json: JsonOpt = False, dry_run: DryRunOpt = False, yes: YesOpt = False,
+                 restart: RestartOpt = False) -> None:
+        """Once every node runs the new release: remove the RPC pins, run the online data
+        migrations and pending contracts. Refuses, naming the hosts, while an older
+        service is registered."""
+        run_phase("finalize", inventory, state_dir, as_json, dry_run, yes, restart)

@@ -17,7 +17,11 @@ from sidebyside.cli.common import (
     existing_journal,
 )
 from sidebyside.plan import build_plan
+from sidebyside.plan.builder import COMMANDS
 from sidebyside.plan.estimate import estimate_window
+
+# `sbs plan computes` is the runbook of `sbs computes upgrade`
+PLAN_ALIASES = {"computes": "computes-upgrade"}
 
 
 class Format(StrEnum):
@@ -29,7 +33,9 @@ class Format(StrEnum):
 def register(app: typer.Typer) -> None:
     @app.command("plan")
     def plan_command(
-        command: Annotated[str, typer.Argument(help="prepare, cutover or rollback.")] = "cutover",
+        command: Annotated[str, typer.Argument(
+            help="prepare, cutover, rollback, computes (the compute nodes' upgrade) or "
+                 "finalize.")] = "cutover",
         inventory: InventoryOpt = DEFAULT_INVENTORY,
         state_dir: StateDirOpt = None,
         fmt: Annotated[Format, typer.Option("--format", help="text, md or json.")] = Format.text,
@@ -38,8 +44,10 @@ def register(app: typer.Typer) -> None:
         """Print the ordered steps of a command, with the downtime estimate for cutover."""
         from sidebyside.errors import InputError
 
-        if command not in ("prepare", "cutover", "rollback"):
-            raise InputError(f"unknown command {command!r}: use prepare, cutover or rollback")
+        command = PLAN_ALIASES.get(command, command)
+        if command not in COMMANDS:
+            raise InputError(f"unknown command {command!r}: use prepare, cutover, rollback, "
+                             "computes or finalize")
         # Every secret reference is read now (never shown): a password file the run
         # could not read fails here, not in the middle of the window.
         env = environment(inventory, state_dir, check_secrets=True)

@@ -32,3 +32,27 @@ def compute_services(conn: Any) -> dict[str, ComputeService]:
             updated_at=str(svc.updated_at) if svc.updated_at else None,
             forced_down=bool(getattr(svc, "is_forced_down", False)))
     return found
+
+
+def set_compute_enabled(conn: Any, host: str, *, enabled: bool, reason: str | None = None
+                        ) -> None:
+    """Enable or disable (with `reason`) the nova-compute of `host`. Raises LookupError
+    when the cloud has none there."""
+    found = list(conn.compute.services(binary="nova-compute", host=host))
+    if not found:
+        raise LookupError(f"no nova-compute registered on host {host}")
+    for svc in found:
+        if enabled:
+            conn.compute.enable_service(svc)
+        else:
+            conn.compute.disable_service(svc, disabled_reason=reason)
+
+
+def hypervisor_names(conn: Any) -> list[str]:
+    """The hypervisors' names (one per compute node), sorted."""
+    return sorted(str(h.name) for h in conn.compute.hypervisors())
+
+
+def resource_provider_ids(conn: Any) -> list[str]:
+    """The placement resource providers' ids, sorted."""
+    return sorted(str(rp.id) for rp in conn.placement.resource_providers())

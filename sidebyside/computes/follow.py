@@ -46,6 +46,14 @@ class NodeMoved:
                 "heartbeat": self.heartbeat}
 
 
+def file_attributes(host: Host, target: str, root: str) -> tuple[int, str, str]:
+    """(mode, owner, group) of the file `target` on `host` (a rewrite keeps them)."""
+    _kind, owner, group, mode, _size, _path = parse_find_output(
+        host.run(["find", "-L", target, "-maxdepth", "0", "-printf", _FIND_FORMAT]).stdout,
+        root)[0]
+    return mode, owner, group
+
+
 def move_configs(host: Host, root: str, configs: list[str], bus: BusMove, *,
                  keep_original: bool) -> list[str]:
     """Step 1 on one node. Returns `<path> [section] key` for each URL moved. Raises
@@ -60,9 +68,7 @@ def move_configs(host: Host, root: str, configs: list[str], bus: BusMove, *,
         changed, keys = follow_bus(data, bus, path=path)
         if not keys:
             continue
-        kind, owner, group, mode, _size, _path = parse_find_output(
-            host.run(["find", "-L", target, "-maxdepth", "0", "-printf", _FIND_FORMAT]).stdout,
-            root)[0]
+        mode, owner, group = file_attributes(host, target, root)
         kept = target + KEPT_SUFFIX
         if keep_original and not host.exists(kept):
             host.put_file(kept, data, mode=mode, owner=owner, group=group)
@@ -73,25 +79,29 @@ def move_configs(host: Host, root: str, configs: list[str], bus: BusMove, *,
 
 def wait_registered(read: Callable[[], ComputeService | None], before: str | None, *,
                     node: str, timeout: float, clock: Callable[[], float] = time.monotonic,
-                    sleep: Callable[[float], None] = time.sleep,
-                    interval: float = 2.0) -> ComputeService:
+                    sleep: Callable[[float], None] = time.sleep, interval: float = 2.0,
+                    also: Callable[[], str | None] | None = None,
+                    where: str = "the control plane it moved to") -> ComputeService:
     """Step 3: the node's service as the target control plane has it, once up with a
-    heartbeat other than `before`. Raises VerificationError after `timeout` seconds, saying
-    what was last seen."""
+    heartbeat other than `before` (and, with `also`, once that says nothing is missing:
+    it returns what is, or None). Raises VerificationError after `timeout` seconds,
+    saying what was last seen."""
     deadline = clock() + timeout
     last: ComputeService | None = None
     while True:
         try:
             last = read()
+            missing = also() if also is not None and last is not None else None
         except Exception as exc:  # noqa: BLE001 - an API not answering yet is retried
             seen = f"the API did not answer ({type(exc).__name__})"
         else:
-            if last is not None and last.up and last.updated_at != before:
+            if last is not None and last.up and last.updated_at != before and missing is None:
                 return last
             seen = ("not registered" if last is None else
                     f"state {last.state}, last heartbeat {last.updated_at or 'never'}"
-                    + (" (from before the restart)" if last.updated_at == before else ""))
+                    + (" (from before the restart)" if last.updated_at == before else "")
+                    + (f"; {missing}" if missing else ""))
         if clock() >= deadline:
-            raise VerificationError(f"compute {node} did not register with the control plane it "
-                                    f"moved to within {timeout:.0f}s: {seen}")
+            raise VerificationError(f"compute {node} did not register with {where} within "
+                                    f"{timeout:.0f}s: {seen}")
         sleep(interval)

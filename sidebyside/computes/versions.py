@@ -21,13 +21,14 @@ from sidebyside.services.releases import parse
 
 @dataclass(frozen=True)
 class RegisteredCompute:
-    """One compute service row of the old side (`services`, not deleted)."""
+    """One service row of a nova cell database (`services`, not deleted)."""
 
     host: str
     version: int
     database: str
     disabled: bool = False
     forced_down: bool = False
+    binary: str = "nova-compute"
 
     @property
     def in_service(self) -> bool:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from sidebyside.errors import InputError
 from sidebyside.inventory import Inventory
 from sidebyside.plan.model import Changes, Plan, Step
 from sidebyside.services.catalog import databases_of, service
 from sidebyside.sides import require_own_bus
 
-COMMANDS = ("prepare", "cutover", "rollback")
+COMMANDS = ("prepare", "cutover", "rollback", "computes-upgrade", "finalize")
 
 
 # Phases shared by the runbooks ------------------------------------------------------
@@ -355,6 +356,11 @@ def plan_rollback(inv: Inventory) -> list[Step]:
     return [
         # With a dead new side, what an earlier run proved stands in (actions/sides.py).
         _prove_sides("rollback", recorded_ok=True),
+        *([Step(id="rollback.computes-old-release", action="require_computes_on_old_release",
+                changes=Changes.NOTHING, gate=True,
+                title="The compute nodes still run the old release (none upgraded since the "
+                      "cutover): the old control plane can take them back")]
+          if inv.computes else []),
         Step(id="rollback.new-writes", action="report_new_writes", changes=Changes.LOCAL,
              params={"databases": dbs},
              title="Report what was written on the new side since cutover; export it; "
@@ -379,8 +385,79 @@ def plan_rollback(inv: Inventory) -> list[Step]:
     ]
 
 
+# after the cutover ------------------------------------------------------------------
+
+def _new_serves(phase: str, *, record_picture: bool = False) -> Step:
+    return Step(id=f"{phase}.new-serves", action="require_new_serving",
+                changes=Changes.NOTHING, gate=True,
+                params={"record_picture": True} if record_picture else {},
+                title="The cutover is done and not rolled back: the new control plane serves"
+                      + (" (its compute services, hypervisors and resource providers "
+                         "recorded)" if record_picture else ""))
+
+
+def plan_computes_upgrade(inv: Inventory) -> list[Step]:
+    """The rolling in-place upgrade of the compute nodes under the new control plane.
+    Raises InputError (exit 2) without computes.nodes or computes.upgrade."""
+    if inv.computes is None:
+        raise InputError(f"{inv.source}: computes: the inventory names no compute nodes",
+                         hint="add computes.nodes (and computes.upgrade) to upgrade them")
+    if inv.computes.upgrade is None:
+        raise InputError(f"{inv.source}: computes.upgrade: not given",
+                         hint="name the automation that upgrades one compute node: "
+                              "computes.upgrade.ansible (playbook, inventory) or "
+                              "computes.upgrade.command")
+    names = list(inv.computes.nodes)
+    how = "ansible playbook" if inv.computes.upgrade.ansible else "upgrade command"
+    return [
+        _new_serves("computes-upgrade", record_picture=True),
+        Step(id="computes-upgrade.nodes", action="upgrade_computes", changes=Changes.COMPUTES,
+             hosts=tuple(names),
+             title=f"Upgrade the compute nodes ({', '.join(names)}) to {inv.release.to}, "
+                   f"{inv.computes.batch_size} at a time (--batch-size): each disabled, "
+                   f"upgraded by the operator's {how}, restarted, back at {inv.release.to}'s "
+                   "service version, enabled; the first failure stops the run"),
+        Step(id="computes-upgrade.verify", action="verify_computes", changes=Changes.NOTHING,
+             title="Verify through the VIP: every compute service up and enabled at the new "
+                   "release, hypervisors and resource providers as before"),
+    ]
+
+
+def plan_finalize(inv: Inventory) -> list[Step]:
+    """Once nothing of the old release is registered: the RPC pins gone, the online data
+    migrations run to the end, any contract still pending run."""
+    new_ctl = inv.new.controllers[0]
+    steps = [
+        _new_serves("finalize"),
+        Step(id="finalize.nothing-old", action="require_all_upgraded", changes=Changes.NOTHING,
+             gate=True, title="No service of an older release is registered (nova's and "
+                              "cinder's services in the new databases): else refuse, naming "
+                              "the hosts"),
+    ]
+    if "nova" in inv.services:
+        steps += [
+            Step(id="finalize.rpc-pins", action="remove_rpc_pins", changes=Changes.NEW_SIDE,
+                 hosts=tuple(inv.new.controllers),
+                 title="Remove the RPC version pins set by hand ([upgrade_levels] of nova.conf "
+                       "on the new controllers; `auto` stays)"),
+            *_stop(inv, "finalize", "new", ["nova"]),
+            *[s for s in _start_each(inv, "finalize", "new") if s.service == "nova"],
+        ]
+    steps += [
+        Step(id=f"finalize.db.{svc}", action="finalize_db", service=svc,
+             changes=Changes.NEW_SIDE, hosts=(new_ctl,), params={"release": inv.release.to},
+             title=f"{svc}: {', '.join(service(svc).finalize_stages)} with {inv.release.to}")
+        for svc in inv.ordered_services if service(svc).finalize_stages
+    ]
+    steps.append(Step(id="finalize.verify-vip", action="verify_vip", changes=Changes.NOTHING,
+                      params={"expect": "new"},
+                      title="Verify through the VIP that the new cloud answers"))
+    return steps
+
+
 _BUILDERS: dict[str, Callable[[Inventory], list[Step]]] = {
     "prepare": plan_prepare, "cutover": plan_cutover, "rollback": plan_rollback,
+    "computes-upgrade": plan_computes_upgrade, "finalize": plan_finalize,
 }
 
 

@@ -110,6 +110,9 @@ class ServiceInfo:
     # version that code records there in each release (nova-compute)
     compute_binary: str | None = None
     compute_versions: dict[str, int] = field(default_factory=dict, hash=False)
+    # the db_sync stages `sbs finalize` runs again once every node runs the new release
+    # (the online data migrations, the checks that run a pending contract)
+    finalize_stages: tuple[str, ...] = ()
 
     @property
     def dispatched_stages(self) -> frozenset[str]:
@@ -124,6 +127,11 @@ def catalog() -> dict[str, ServiceInfo]:
     result: dict[str, ServiceInfo] = {}
     for name in SERVICE_ORDER:
         entry = raw[name]
+        stage_names = {s["name"] for s in entry.get("db_sync", [])}
+        unknown = set(entry.get("finalize") or []) - stage_names
+        if unknown:
+            raise ValueError(f"catalog.yaml {name}.finalize names no db_sync stage: "
+                             f"{sorted(unknown)}")
         syncs = tuple(
             SyncCommand(name=s["name"], run=s["run"], ok_codes=tuple(s.get("ok_codes", [0])),
                         until_rc=s.get("until_rc"), more_codes=tuple(s.get("more_codes", [])),
@@ -167,6 +175,7 @@ def catalog() -> dict[str, ServiceInfo]:
             compute_versions={str(k): int(v) for k, v in
                               ((entry.get("compute_service") or {}).get("versions")
                                or {}).items()},
+            finalize_stages=tuple(str(n) for n in entry.get("finalize") or []),
         )
     return result
 

@@ -141,11 +141,11 @@ class _Sync:
         raise self._fail(check.name, f"not up to date after {max_check_rounds(check)} "
                          "rounds of check and stage", None)
 
-    def run_all(self) -> SyncResult:
+    def run_all(self, only: tuple[str, ...] | None = None) -> SyncResult:
         started = time.monotonic()
         dispatched = self.info.dispatched_stages
         for stage in self.info.db_sync:
-            if stage.name in dispatched:
+            if stage.name in dispatched or (only is not None and stage.name not in only):
                 continue
             if stage.dispatch:
                 self.dispatching(stage)
@@ -161,13 +161,15 @@ class _Sync:
 
 
 def run_db_sync(host: Host, service_info: ServiceInfo, release: str, bin_dir: str,
-                etc_dir: str, log: LogSink) -> SyncResult:
+                etc_dir: str, log: LogSink, *, only: tuple[str, ...] | None = None
+                ) -> SyncResult:
     """Upgrade `service_info`'s databases with the `release` code in `bin_dir`, reading
     the service's configuration under `etc_dir` (the controller's /etc, rooted).
 
     Returns every stage's commands, exit codes and durations. Raises CommandFailed
     (exit code 4; the tail of the service's output in the message) on the first
     stage that fails, times out or does not converge, and InputError for a broken
-    catalog template.
+    catalog template. `only`: just these stages (and what their checks dispatch to), as
+    finalize runs them.
     """
-    return _Sync(host, service_info, release, bin_dir, etc_dir, log).run_all()
+    return _Sync(host, service_info, release, bin_dir, etc_dir, log).run_all(only)

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sidebyside.computes.registry import registered_nova_services
 from sidebyside.computes.versions import (
-    RegisteredCompute,
     judge_computes,
     undeclared_computes,
 )
@@ -250,8 +250,9 @@ class _Preflight:
                 or not self.db_ok.get("old"):
             return
         with server_facts.probe_session(self.inv.old.database, "old.database") as conn:
-            registered = registered_computes(conn, nova.compute_binary, [
-                d for d in nova.databases if d in server_facts.existing_databases(conn)])
+            registered = registered_nova_services(conn, [
+                d for d in nova.databases if d in server_facts.existing_databases(conn)],
+                [nova.compute_binary])
         if not registered:
             self.report.add("computes", OK, nova.compute_binary,
                             "no compute service registered on the old side")
@@ -587,25 +588,6 @@ def keystone_catalog(conn: ReadOnlySession, database: str = "keystone"
                                     interface=text_of(interface or ""),
                                     url=text_of(url or "")))
     return entries
-
-
-def registered_computes(conn: ReadOnlySession, binary: str, databases: list[str]
-                        ) -> list[RegisteredCompute]:
-    """The `binary` rows (not deleted) of the `services` table of every one of
-    `databases` that has one (nova's cell databases; nova_api has none)."""
-    found = []
-    for database in databases:
-        if not conn.query("SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = "
-                          "%s AND TABLE_NAME = 'services'", (database,)):
-            continue
-        quoted = "`" + database.replace("`", "``") + "`"
-        for host, version, disabled, forced_down in conn.query(
-                f"SELECT host, version, disabled, forced_down FROM {quoted}.services "
-                "WHERE deleted = 0 AND `binary` = %s", (binary,)):
-            found.append(RegisteredCompute(host=text_of(host), version=int(version or 0),
-                                           database=database, disabled=bool(disabled),
-                                           forced_down=bool(forced_down)))
-    return found
 
 
 def token_issue_writes(options: dict[tuple[str, str], str]) -> list[str]:

@@ -12,6 +12,7 @@ import yaml
 from sidebyside.cli.output import render_plan_markdown, render_plan_text
 from sidebyside.inventory import Inventory, parse_inventory
 from sidebyside.plan import Changes, Plan, Step, build_plan
+from sidebyside.plan.builder import COMMANDS
 from sidebyside.plan.estimate import estimate_window
 from sidebyside.services.catalog import SERVICE_ORDER, catalog
 from tests.conftest import example_inventory
@@ -88,7 +89,7 @@ def test_cutover_drains_and_stops_one_service_at_a_time_then_switches_then_verif
 
 
 def test_no_step_may_write_the_old_side_beyond_stopping_and_starting_services():
-    for command in ("prepare", "cutover", "rollback"):
+    for command in COMMANDS:
         for step in build_plan(production(), command).steps:
             if step.changes == Changes.OLD_SERVICES:
                 assert step.action in ("stop_service", "start_service"), step.id
@@ -98,7 +99,9 @@ def test_no_step_may_write_the_old_side_beyond_stopping_and_starting_services():
 def test_rollback_starts_old_before_switching_back_and_reports_writes_first():
     plan = build_plan(production(), "rollback")
     actions = [s.action for s in plan.steps]
-    assert actions[:2] == ["prove_sides_distinct", "report_new_writes"]
+    # the gates, then the report: the compute nodes must still run the old release
+    assert actions[:3] == ["prove_sides_distinct", "require_computes_on_old_release",
+                           "report_new_writes"]
     assert actions.index("verify_old_untouched") < actions.index("start_service")
     assert actions.index("start_service") < actions.index("switch_traffic")
     switches = [s.service for s in plan.steps if s.action == "switch_traffic"]
