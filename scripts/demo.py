@@ -4,15 +4,18 @@ Brings the whole-cloud lab up (`sbs lab up --topology cloud`): the eight service
 both sides (keystone, glance, placement, nova with its conductor and scheduler,
 neutron-server with ML2, cinder with its scheduler and volume service on cinder's fake
 driver, horizon, heat with its engine), each side on its own RabbitMQ vhost, a
-fake-driver compute node holding an ACTIVE server with a volume attached, a heat stack;
+fake-driver compute nodes of the old release, one holding an ACTIVE server with a volume
+attached, a heat stack;
 an empty new controller of the new release, two MariaDB servers, HAProxy on the VIP.
 Then it runs exactly what an operator would: plan, prepare, cutover under a light load
-through the VIP (the compute node follows the new bus), verify, a user's server, volume
+through the VIP (the compute nodes follow the new bus), verify, a user's server, volume
 and stack made through the VIP on the new control plane, rollback (refused, then
-accepted with the export), and prints what happened and the downtime measured.
+accepted with the export); then the cutover again, the compute nodes' rolling upgrade
+(`sbs computes upgrade`) and `sbs finalize`; and prints what happened and the downtime
+measured.
 
 One SLURP hop by default (2025.1 -> 2026.1): nova 2026.1 refuses computes older
-than 2025.1, so the compute node could not stay on 2024.1 through the cutover.
+than 2025.1, so the compute nodes could not stay on 2024.1 through the cutover.
 """
 
 from __future__ import annotations
@@ -130,6 +133,18 @@ def user_workload(clouds_file: Path, seed_file: Path) -> dict[str, Any]:
             "stack": next(iter(made["stacks"].values()))["status"]}
 
 
+def compute_services_now(clouds_file: Path, lab_file: Path) -> dict[str, Any]:
+    """The compute services through the VIP, and the release each node runs."""
+    from sidebyside.cloud.compute_services import compute_services
+    from sidebyside.lab import seed
+
+    conn = seed.connect(clouds_file, "lab-vip")
+    releases = json.loads(lab_file.read_text()).get("compute_releases", {})
+    return {"compute services": {host: f"{svc.state}, {svc.status}" for host, svc in
+                                 compute_services(conn).items()},
+            "node releases": releases}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--lab-dir", default=str(ROOT / ".lab"))
@@ -194,6 +209,14 @@ def run_demo(args: argparse.Namespace, lab: Path, state: Path, inventory: Path,
     print(f"(rollback without --accept-data-loss exited {code}: refused, as it must)")
     sbs("rollback", *common, "--yes", "--accept-data-loss")
     sbs("verify", *common, "--side", "vip")
+    sbs("status", *common)
+
+    banner("6. cutover again, then the compute nodes upgraded one at a time, and finalize")
+    sbs("cutover", *common, "--yes")
+    sbs("plan", "computes", *common)
+    sbs("computes", "upgrade", *common, "--yes")
+    print(json.dumps(compute_services_now(lab / "clouds.yaml", lab / "lab.json"), indent=2))
+    sbs("finalize", *common, "--yes")
     sbs("status", *common)
 
     banner("summary")

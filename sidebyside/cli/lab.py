@@ -21,12 +21,21 @@ from sidebyside.cli.common import run_app
 from sidebyside.errors import InputError
 from sidebyside.lab import compute
 from sidebyside.lab.down import down as bring_down
-from sidebyside.lab.layout import SIDES, TOPOLOGIES, LabLayout, Topology
+from sidebyside.lab.layout import (
+    COMPUTE_NODES,
+    SIDES,
+    TOPOLOGIES,
+    ComputeNode,
+    LabLayout,
+    Topology,
+    compute_node,
+)
 from sidebyside.lab.lockfiles import default_cache_root
 from sidebyside.lab.releases import LAB_SERVICES, LOCKED_RELEASES
 from sidebyside.lab.render import LabSpec
 from sidebyside.lab.reset import reset_new_side
 from sidebyside.lab.services import LabServices
+from sidebyside.lab.state import load_state
 from sidebyside.lab.status import lab_status, memory_by_side
 from sidebyside.lab.up import up as bring_up
 from sidebyside.services.releases import suggest_via
@@ -270,43 +279,80 @@ def service_status(service: Service, side: Side, state_dir: StateDir = DEFAULT_S
         sys.exit(NOT_RUNNING)
 
 
-@compute_app.command("start")
-def compute_start(state_dir: StateDir = DEFAULT_STATE_DIR, as_json: Json = False) -> None:
-    """Start nova-compute of the compute node; wait until it consumes its queue on the
-    vhost its nova.conf names."""
+NodeOpt = Annotated[str, typer.Option(
+    "--node", help="The compute node (compute1, compute2).")]
+DEFAULT_NODE = COMPUTE_NODES[0].dir
+
+
+def _compute_lab(state_dir: Path) -> LabServices:
     lab = LabServices.open(state_dir)
     if not lab.state.spec.has_compute:
         raise InputError(f"{state_dir}: this lab has no compute node")
-    _print_compute(lab.layout, compute.start(lab.layout, lab.state), as_json)
+    return lab
+
+
+@compute_app.command("start")
+def compute_start(state_dir: StateDir = DEFAULT_STATE_DIR, node: NodeOpt = DEFAULT_NODE,
+                  as_json: Json = False) -> None:
+    """Start nova-compute of a compute node with the release it runs; wait until it
+    consumes its queue on the vhost its nova.conf names."""
+    lab = _compute_lab(state_dir)
+    where = compute_node(node)
+    _print_compute(lab, where, compute.start(lab.layout, lab.state, where), as_json)
 
 
 @compute_app.command("stop")
-def compute_stop(state_dir: StateDir = DEFAULT_STATE_DIR, as_json: Json = False) -> None:
-    """Stop nova-compute of the compute node by its recorded PID (its instances are
+def compute_stop(state_dir: StateDir = DEFAULT_STATE_DIR, node: NodeOpt = DEFAULT_NODE,
+                 as_json: Json = False) -> None:
+    """Stop nova-compute of a compute node by its recorded PID (its instances are
     records of the fake driver: nothing else stops)."""
-    lab = LabServices.open(state_dir)
-    compute.stop(lab.layout)
-    _print_compute(lab.layout, None, as_json)
+    lab = _compute_lab(state_dir)
+    where = compute_node(node)
+    compute.stop(lab.layout, where)
+    _print_compute(lab, where, None, as_json)
 
 
 @compute_app.command("status")
-def compute_status(state_dir: StateDir = DEFAULT_STATE_DIR, as_json: Json = False) -> None:
-    """Exit 0 when nova-compute of the compute node runs, 3 when it does not."""
-    lab = LabServices.open(state_dir)
-    pid = compute.running_pid(lab.layout)
-    _print_compute(lab.layout, pid, as_json)
+def compute_status(state_dir: StateDir = DEFAULT_STATE_DIR, node: NodeOpt = DEFAULT_NODE,
+                   as_json: Json = False) -> None:
+    """Exit 0 when nova-compute of a compute node runs, 3 when it does not."""
+    lab = _compute_lab(state_dir)
+    where = compute_node(node)
+    pid = compute.running_pid(lab.layout, where)
+    _print_compute(lab, where, pid, as_json)
     if pid is None:
         sys.exit(NOT_RUNNING)
 
 
-def _print_compute(layout: LabLayout, pid: int | None, as_json: bool) -> None:
-    data = {"component": compute.COMPONENT, "pid": pid, "running": pid is not None,
-            "vhost": compute.configured_vhost(layout)}
+@compute_app.command("upgrade")
+def compute_upgrade(release: Annotated[str, typer.Option(
+                        "--release", help="The release it moves to (a venv of the lab).")],
+                    state_dir: StateDir = DEFAULT_STATE_DIR, node: NodeOpt = DEFAULT_NODE,
+                    as_json: Json = False) -> None:
+    """The lab's package upgrade of a stopped compute node: its nova-compute runs
+    `--release` from its next start, its configuration kept (what the lab's compute
+    playbook runs for `sbs computes upgrade`)."""
+    lab = _compute_lab(state_dir)
+    where = compute_node(node)
+    before = compute.upgrade(lab.layout, where, release)
+    if as_json:
+        output.emit_json({"node": where.dir, "from": before, "to": release})
+        return
+    output.console.print(f"{where.component}: {before} -> {release} (starts with it)")
+
+
+def _print_compute(lab: LabServices, node: ComputeNode, pid: int | None,
+                   as_json: bool) -> None:
+    now = load_state(lab.layout) or lab.state  # re-read: an upgrade just changed it
+    data = {"component": node.component, "pid": pid, "running": pid is not None,
+            "vhost": compute.configured_vhost(lab.layout, node),
+            "release": now.compute_release(node.dir)}
     if as_json:
         output.emit_json(data)
         return
     state = f"running (pid {pid})" if pid is not None else "stopped"
-    output.console.print(f"{compute.COMPONENT}: {state}, bus vhost {data['vhost']}")
+    output.console.print(f"{node.component}: {state}, {data['release']}, bus vhost "
+                         f"{data['vhost']}")
 
 
 def _print_service(data: dict[str, object], as_json: bool) -> None:

@@ -23,7 +23,7 @@ import yaml
 
 from sidebyside.errors import InputError
 
-KINDS = ("rename", "map_value", "regex_value", "compose_url", "remove")
+KINDS = ("rename", "map_value", "regex_value", "compose_url", "remove", "ensure")
 
 
 def release_key(release: str) -> tuple[int, ...]:
@@ -57,6 +57,7 @@ class Rule:
     parts: dict[str, UrlPart] = field(default_factory=dict)
     template: str | None = None
     targets: tuple[dict[str, Any], ...] = ()
+    value: str | None = None  # ensure: the value added when the option is not set
 
     def applies_to(self, service: str) -> bool:
         return not self.services or service in self.services
@@ -95,6 +96,9 @@ def parse_rules(text: str, source: str) -> list[Rule]:
                 raise InputError(f"{where}: no option")
             if kind == "regex_value":
                 re.compile(raw["pattern"])
+            if kind == "ensure" and (len(options) != 1 or raw.get("section", "*") == "*"
+                                     or "value" not in raw):
+                raise InputError(f"{where}: ensure needs one option, its section and a value")
             rules.append(Rule(
                 id=str(raw["id"]), kind=kind, section=str(raw.get("section", "*")),
                 options=options, reason=" ".join(str(raw["reason"]).split()), source=source,
@@ -103,6 +107,7 @@ def parse_rules(text: str, source: str) -> list[Rule]:
                 values={str(k).lower(): str(v) for k, v in (raw.get("values") or {}).items()},
                 pattern=raw.get("pattern"), replace=raw.get("replace"), parts=parts,
                 template=raw.get("template"),
+                value=None if raw.get("value") is None else str(raw["value"]),
                 targets=tuple(t if isinstance(t, dict) else {"option": t}
                               for t in raw.get("targets") or [])))
         except (KeyError, TypeError) as exc:

@@ -527,6 +527,9 @@ class _Translator:
             if rule.kind == "compose_url":
                 self._compose_url(rule)
                 continue
+            if rule.kind == "ensure":
+                self._ensure(rule)
+                continue
             for track in self.live():
                 section = self.section_of(track)
                 if not rule.matches(section, track.entry.key):
@@ -590,6 +593,24 @@ class _Translator:
                 note = f"not composed: the target URL option is set already: {why}"
             for track in found.values():
                 self.remove(track, note)
+
+    def _ensure(self, rule: Rule) -> None:
+        """The rule's option added with its value when the file does not set it (a file
+        that sets it, to anything, keeps its own)."""
+        section, option = rule.section, rule.options[0]
+        if self.is_set(section, option):
+            return
+        assert rule.value is not None  # parse_rules checked
+        entry = self.doc.add(section, option, rule.value)
+        report = SettingReport(
+            file=self.path, section=section, key=option, value="", custom=True,
+            outcome=ADDED, new_section=section, new_key=option,
+            new_value=self.display(section, option, rule.value),
+            reasons=[f"{rule.reason} (rule {rule.id}, {rule.source})"])
+        added = _Track(entry, report)
+        found = self.new.lookup(section, option)
+        added.option = found.option if found else None
+        self.tracks.append(added)
 
     def apply_removals(self) -> None:
         for track in self.live():

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sidebyside.lab import render
 from sidebyside.lab.files import write_file
-from sidebyside.lab.layout import COMPUTE_DIR, Controller, LabLayout
+from sidebyside.lab.layout import COMPUTE_NODES, Controller, LabLayout
 from sidebyside.lab.state import LabState
 
 
@@ -77,14 +77,17 @@ def write_controller_configs(layout: LabLayout, state: LabState, controller: Con
 
 def write_compute_configs(layout: LabLayout, state: LabState,
                           passwords: dict[str, str]) -> None:
-    """The compute node's nova.conf (old release, the old side's bus)."""
-    root = layout.root(COMPUTE_DIR)
-    for directory in (root / "var" / "lib" / "nova" / "lock", root / "var" / "log" / "nova"):
-        directory.mkdir(parents=True, exist_ok=True)
-    write_file(layout.etc(COMPUTE_DIR, "nova") / "nova.conf", render.nova_compute_conf(
-        layout, state.spec.from_release,
-        transport=render.transport_url(layout, "old", passwords["rabbit"]),
-        service_password=passwords["nova-service"], cinder="cinder" in state.spec.served))
+    """Each compute node's nova.conf (old release, the old side's bus)."""
+    for node in COMPUTE_NODES:
+        root = layout.root(node.dir)
+        for directory in (root / "var" / "lib" / "nova" / "lock",
+                          root / "var" / "log" / "nova"):
+            directory.mkdir(parents=True, exist_ok=True)
+        write_file(layout.etc(node.dir, "nova") / "nova.conf", render.nova_compute_conf(
+            layout, node, state.spec.from_release,
+            transport=render.transport_url(layout, "old", passwords["rabbit"]),
+            service_password=passwords["nova-service"],
+            cinder="cinder" in state.spec.served))
 
 
 def _release_file(state: LabState, service: str, release_name: str, etc: Path,

@@ -22,6 +22,8 @@ import jinja2
 
 LAB_PLAYBOOK = Path(str(resources.files("sidebyside.lab").joinpath("playbooks",
                                                                     "new-controller.yml")))
+# `sbs computes upgrade` of the lab: one compute node moved to the target release.
+LAB_COMPUTE_PLAYBOOK = LAB_PLAYBOOK.with_name("compute-upgrade.yml")
 LAB_INVENTORY_TEMPLATE = "inventory.yml.j2"
 # An ansible expression, rendered into the inventory as is.
 LAB_INTERPRETER = "{{ sbs_python | default(ansible_playbook_python) }}"
@@ -50,8 +52,8 @@ class LabAnsibleHost:
         return " ".join(options)
 
 
-def render_lab_inventory(hosts: Sequence[LabAnsibleHost]) -> str:
-    """The YAML text of an ansible inventory with `hosts` in group `new`.
+def render_lab_inventory(hosts: Sequence[LabAnsibleHost], group: str = "new") -> str:
+    """The YAML text of an ansible inventory with `hosts` in `group`.
 
     Raises ValueError for a connection other than local or ssh.
     """
@@ -63,4 +65,4 @@ def render_lab_inventory(hosts: Sequence[LabAnsibleHost]) -> str:
     environment = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False,
                                      keep_trailing_newline=True)
     template = environment.from_string(template_text)
-    return template.render(hosts=hosts, interpreter=LAB_INTERPRETER) + "\n"
+    return template.render(hosts=hosts, interpreter=LAB_INTERPRETER, group=group) + "\n"

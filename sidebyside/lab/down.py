@@ -7,13 +7,13 @@ from pathlib import Path
 
 from sidebyside.lab import balancers, broker, compute, processes
 from sidebyside.lab.databases import side_server
-from sidebyside.lab.layout import SIDES, LabLayout
+from sidebyside.lab.layout import COMPUTE_NODES, SIDES, LabLayout
 from sidebyside.lab.services import LabServices
 from sidebyside.lab.state import LabState, bound, load_state, one_lab_command
 
 
 def down(state_dir: Path, *, purge: bool = False) -> list[str]:
-    """Stop the compute node, the services, the HAProxy nodes (their server state saved
+    """Stop the compute nodes, the services, the HAProxy nodes (their server state saved
     first: a cutover survives `down`/`up`) and both MariaDBs; with purge, delete the
     lab's vhosts and user on the broker and the state directory too. Returns what was
     stopped. Raises LockedError, StepFailed (a process survived SIGKILL)."""
@@ -25,8 +25,8 @@ def down(state_dir: Path, *, purge: bool = False) -> list[str]:
         state = load_state(layout)
         if state is not None:
             layout = bound(layout, state)
-            if compute.stop(layout):
-                stopped.append(compute.COMPONENT)
+            stopped += [node.component for node in COMPUTE_NODES
+                        if compute.stop(layout, node)]
             stopped += _stop_services(layout, state)
         stopped += _stop_balancers(layout)
         stopped += [name for side in SIDES if (name := _stop_mariadb(layout, side))]

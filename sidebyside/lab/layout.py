@@ -25,6 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sidebyside.errors import InputError
+
 VIP = "127.0.0.10"
 SIDE_ADDRESS = {"old": "127.0.0.11", "new": "127.0.0.12"}
 DB_PORT = 13306
@@ -37,12 +39,37 @@ SERVED_SERVICES = ("keystone", "glance", "placement", "nova", "neutron", "cinder
 # A service whose /etc directory is not named after it (the distributions' name).
 ETC_NAME = {"horizon": "openstack-dashboard"}
 NOVA_NEEDS = ("placement", "neutron")
-# The lab's compute node: nova-compute of the OLD release with nova's fake virt driver
-# (the control plane is what is upgraded; the hypervisor is the one stand-in, shipped
-# by nova). Its nova `host` is one neutron's test mechanism driver (shipped in
-# neutron's wheel) binds ports for: the lab runs no L2 agent.
-COMPUTE_DIR = "compute1"
-COMPUTE_HOST = "host-bridge-filter"
+
+
+@dataclass(frozen=True)
+class ComputeNode:
+    """One of the lab's compute nodes: nova-compute of the OLD release with nova's fake
+    virt driver (the control plane is what is upgraded; the hypervisor is the one
+    stand-in, shipped by nova), until `sbs computes upgrade` moves it on. `dir`: its
+    inventory host name and its root under the state dir (its own machine id);
+    `nova_host`: the `host` it registers as, one neutron's test mechanism driver
+    (shipped in neutron's wheel, neutron/tests/unit/plugins/ml2/drivers/
+    mechanism_test.py) binds ports for: the lab runs no L2 agent."""
+
+    dir: str
+    nova_host: str
+
+    @property
+    def component(self) -> str:
+        return f"{self.dir}-nova-compute"
+
+
+COMPUTE_NODES = (ComputeNode("compute1", "host-bridge-filter"),
+                 ComputeNode("compute2", "host-ovs-no_filter"))
+
+
+def compute_node(name: str) -> ComputeNode:
+    """The lab's compute node `name`. Raises InputError."""
+    for node in COMPUTE_NODES:
+        if node.dir == name:
+            return node
+    raise InputError(f"the lab has no compute node {name!r} (it has "
+                     f"{', '.join(n.dir for n in COMPUTE_NODES)})")
 CONTROLLER = {"old": "old-ctl1", "new": "new-ctl1"}
 HAPROXY_HOST = "lb1"
 REGION = "RegionOne"
@@ -261,6 +288,10 @@ class LabLayout:
     @property
     def ansible_inventory(self) -> Path:
         return self.state_dir / "ansible-inventory.yml"
+
+    @property
+    def ansible_computes_inventory(self) -> Path:
+        return self.state_dir / "ansible-computes.yml"
 
     def venv_link(self, service: str, release: str) -> Path:
         """`<state>/venvs/<service>-<release>`: a stable name for a cached venv."""

@@ -15,13 +15,13 @@ import jinja2
 
 from sidebyside.lab import broker
 from sidebyside.lab.layout import (
-    COMPUTE_DIR,
-    COMPUTE_HOST,
+    COMPUTE_NODES,
     DEFAULT_TOPOLOGY,
     NOVA_NEEDS,
     REGION,
     SERVED_SERVICES,
     Balancer,
+    ComputeNode,
     LabLayout,
     Topology,
     backend_name,
@@ -155,13 +155,13 @@ def nova_conf(layout: LabLayout, side: str, release_name: str, *, db_password: s
         auth_url=vip_url(layout.topology, "keystone"), region=REGION, cinder=cinder)
 
 
-def nova_compute_conf(layout: LabLayout, release_name: str, *, transport: str,
-                      service_password: str, cinder: bool = False) -> str:
-    """nova.conf of the lab's compute node (old release, fake virt driver); `cinder`:
-    it attaches volumes."""
-    root = layout.root(COMPUTE_DIR)
+def nova_compute_conf(layout: LabLayout, node: ComputeNode, release_name: str, *,
+                      transport: str, service_password: str, cinder: bool = False) -> str:
+    """nova.conf of one of the lab's compute nodes (old release, fake virt driver);
+    `cinder`: it attaches volumes."""
+    root = layout.root(node.dir)
     return _env.get_template("nova-compute.conf.j2").render(
-        release=release_name, series=release(release_name).series, host=COMPUTE_HOST,
+        release=release_name, series=release(release_name).series, host=node.nova_host,
         var_lib=str(root / "var" / "lib" / "nova"), transport_url=transport,
         address=layout.topology.controller("old").address, region=REGION,
         auth_url=vip_url(layout.topology, "keystone"), service_password=service_password,
@@ -282,7 +282,8 @@ DATABASE_ONLY_ACCEPTED: dict[str, tuple[str, ...]] = {
 
 def inventory(layout: LabLayout, spec: LabSpec, *, python: str,
               db_password_files: dict[str, Path],
-              deploy: dict[str, Any] | None = None) -> dict[str, Any]:
+              deploy: dict[str, Any] | None = None,
+              compute_upgrade: dict[str, Any] | None = None) -> dict[str, Any]:
     """The lab's sbs inventory (see the inventory schema) as data; secrets by file only.
 
     Every controller is a local host with its own root. With several HAProxy nodes,
@@ -296,8 +297,9 @@ def inventory(layout: LabLayout, spec: LabSpec, *, python: str,
     if spec.uses_broker:
         hosts[BROKER_HOST_NAME] = {"address": broker.BROKER_HOST, "transport": "local"}
     if spec.has_compute:
-        hosts[COMPUTE_DIR] = {"address": topology.controller("old").address,
-                              "transport": "local", "root": str(layout.root(COMPUTE_DIR))}
+        for compute in COMPUTE_NODES:
+            hosts[compute.dir] = {"address": topology.controller("old").address,
+                                  "transport": "local", "root": str(layout.root(compute.dir))}
     for node in topology.balancers:
         hosts[node.name] = {"address": node.address, "transport": "local"}
         if node.dir:
@@ -377,20 +379,22 @@ def inventory(layout: LabLayout, spec: LabSpec, *, python: str,
         "window": {"max_downtime": "5m"},
     }
     if spec.has_compute:
-        data["computes"] = {"nodes": {COMPUTE_DIR: {
-            "nova_host": COMPUTE_HOST, "configs": ["/etc/nova/nova.conf"],
+        data["computes"] = {"nodes": {node.dir: {
+            "nova_host": node.nova_host, "configs": ["/etc/nova/nova.conf"],
             "services": {"nova-compute": {
-                action: compute_command(python, layout, action)
-                for action in ("start", "stop", "status")}}}}}
+                action: compute_command(python, layout, action, node)
+                for action in ("start", "stop", "status")}}} for node in COMPUTE_NODES}}
+        if compute_upgrade:
+            data["computes"]["upgrade"] = compute_upgrade
     if deploy:
         data["deploy"] = deploy
     return data
 
 
-def compute_command(python: str, layout: LabLayout, action: str) -> str:
-    """The shell command the inventory runs to start/stop/status the compute node."""
+def compute_command(python: str, layout: LabLayout, action: str, node: ComputeNode) -> str:
+    """The shell command the inventory runs to start/stop/status a compute node."""
     return shlex.join([python, "-m", "sidebyside.cli.lab", "compute", action,
-                       "--state-dir", str(layout.state_dir)])
+                       "--node", node.dir, "--state-dir", str(layout.state_dir)])
 
 
 def clouds(admin_password: str, served: tuple[str, ...],

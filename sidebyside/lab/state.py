@@ -27,6 +27,12 @@ class LabState:
     # controller dir ("old", or "old-ctl2" with several a side) -> services that should
     # run; `lab up` restores it after `lab down`
     wanted: dict[str, list[str]] = field(default_factory=lambda: {"old": [], "new": []})
+    # compute node dir -> the release its nova-compute runs (the old side's until
+    # `sbs computes upgrade` moves it)
+    compute_releases: dict[str, str] = field(default_factory=dict)
+
+    def compute_release(self, node: str) -> str:
+        return self.compute_releases.get(node, self.spec.from_release)
 
     def venv(self, service: str, release: str) -> Path:
         """Raises InputError when the lab did not build that venv."""
@@ -65,7 +71,8 @@ class LabState:
                        environment=spec_data.get("environment", "lab"),
                        topology=Topology(**spec_data.get("topology", {})))
         return cls(spec=spec, venvs=data.get("venvs", {}), done=data.get("done", []),
-                   wanted=data.get("wanted", {"old": [], "new": []}))
+                   wanted=data.get("wanted", {"old": [], "new": []}),
+                   compute_releases=dict(data.get("compute_releases", {})))
 
 
 def load_state(layout: LabLayout) -> LabState | None:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from sidebyside.lab import compute, processes
-from sidebyside.lab.layout import SIDES, LabLayout
+from sidebyside.lab.layout import COMPUTE_NODES, SIDES, LabLayout
 from sidebyside.lab.services import LabServices
 from sidebyside.lab.state import LabState, bound, require_state
 
@@ -44,11 +44,13 @@ def _side_rows(layout: LabLayout, state: LabState, side: str) -> list[dict[str, 
                 row["running"] = pid is not None
             rows.append(row)
     if side == "old" and state.spec.has_compute:
-        compute_pid = compute.running_pid(layout)
-        rows.append({"component": compute.COMPONENT, "side": side, "address": "-",
-                     "port": "-", "pid": compute_pid, "running": compute_pid is not None,
-                     "listening": False,
-                     "rss_mib": processes.resident_mib({compute_pid} if compute_pid else set())})
+        for node in COMPUTE_NODES:
+            compute_pid = compute.running_pid(layout, node)
+            rows.append({"component": node.component, "side": side, "address": "-",
+                         "port": "-", "pid": compute_pid, "running": compute_pid is not None,
+                         "listening": False, "release": state.compute_release(node.dir),
+                         "rss_mib": processes.resident_mib({compute_pid} if compute_pid
+                                                           else set())})
     return rows
 
 

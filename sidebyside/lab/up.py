@@ -30,11 +30,16 @@ from sidebyside.errors import InputError, PreflightError, StepFailed
 from sidebyside.lab import balancers, broker, compute, processes, render, service_setup
 from sidebyside.lab.configs import write_compute_configs, write_side_configs
 from sidebyside.lab.databases import create_service_databases, side_server
-from sidebyside.lab.deploy_adapter import LAB_PLAYBOOK, LabAnsibleHost, render_lab_inventory
+from sidebyside.lab.deploy_adapter import (
+    LAB_COMPUTE_PLAYBOOK,
+    LAB_PLAYBOOK,
+    LabAnsibleHost,
+    render_lab_inventory,
+)
 from sidebyside.lab.files import link, write_file
 from sidebyside.lab.generated_secrets import ensure_secrets
 from sidebyside.lab.install import link_release
-from sidebyside.lab.layout import COMPUTE_DIR, SIDES, Controller, LabLayout
+from sidebyside.lab.layout import COMPUTE_NODES, SIDES, Controller, LabLayout
 from sidebyside.lab.render import LabSpec
 from sidebyside.lab.services import LabServices
 from sidebyside.lab.state import LabState, bound, load_state, one_lab_command, save_state
@@ -189,7 +194,8 @@ class LabSetup:
         for controller in self.state.spec.topology.all_controllers:
             give_machine_id(self.layout.root(controller.dir))
         if self.state.spec.has_compute:
-            give_machine_id(self.layout.root(COMPUTE_DIR))
+            for node in COMPUTE_NODES:
+                give_machine_id(self.layout.root(node.dir))
 
     def _venvs(self) -> None:
         """Every release's venv built (or reused) once, then installed on each
@@ -256,7 +262,7 @@ class LabSetup:
         inventory = render.inventory(
             layout, spec, python=python,
             db_password_files={side: Path(servers[side].password_file) for side in SIDES},
-            deploy=self._deploy(python))
+            deploy=self._deploy(python), compute_upgrade=self._compute_upgrade(python))
         write_file(layout.inventory, "# The sbs inventory of the lab, written by "
                    "`sbs lab up`.\n" + yaml.safe_dump(inventory, sort_keys=False), mode=0o644)
 
@@ -272,6 +278,22 @@ class LabSetup:
         return {"ansible": {"playbook": str(LAB_PLAYBOOK),
                             "inventory": str(layout.ansible_inventory), "limit": "new",
                             "extra_vars": {"sbs_python": python}}}
+
+    def _compute_upgrade(self, python: str) -> dict[str, Any] | None:
+        """`computes.upgrade.ansible` for the inventory: the lab's compute playbook, with
+        an ansible inventory of the compute nodes (None without them)."""
+        if not self.state.spec.has_compute or not LAB_COMPUTE_PLAYBOOK.is_file():
+            return None
+        layout = self.layout
+        old = layout.topology.controller("old").address
+        write_file(layout.ansible_computes_inventory, render_lab_inventory([
+            LabAnsibleHost(name=node.dir, address=old, root=str(layout.root(node.dir)))
+            for node in COMPUTE_NODES], group="computes"), mode=0o644)
+        return {"ansible": {"playbook": str(LAB_COMPUTE_PLAYBOOK),
+                            "inventory": str(layout.ansible_computes_inventory),
+                            "extra_vars": {"sbs_python": python,
+                                           "sbs_lab_state_dir": str(layout.state_dir)}},
+                "timeout": "10m"}
 
     def _start_balancers(self) -> None:
         for balancer in self.state.spec.topology.balancers:
@@ -324,14 +346,16 @@ class LabSetup:
                        partial(service_setup.horizon_static, layout, state, "old"))
 
     def _start_compute(self, passwords: dict[str, str]) -> None:
-        """The compute node: its config, nova-compute started on the old side's bus,
-        then mapped into cell1."""
+        """The compute nodes: their configs, each nova-compute started on the bus its
+        nova.conf names (the old side's, until a cutover moves it), then mapped into
+        cell1."""
         layout, state = self.layout, self.state
         self._step("compute-configs", partial(write_compute_configs, layout, state, passwords))
-        if compute.running_pid(layout) is None:
-            self.progress("starting the compute node")
-            compute.start(layout, state)
-            self.report.started.append(compute.COMPONENT)
+        for node in COMPUTE_NODES:
+            if compute.running_pid(layout, node) is None:
+                self.progress(f"starting compute node {node.dir}")
+                compute.start(layout, state, node)
+                self.report.started.append(node.component)
         self._step("old-nova-discover-hosts",
                    partial(service_setup.nova_discover_hosts, layout, state))
 

@@ -1,11 +1,13 @@
-"""The whole cloud through prepare, cutover and rollback (`sbs lab up --topology cloud`,
-on 127.0.3.10-12, beside any default lab).
+"""The whole cloud through prepare, cutover and rollback, then a second cutover, the
+compute nodes' rolling upgrade and finalize (`sbs lab up --topology cloud`, on
+127.0.3.10-12, beside any default lab).
 
 Both sides run the eight services on their own RabbitMQ vhost: keystone, glance,
 placement, nova (API, conductor, scheduler), neutron-server with ML2, cinder (API,
 scheduler, volume service on cinder's fake driver), horizon and heat (API, engine). The
-old side has a compute node (nova's fake virt driver, the one stand-in, shipped by nova)
-with a server ACTIVE on a port of a seeded network and a volume attached to it. One
+old side has two compute nodes (nova's fake virt driver, the one stand-in, shipped by
+nova) and a server ACTIVE on one of them, on a port of a seeded network, with a volume
+attached to it. One
 SLURP hop (2025.1 -> 2026.1): nova 2026.1 refuses computes older than 2025.1, so a
 2024.1 compute cannot stay through the cutover (`nova-status upgrade check` says so,
 and prepare stops there).
@@ -16,12 +18,20 @@ and reports there; the seeded resources are there with the same content through 
 VIP after cutover and again after rollback; a server, a volume and a stack made
 through the VIP after cutover work on the new control plane with the old-release
 compute; rollback refuses to drop them (the services' heartbeats alone do not count),
-exports them, and with --accept-data-loss brings the compute back to the old bus.
+exports them, and with --accept-data-loss brings the computes back to the old bus.
+After a second cutover, `sbs computes upgrade` killed (SIGKILL) in the middle of the
+second node resumes with that node only; until it has, finalize refuses naming it and
+rollback refuses naming the upgraded nodes; then finalize runs.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,7 +43,7 @@ from sidebyside.cloud.compute_services import compute_services
 from sidebyside.cloud.dashboard import check_dashboard, credentials_of
 from sidebyside.inventory import load_inventory, resolve_password
 from sidebyside.lab import broker, seed
-from sidebyside.lab.layout import COMPUTE_DIR, TOPOLOGIES, LabLayout
+from sidebyside.lab.layout import COMPUTE_NODES, TOPOLOGIES, LabLayout
 from sidebyside.services.catalog import databases_of
 from tests.e2e.conftest import RunningLab, listening, processes_under, topology_lab
 from tests.e2e.test_upgrade_flow import sbs
@@ -64,11 +74,12 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLab]:
 
 def recorded_sides(state_dir: Path) -> dict[int, str]:
     """PID -> side of every process the lab recorded (its PID files: `old-*` and the
-    compute node's `compute1-*` are the old side's, `new-*` the new side's)."""
+    compute nodes' `compute1-*`, `compute2-*` are the old side's, `new-*` the new
+    side's)."""
+    prefixes = {"old": "old", "new": "new", **{node.dir: "old" for node in COMPUTE_NODES}}
     sides = {}
     for pid_file in LabLayout(state_dir).run_dir.glob("*.pid"):
-        side = {"old": "old", COMPUTE_DIR: "old", "new": "new"}.get(
-            pid_file.stem.split("-", 1)[0])
+        side = prefixes.get(pid_file.stem.split("-", 1)[0])
         text = pid_file.read_text().strip()
         if side and text.isdigit():
             sides[int(text)] = side
@@ -137,11 +148,26 @@ def computes_up(lab: RunningLab) -> dict[str, bool]:
     return {host: svc.up for host, svc in compute_services(conn).items()}
 
 
-def compute_vhost(lab: RunningLab) -> str:
-    """The vhost the compute node's nova.conf names (its transport URL's path)."""
-    conf = (lab.state_dir / COMPUTE_DIR / "etc" / "nova" / "nova.conf").read_text()
-    url = next(line for line in conf.splitlines() if line.startswith("transport_url"))
-    return url.rsplit("/", 1)[1].strip()
+ALL_UP = {node.nova_host: True for node in COMPUTE_NODES}
+# the VIF type neutron's test mechanism driver binds for each compute host
+VIF_TYPES = {"host-bridge-filter": "bridge", "host-ovs-no_filter": "ovs"}
+
+
+def compute_vhosts(lab: RunningLab) -> set[str]:
+    """The vhosts the compute nodes' nova.conf name (their transport URLs' paths)."""
+    vhosts = set()
+    for node in COMPUTE_NODES:
+        conf = (lab.state_dir / node.dir / "etc" / "nova" / "nova.conf").read_text()
+        url = next(line for line in conf.splitlines() if line.startswith("transport_url"))
+        vhosts.add(url.rsplit("/", 1)[1].strip())
+    return vhosts
+
+
+def compute_releases(lab: RunningLab) -> dict[str, str]:
+    """node -> the release the lab says its nova-compute runs."""
+    state = json.loads((lab.state_dir / "lab.json").read_text())
+    return {node.dir: state.get("compute_releases", {}).get(node.dir, FROM_RELEASE)
+            for node in COMPUTE_NODES}
 
 
 def old_checksums(lab: RunningLab) -> dict[str, int]:
@@ -178,7 +204,9 @@ def test_the_old_cloud_runs_a_server_on_its_compute_node(cloud: RunningLab) -> N
     server_id = facts["servers"]["sbs-server"]["id"]
     assert view["server"]["status"] == "ACTIVE" and view["server"]["flavor"] == "sbs-tiny"
     assert view["port"]["device"] == server_id
-    assert view["port"]["vif"] == "bridge"  # bound by neutron's ML2 for the compute host
+    assert view["server"]["host"] in VIF_TYPES
+    # bound by neutron's ML2 for the compute host
+    assert view["port"]["vif"] == VIF_TYPES[view["server"]["host"]]
     assert view["subnet"]["cidr"] == "10.77.0.0/24"
     assert view["volume"] == {"size": 1, "status": "in-use", "attached": [server_id]}
     assert view["stack"] == {"status": "CREATE_COMPLETE",
@@ -186,7 +214,9 @@ def test_the_old_cloud_runs_a_server_on_its_compute_node(cloud: RunningLab) -> N
     old = consumers_by_side(cloud, "old")
     assert {"conductor", "scheduler", "compute", "q-plugin", "cinder-scheduler",
             "cinder-volume", "engine"} <= set(old)
+    assert {f"compute.{node.nova_host}" for node in COMPUTE_NODES} <= set(old)
     assert not foreign(old, "old")
+    assert computes_up(cloud) == ALL_UP
     assert all(status == "pass" for _, status, _ in dashboard_login(cloud))
 
 
@@ -213,9 +243,9 @@ def test_prepare_cutover_rollback_of_the_whole_cloud(cloud: RunningLab) -> None:
     cut = sbs(cloud, "cutover", "--yes", timeout=1800)
     assert cut.returncode == 0, cut.stderr[-4000:]
     assert vip_view(cloud) == before  # the same server, network, port, volume, stack
-    # the old-release compute node follows the new bus and reports to the new side
-    assert compute_vhost(cloud) == new_vhost
-    assert computes_up(cloud) == {before["server"]["host"]: True}
+    # the old-release compute nodes follow the new bus and report to the new side
+    assert compute_vhosts(cloud) == {new_vhost}
+    assert computes_up(cloud) == ALL_UP
     assert "compute" in consumers_by_side(cloud, "new")
     assert all(status == "pass" for _, status, _ in dashboard_login(cloud)), \
         dashboard_login(cloud)
@@ -233,7 +263,7 @@ def test_prepare_cutover_rollback_of_the_whole_cloud(cloud: RunningLab) -> None:
     made = seed.user_workload(conn, network_id=facts["networks"]["sbs-net"]["id"],
                               prefix="after-cutover")
     server = made["servers"]["after-cutover-server"]
-    assert server["status"] == "ACTIVE" and server["host"] == before["server"]["host"]
+    assert server["status"] == "ACTIVE" and server["host"] in ALL_UP  # an old-release one
     assert list(server["addresses"]) == ["sbs-net"]
     volume = made["volumes"]["after-cutover-volume"]
     assert (volume["status"], volume["server"]) == ("in-use", server["id"])
@@ -253,17 +283,92 @@ def test_prepare_cutover_rollback_of_the_whole_cloud(cloud: RunningLab) -> None:
     exports = list((cloud.state_dir / "flow-state" / "rollback-exports").glob(
         "*/manifest.json"))
     assert exports
-    assert computes_up(cloud) == {before["server"]["host"]: True}  # nothing switched
-    assert compute_vhost(cloud) == new_vhost
+    assert computes_up(cloud) == ALL_UP  # nothing switched
+    assert compute_vhosts(cloud) == {new_vhost}
 
     rolled = sbs(cloud, "rollback", "--yes", "--accept-data-loss", timeout=900)
     assert rolled.returncode == 0, rolled.stderr[-4000:]
     assert vip_view(cloud) == before
-    assert compute_vhost(cloud) == old_vhost
-    assert computes_up(cloud) == {before["server"]["host"]: True}
+    assert compute_vhosts(cloud) == {old_vhost}
+    assert computes_up(cloud) == ALL_UP
     conn = seed.connect(cloud.state_dir / "clouds.yaml", "lab-vip")
     assert conn.compute.find_server("after-cutover-server") is None  # the old cloud's view
     assert all(status == "pass" for _, status, _ in dashboard_login(cloud))
+
+
+def sbs_killed_when(lab: RunningLab, args: list[str], ready: Any,
+                    timeout: float = 1200) -> str:
+    """Run sbs with `args` in its own process group and SIGKILL the group (sbs and the
+    automation it runs) once `ready()` holds; its stderr so far. Fails when it ends
+    first."""
+    with open(lab.state_dir / "killed-run.log", "w+b") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "sidebyside", *args, "-i", str(lab.state_dir / "sbs.yaml"),
+             "--state-dir", str(lab.state_dir / "flow-state")],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
+            start_new_session=True, env={**os.environ, "COLUMNS": "200"})
+        deadline = time.monotonic() + timeout
+        try:
+            while not ready():
+                assert proc.poll() is None, ("it ended before the kill",
+                                             log.seek(0) or log.read().decode()[-3000:])
+                assert time.monotonic() < deadline, "not ready in time"
+                time.sleep(0.5)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.seek(0)
+        return log.read().decode()
+
+
+def test_computes_upgrade_killed_on_the_second_node_resumes_it_then_finalize(
+        cloud: RunningLab) -> None:
+    layout = LabLayout(cloud.state_dir)
+    cut = sbs(cloud, "cutover", "--yes", timeout=1800)  # again, after the rollback
+    assert cut.returncode == 0, cut.stderr[-4000:]
+    before = vip_view(cloud)
+    old_at_cutover = old_checksums(cloud)
+    plan = sbs(cloud, "plan", "computes")
+    assert plan.returncode == 0 and "Upgrade the compute nodes (compute1, compute2)" in \
+        " ".join(plan.stdout.split()), plan.stdout
+    first, second = COMPUTE_NODES
+
+    def second_node_stopped() -> bool:  # sbs disabled and stopped it: mid-node
+        return compute_releases(cloud)[first.dir] == "2026.1" and \
+            not layout.pid_file(second.component).exists()
+
+    said = " ".join(sbs_killed_when(
+        cloud, ["computes", "upgrade", "--yes", "--batch-size", "1"],
+        second_node_stopped).split())
+    assert f"{first.dir}: nova-compute up at service version 72 (2026.1)" in said, said
+    assert compute_releases(cloud)[first.dir] == "2026.1"
+
+    # one old compute left: finalize refuses naming it; rollback refuses naming both
+    refused = sbs(cloud, "finalize", "--yes")
+    assert refused.returncode == 3, refused.stderr[-3000:]
+    error = " ".join(refused.stderr.split())
+    assert f"nova-compute on {second.nova_host} (service version 68, 2025.1)" in error, error
+    assert first.nova_host not in error
+    back = sbs(cloud, "rollback", "--yes", "--accept-data-loss")
+    assert back.returncode == 3, back.stderr[-3000:]
+    assert f"{first.dir} (2026.1), {second.dir} (2026.1)" in " ".join(back.stderr.split())
+
+    resumed = sbs(cloud, "computes", "upgrade", "--yes", timeout=1200)
+    assert resumed.returncode == 0, resumed.stderr[-4000:]
+    log = " ".join(resumed.stderr.split())
+    assert f"{first.dir}: already done in an earlier attempt" in log, log
+    assert f"{first.dir}: nova-compute disabled" not in log  # not done again
+    assert f"{second.dir}: nova-compute up at service version 72 (2026.1)" in log
+    assert compute_releases(cloud) == {node.dir: "2026.1" for node in COMPUTE_NODES}
+    assert computes_up(cloud) == ALL_UP
+    assert vip_view(cloud) == before  # the server and its volume as they were
+
+    finalized = sbs(cloud, "finalize", "--yes", timeout=1200)
+    assert finalized.returncode == 0, finalized.stderr[-4000:]
+    assert "run 2026.1" in " ".join(finalized.stderr.split())
+    assert vip_view(cloud) == before
+    assert old_checksums(cloud) == old_at_cutover  # the old side still untouched
 
 
 def test_zz_down_leaves_no_process_of_the_lab(cloud: RunningLab) -> None:

@@ -221,7 +221,10 @@ def test_the_four_well_known_examples() -> None:
         assert s[f"[keystone_authtoken] {old}"].outcome == REMOVED
         assert doc.get("keystone_authtoken", old) == []
     added = [x for x in result.settings if x.outcome == ADDED]
-    assert [a.new_ref for a in added] == ["[keystone_authtoken] www_authenticate_uri"]
+    # ... and the compute nodes' RPC pin, which side by side always needs
+    assert [a.new_ref for a in added] == ["[keystone_authtoken] www_authenticate_uri",
+                                          "[upgrade_levels] compute"]
+    assert doc.get("upgrade_levels", "compute") == ["auto"]
     # force_config_drive = always -> True
     assert doc.get("DEFAULT", "force_config_drive") == ["True"]
     assert s["[DEFAULT] force_config_drive"].outcome == REWRITTEN
@@ -410,3 +413,26 @@ def test_a_rename_in_an_intermediate_release_is_followed() -> None:
     doc = Document.parse("[g]\na = 1\n")
     result = translate_document(doc, path="s", service="s", new=new, old=old)
     assert result.settings[0].outcome == REMOVED
+
+
+def test_a_compute_pin_the_old_file_sets_is_kept_and_none_is_added() -> None:
+    doc = Document.parse("[upgrade_levels]\ncompute = 2025.1\n", path="nova.conf")
+    result = translate_document(doc, path="nova.conf", service="nova",
+                                new=metadata("nova", "2026.1"),
+                                rules=load_rules("2025.1", "2026.1", "nova"))
+    assert doc.get("upgrade_levels", "compute") == ["2025.1"]
+    assert not [x for x in result.settings if x.outcome == ADDED]
+    # and only nova's files get one
+    other = Document.parse("[DEFAULT]\ndebug = true\n", path="glance-api.conf")
+    translate_document(other, path="glance-api.conf", service="glance",
+                       new=metadata("glance", "2026.1"),
+                       rules=load_rules("2025.1", "2026.1", "glance"))
+    assert other.get("upgrade_levels", "compute") == []
+
+
+def test_an_ensure_rule_needs_its_section_option_and_value() -> None:
+    from sidebyside.config.rules import parse_rules
+
+    with pytest.raises(InputError, match="ensure needs one option, its section and a value"):
+        parse_rules("rules:\n  - {id: x, kind: ensure, option: compute, value: auto, "
+                    "reason: r}\n", "t.yaml")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sidebyside.inventory import parse_inventory
 from sidebyside.lab import lockfiles, render
-from sidebyside.lab.layout import TOPOLOGIES, LabLayout
+from sidebyside.lab.layout import COMPUTE_NODES, TOPOLOGIES, LabLayout
 from sidebyside.lab.programs import service_programs
 from sidebyside.lab.releases import LOCKED_RELEASES
 
@@ -65,10 +65,11 @@ def test_nova_gets_a_cinder_section_only_beside_cinder() -> None:
     assert with_cinder["cinder"]["os_region_name"] == "RegionOne"
     assert with_cinder["cinder"]["username"] == "nova"
     assert not nova(False).has_section("cinder")
-    compute = ini(render.nova_compute_conf(LAYOUT, "2025.1", transport="rabbit://x",
+    node = COMPUTE_NODES[0]
+    compute = ini(render.nova_compute_conf(LAYOUT, node, "2025.1", transport="rabbit://x",
                                            service_password="svc", cinder=True))
     assert compute["cinder"]["catalog_info"] == "volumev3::publicURL"
-    assert not ini(render.nova_compute_conf(LAYOUT, "2025.1", transport="rabbit://x",
+    assert not ini(render.nova_compute_conf(LAYOUT, node, "2025.1", transport="rabbit://x",
                                             service_password="svc")).has_section("cinder")
 
 
