@@ -37,6 +37,7 @@ from sidebyside.plan import build_plan
 from sidebyside.plan.model import Changes, Step
 from sidebyside.services.catalog import service
 from tests.conftest import example_inventory
+from tests.unit.test_computes_follow import Clock
 
 VERSIONS = service("nova").compute_versions
 
@@ -81,17 +82,6 @@ class Node:
         return NodeEffects(disable=lambda reason: record(f"disable: {reason}"), stop=stop,
                            heartbeat=heartbeat, upgrade=upgrade, start=start,
                            version=lambda: self.version, enable=lambda: record("enable"))
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def test_a_node_is_disabled_stopped_upgraded_started_and_enabled_only_at_the_new_version():
