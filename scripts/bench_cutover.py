@@ -224,7 +224,9 @@ def report(data: dict[str, Any], args: argparse.Namespace) -> str:
 
     def label(row: dict[str, Any]) -> str:
         if row["kind"] == "get":
-            return f"{row['service']} reads (GET {READS[row['service']][1]})"
+            path = READS[row["service"]][1] if row["service"] in READS else \
+                f"/{DASHBOARD_READ}"  # horizon: the dashboard's login page
+            return f"{row['service']} reads (GET {path})"
         return f"{row['service']} {KIND_LABEL[row['kind']]}"
 
     goal = data["goal_write_window_seconds"]
@@ -313,10 +315,11 @@ def main() -> int:
         if load.result is None:
             raise SystemExit("bench: the load generator ended without a result")
         data = measure(load.result, step_times(state), cutover_seconds, cutover_rc)
-        text = report(data, args)
         results = Path(args.results)
         results.mkdir(parents=True, exist_ok=True)
+        # the measurement first: a report that fails must not lose a 20-minute run
         (results / "cutover.json").write_text(json.dumps(data, indent=2) + "\n")
+        text = report(data, args)
         (results / "cutover.md").write_text(text)
         print(text)
         if cutover_rc == 0:
