@@ -7,7 +7,7 @@ files are written once (see `configs`).
 The order, as `LabSetup.run` reads: pre-flight (every address free), venvs installed
 on each controller, both MariaDBs, service users and databases, config trees, clouds
 and inventory, HAProxy, then the old side's services set up (`service_setup`) and
-started, the seed, and the new side's wanted services.
+started, the new side's wanted services, the compute nodes, and the seed.
 """
 
 from __future__ import annotations
@@ -132,12 +132,15 @@ class LabSetup:
                    partial(self._clouds_and_inventory, servers, python, passwords))
         self._start_balancers()
         self._set_up_old_services(passwords)
-        if state.spec.has_compute:
-            self._start_compute(passwords)
-        self._step("old-seed", partial(service_setup.seed_old_cloud, layout, state, passwords))
+        # The new side's wanted services before the compute nodes: after a cutover the
+        # nodes' nova.conf names the new bus, and nova-compute waits for a conductor
+        # there before it consumes its queue.
         services = LabServices(layout, state)
         for service in state.spec.served:
             self._start_wanted(services, "new", service)
+        if state.spec.has_compute:
+            self._start_compute(passwords)
+        self._step("old-seed", partial(service_setup.seed_old_cloud, layout, state, passwords))
 
     def _step(self, name: str, action: Callable[[], None]) -> None:
         if name in self.state.done:
