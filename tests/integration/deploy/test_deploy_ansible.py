@@ -153,7 +153,7 @@ SLOW_PLAYBOOK = """
   gather_facts: false
   tasks:
     - name: Converge slowly
-      ansible.builtin.shell: "echo $$ > {{ pid_file }}; exec sleep 60"
+      ansible.builtin.shell: "echo $$ > {{ pid_file }}; exec sleep 120"
 """
 
 
@@ -188,17 +188,22 @@ def test_ctrl_c_stops_ansible_before_returning(tmp_path: Path) -> None:
     rig, pid_file = slow_rig(tmp_path)
     step = deploy_step()
 
+    interrupted: list[float] = []
+
     def interrupt_once_the_task_runs() -> None:
-        wait_for_pid(pid_file)
+        # a loaded machine may take long to start ansible: wait for the task itself
+        # (it sleeps 120 s), then interrupt while it runs
+        wait_for_pid(pid_file, seconds=90)
+        interrupted.append(time.monotonic())
         _thread.interrupt_main()  # what a second Ctrl-C does to the executor
 
     watcher = threading.Thread(target=interrupt_once_the_task_runs, daemon=True)
     watcher.start()
-    started = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
         rig.action().run(step, rig.context(step))
     watcher.join(5)
-    assert time.monotonic() - started < 30
+    assert interrupted, "the playbook's task never started"
+    assert time.monotonic() - interrupted[0] < 30  # the interrupt ended it, not the sleep
     pid = int(pid_file.read_text())
     deadline = time.monotonic() + 5  # SIGKILL is sent; a loaded machine may lag a moment
     while is_running(pid) and time.monotonic() < deadline:
