@@ -74,8 +74,12 @@ def upgrade(layout: LabLayout, node: ComputeNode, release: str) -> str:
     or a release the lab has no nova venv of)."""
     if running_pid(layout, node) is not None:
         raise InputError(f"{node.component} runs: stop it before upgrading it")
-    state = update_state(layout, lambda _s: None)
-    state.venv("nova", release)  # the lab built it (InputError otherwise)
-    before = state.compute_release(node.dir)
-    update_state(layout, lambda s: s.compute_releases.__setitem__(node.dir, release))
-    return before
+    before: list[str] = []
+
+    def move(state: LabState) -> None:  # read and written under one lock
+        state.venv("nova", release)  # the lab built it (InputError otherwise)
+        before.append(state.compute_release(node.dir))
+        state.compute_releases[node.dir] = release
+
+    update_state(layout, move)
+    return before[0]

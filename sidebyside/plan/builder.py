@@ -83,13 +83,15 @@ def _db_sync_steps(inv: Inventory, phase: str) -> list[Step]:
     return steps
 
 
-def _start_each(inv: Inventory, phase: str, side: str) -> list[Step]:
-    """One step per service, each started (and checked) alone."""
+def _start_each(inv: Inventory, phase: str, side: str,
+                services: Iterable[str] | None = None) -> list[Step]:
+    """One step per service (every one, in order, by default), each started (and
+    checked) alone."""
     controllers = tuple(inv.side(side).controllers)
     return [Step(id=f"{phase}.start-{side}.{svc}", action="start_service", service=svc,
                  title=f"Start {svc} on the {side} controllers", hosts=controllers,
                  changes=_changes_on(side), params={"side": side})
-            for svc in inv.ordered_services]
+            for svc in (inv.ordered_services if services is None else services)]
 
 
 def _start_together(inv: Inventory, phase: str, side: str) -> Step:
@@ -441,7 +443,7 @@ def plan_finalize(inv: Inventory) -> list[Step]:
                  title="Remove the RPC version pins set by hand ([upgrade_levels] of nova.conf "
                        "on the new controllers; `auto` stays)"),
             *_stop(inv, "finalize", "new", ["nova"]),
-            *[s for s in _start_each(inv, "finalize", "new") if s.service == "nova"],
+            *_start_each(inv, "finalize", "new", ["nova"]),
         ]
     steps += [
         Step(id=f"finalize.db.{svc}", action="finalize_db", service=svc,
