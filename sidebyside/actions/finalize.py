@@ -9,7 +9,7 @@ from typing import Any
 
 from sidebyside.actions.computes import new_side_nova_services
 from sidebyside.actions.context import ActionContext
-from sidebyside.actions.upgrade import _NewSideAction
+from sidebyside.actions.upgrade import NewSideAction
 from sidebyside.computes.follow import file_attributes
 from sidebyside.computes.pins import remove_manual_pins
 from sidebyside.computes.registry import RegisteredCinderService, registered_cinder_services
@@ -75,7 +75,7 @@ class RequireAllUpgradedAction:
         return {"services": counted}
 
 
-class RemoveRpcPinsAction(_NewSideAction):
+class RemoveRpcPinsAction(NewSideAction):
     """`remove_rpc_pins`: on every new controller, nova.conf's [upgrade_levels] options
     that pin a version by hand are removed (a comment keeps them); `auto` stays. The
     file's owner, group and mode are kept. The nova services are restarted by the
@@ -104,7 +104,7 @@ class RemoveRpcPinsAction(_NewSideAction):
         return run_on_hosts(ctx, list(step.hosts or self.inventory.new.controllers), on_host)
 
 
-class FinalizeDbAction(_NewSideAction):
+class FinalizeDbAction(NewSideAction):
     """`finalize_db`: the service's catalog `finalize` stages with the new release's
     code on one new controller."""
 

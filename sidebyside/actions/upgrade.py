@@ -33,7 +33,10 @@ from sidebyside.upgrade.preflight import run_preflight
 from sidebyside.upgrade.upgrade_check import check_upgrade_status, require_no_failure
 
 
-class _NewSideAction:
+class NewSideAction:
+    """An action on one new controller (the step's first host): its /etc, the service's
+    control and the release to run (finalize's actions are ones too)."""
+
     def __init__(self, context: ActionContext) -> None:
         self.inventory = context.inventory
         self.hosts = context.hosts
@@ -72,7 +75,7 @@ class PreflightAction:
         return report.to_dict()
 
 
-class UpgradeCheckAction(_NewSideAction):
+class UpgradeCheckAction(NewSideAction):
     """`upgrade_check`: `<service>-status upgrade check --json` with the target code."""
 
     def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
@@ -90,7 +93,7 @@ class UpgradeCheckAction(_NewSideAction):
         return report.to_dict()
 
 
-class CellMappingsAction(_NewSideAction):
+class CellMappingsAction(NewSideAction):
     """`update_cell_mappings`: every nova cell on the new database and broker, taken
     from the new controller's nova.conf; no cell may name the old database after."""
 
@@ -132,7 +135,7 @@ class CellMappingsAction(_NewSideAction):
         return True
 
 
-class DbSyncAction(_NewSideAction):
+class DbSyncAction(NewSideAction):
     """`db_sync`: one service's databases to one release of the path."""
 
     def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
@@ -161,7 +164,7 @@ class DbSyncAction(_NewSideAction):
 DASHBOARD_SHARE = "/usr/share/openstack-dashboard"
 
 
-class StaticAssetsAction(_NewSideAction):
+class StaticAssetsAction(NewSideAction):
     """`build_static_assets`: the service's static_assets commands (horizon's
     collectstatic and compress) with the new release's code, on each host of the step
     in turn. Idempotent: a resumed run builds them again."""
