@@ -49,8 +49,7 @@ from sidebyside.actions.traffic import (
     ThawWritesAction,
 )
 from sidebyside.actions.upgrade import (
-    CellMappingsAction,
-    DbSyncAction,
+    DbSyncChainsAction,
     PreflightAction,
     StaticAssetsAction,
     UpgradeCheckAction,
@@ -73,8 +72,7 @@ ACTIONS: Mapping[str, ActionBuilder] = MappingProxyType({
     "copy_databases": CopyAction,                                       # actions/data.py
     "migrate_config": ConfigAction,                                     # actions/config.py
     # nothing may upgrade a copy that did not verify
-    "update_cell_mappings": requires_verified_copy(CellMappingsAction),  # actions/upgrade.py
-    "db_sync": requires_verified_copy(DbSyncAction),                    # actions/upgrade.py
+    "db_sync_chains": requires_verified_copy(DbSyncChainsAction),       # actions/upgrade.py
     "build_static_assets": StaticAssetsAction,                          # actions/upgrade.py
     # services
     "start_service": StartServiceAction,                          # actions/service_control.py

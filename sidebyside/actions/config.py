@@ -1,11 +1,13 @@
-"""`migrate_config`: one service's configuration and key repositories, old -> new.
+"""`migrate_config`: the services' configuration and key repositories, old -> new.
 
 Each new controller takes the files of its own old counterpart (`new.counterparts`,
 else the old controller at its position: config.counterparts), collected there
 (only read), translated with the new release's own option metadata and a host map
 that carries that counterpart's address to this new controller's, written to it;
-the new controllers in parallel. At cutover the same step runs again and reports,
-per controller, what changed on its counterpart since prepare (the config delta).
+the services and the new controllers in parallel (each translation runs the
+releases' oslo-config-generator: importing a service costs seconds). At cutover the
+same step runs again and reports, per controller, what changed on its counterpart
+since prepare (the config delta).
 """
 
 from __future__ import annotations
@@ -75,26 +77,45 @@ class ConfigAction:
         return Side(host=host, root=inv.hosts[name].root,
                     venv_bin=old_bin if has_generator else None)
 
-    def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
-        inv = self.inventory
-        service = step.service
-        assert service is not None
-        counterpart = inventory_counterparts(inv)  # InputError before any host is touched
-        control = inv.new.services[service]
-        base_map = host_map_for(inv)
+    @staticmethod
+    def services_of(step: Step) -> list[str]:
+        """The step's service, or its `services` (every one carried in one step)."""
+        if step.service:
+            return [step.service]
+        return [str(s) for s in step.params["services"]]
 
-        def on_host(name: str) -> dict[str, Any]:
+    def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
+        """One service's outcome when the step names one; else {"services": {service:
+        outcome}}. Raises StepFailed naming every service and host that failed."""
+        inv = self.inventory
+        services = self.services_of(step)
+        counterpart = inventory_counterparts(inv)  # InputError before any host is touched
+        base_map = host_map_for(inv)
+        pairs = {f"{service}@{name}": (service, name)
+                 for service in services for name in step.hosts}
+
+        def on_pair(key: str) -> dict[str, Any]:
+            service, name = pairs[key]
             old_name = counterpart[name]
             old = self._old_side(service, old_name)
             new = Side(host=self.hosts(name), root=inv.hosts[name].root,
-                       venv_bin=control.bin_dir_for(inv.release.to))
+                       venv_bin=inv.new.services[service].bin_dir_for(inv.release.to))
             host_map = per_host_map(base_map, old_address=inv.hosts[old_name].address,
                                     new_address=inv.hosts[name].address)
             result = migrate_service_config(service, inv.release.from_, inv.release.to,
                                              old=old, new=new, host_map=host_map)
             return {**result.to_dict(), "counterpart": old_name}
 
-        results = run_on_hosts(ctx, list(step.hosts), on_host)
+        results = run_on_hosts(ctx, list(pairs), on_pair)
+        outcomes = {service: self._outcome(
+            service, {name: results[f"{service}@{name}"] for name in step.hosts}, step, ctx)
+            for service in services}
+        if step.service:
+            return outcomes[step.service]
+        return {"services": outcomes}
+
+    def _outcome(self, service: str, results: dict[str, dict[str, Any]], step: Step,
+                 ctx: StepContext) -> dict[str, Any]:
         several = len(results) > 1
         for host in step.hosts:
             result = results[host]

@@ -224,7 +224,10 @@ class RecordPositionAction(_DataAction):
                            "binlog_pos": new_position.get("binlog_pos"),
                            "gtid": new_position.get("gtid")})
         if "old" in sides:
-            old_position = record_position(self.old(), databases)
+            # the old services keep serving reads in the read-only window, and their
+            # processes keep beating: recorded so the cutover tells those from a user's
+            old_position = record_position(self.old(), databases,
+                                           background=background_writes_of(databases))
             ctx.set_fact(POSITION_OLD, old_position)
             ctx.log(f"old side: {len(old_position['tables'])} tables checksummed")
             result["old_tables"] = len(old_position["tables"])
@@ -296,12 +299,15 @@ class ReportNewWritesAction(_DataAction):
 
 
 class VerifyOldUntouchedAction(_DataAction):
-    """`verify_old_untouched`: the old databases are exactly as at cutover (no
-    allowance for background writes: nothing may write the old side)."""
+    """`verify_old_untouched`: the old databases hold nothing written since the
+    cutover's position but their own services' background writes (the old services
+    answer reads until the switch; their heartbeats are no user's data, and the new
+    side's services write their own)."""
 
     def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
         position = current_position(ctx, POSITION_OLD)
-        if position is None and step.params.get("since") == "freeze":
+        frozen = step.params.get("since") == "freeze"
+        if position is None and frozen:
             raise VerificationError(
                 "no checksum of the old databases taken by this cutover: cannot prove no "
                 "write reached them during the read-only window",
@@ -311,20 +317,28 @@ class VerifyOldUntouchedAction(_DataAction):
                     "one): nothing to compare the old databases with")
             return {"checked": False}
         changes = changes_since(self.old(), position)
-        if changes["changed"] and step.params.get("since") == "freeze":
+        background = {t: e for t, e in changes["tables"].items() if e.get("background")}
+        user_writes = {t: e for t, e in changes["tables"].items() if not e.get("background")}
+        if user_writes and frozen:
             raise VerificationError(
                 "writes reached the old databases during the read-only window, after the "
-                "final copy's position: " + "; ".join(describe_changes(changes))
+                "final copy's position: "
+                + "; ".join(describe_changes({"tables": user_writes}))
                 + "; the new side would miss them, so traffic was not switched",
-                hint="find what writes (a worker still running? keystone lockout or "
-                     "inactivity tracking with allow_token_issue?), stop it, then "
+                hint="find what writes (an operation still in progress? keystone lockout "
+                     "or inactivity tracking with allow_token_issue?), stop it, then "
                      "`sbs cutover --restart` or `sbs rollback`")
-        if changes["changed"]:
+        if user_writes:
             raise VerificationError(
                 "the old databases changed since cutover, though sbs never writes them: "
-                + "; ".join(describe_changes(changes)),
+                + "; ".join(describe_changes({"tables": user_writes})),
                 hint="something else wrote the old database: investigate before starting "
                      "the old services")
-        ctx.log(f"old databases unchanged since the final copy's position "
-                f"({len(position['tables'])} tables, checksums equal)")
-        return {"checked": True, "tables": len(position["tables"])}
+        if background:
+            ctx.log("the old services' own background writes since the position, no "
+                    "user's data: " + "; ".join(f"{table} {entry['reason']}"
+                                               for table, entry in sorted(background.items())))
+        ctx.log(f"old databases hold no user write since the final copy's position "
+                f"({len(position['tables'])} tables compared)")
+        return {"checked": True, "tables": len(position["tables"]),
+                "background": sorted(background)}

@@ -1,6 +1,6 @@
 """Executor actions of the service upgrade: preflight, upgrade_check,
-update_cell_mappings, db_sync and build_static_assets, all on the new side (the
-pre-flight only reads).
+update_cell_mappings, db_sync, db_sync_chains and build_static_assets, all on the new
+side (the pre-flight only reads).
 
 Each is built from the ActionContext (the inventory and its hosts); the plan step
 says which service, release and controller. Results (per-stage durations
@@ -9,11 +9,14 @@ included) are returned for the journal.
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from typing import Any
 
 from sidebyside.actions.context import ActionContext
 from sidebyside.config.metadata import service_spec
 from sidebyside.engine.executor import StepContext
+from sidebyside.engine.per_host import run_on_hosts
 from sidebyside.errors import InputError
 from sidebyside.inventory import ServiceControl
 from sidebyside.plan.model import Step
@@ -159,6 +162,67 @@ class DbSyncAction(NewSideAction):
         run = execute(self.hosts(name), argv, service=info.name, stage="verify",
                       timeout=check.timeout, log=ctx.log)
         return read_check(check, run.returncode, run.text).current
+
+
+class DbSyncChainsAction(NewSideAction):
+    """`db_sync_chains`: every service's databases along the release path, one chain per
+    service, all chains at once (their databases are independent). A chain is the
+    service's db_syncs release after release; nova's starts with its cell mappings.
+
+    Each finished chain is journaled (engine/per_host.py): a resumed step runs only the
+    chains that did not finish, each from its start (every stage is idempotent: the
+    checks dispatch only what is pending, the cell update only what differs)."""
+
+    def __init__(self, context: ActionContext) -> None:
+        super().__init__(context)
+        self.cells = CellMappingsAction(context)
+        self.sync = DbSyncAction(context)
+
+    def _chain(self, step: Step, ctx: StepContext, svc: str) -> dict[str, Any]:
+        def prefixed(line: str) -> None:
+            ctx.log(f"[{svc}] {line}")
+        chain_ctx = _LogAs(ctx, prefixed)
+        started = time.monotonic()
+        path = [str(r) for r in step.params["path"]]
+        links: list[dict[str, Any]] = []
+        if svc == "nova" and step.params.get("cell_mappings"):
+            cells = dataclasses.replace(step, service="nova", params={"release": path[0]})
+            link_started = time.monotonic()
+            result = self.cells.run(cells, chain_ctx)  # type: ignore[arg-type]
+            links.append({"stage": "cell-mappings", "result": result,
+                          "seconds": round(time.monotonic() - link_started, 1)})
+        for release in path:
+            sync = dataclasses.replace(step, service=svc, params={"release": release})
+            link_started = time.monotonic()
+            result = self.sync.run(sync, chain_ctx)  # type: ignore[arg-type]
+            links.append({"stage": f"db-sync {release}", "result": result,
+                          "seconds": round(time.monotonic() - link_started, 1)})
+        seconds = round(time.monotonic() - started, 1)
+        prefixed(f"chain done in {seconds:.1f}s")
+        return {"seconds": seconds, "links": links}
+
+    def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
+        """Raises StepFailed naming every chain that failed (after the others ended)."""
+        chains = [str(s) for s in step.params["services"]]
+        started = time.monotonic()
+        results = run_on_hosts(ctx, chains, lambda svc: self._chain(step, ctx, svc),
+                               max_parallel=len(chains))
+        seconds = {svc: results[svc].get("seconds") for svc in chains}
+        slowest = max(chains, key=lambda svc: seconds[svc] or 0.0)
+        ctx.log(f"every chain done in {time.monotonic() - started:.1f}s; the slowest: "
+                f"{slowest} {seconds[slowest]}s")
+        return {"chains": results, "chain_seconds": seconds, "slowest_chain": slowest}
+
+
+class _LogAs:
+    """A StepContext whose log lines carry a chain's name (chains log at once)."""
+
+    def __init__(self, ctx: StepContext, log: Any) -> None:
+        self._ctx = ctx
+        self.log = log
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ctx, name)
 
 
 DASHBOARD_SHARE = "/usr/share/openstack-dashboard"

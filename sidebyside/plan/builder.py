@@ -38,14 +38,15 @@ def _changes_on(side: str) -> Changes:
 
 def _config_steps(inv: Inventory, phase: str) -> list[Step]:
     """Configuration carried to the new side: all of it in prepare, the delta since
-    prepare in cutover."""
+    prepare in cutover. One step, the services in parallel: their translations are
+    independent, and each imports its release (oslo-config-generator) for seconds."""
     return [Step(
-        id=f"{phase}.config.{svc}", action="migrate_config", service=svc,
-        title=f"Carry {svc} configuration and key repositories to the new controllers, "
-              f"translated to {inv.release.to}",
+        id=f"{phase}.config", action="migrate_config",
+        title=f"Carry the configuration and key repositories of "
+              f"{', '.join(inv.ordered_services)} to the new controllers, translated to "
+              f"{inv.release.to} (the services in parallel)",
         changes=Changes.NEW_SIDE, hosts=tuple(inv.new.controllers),
-        params={"delta": phase == "cutover"})
-        for svc in inv.ordered_services]
+        params={"services": list(inv.ordered_services), "delta": phase == "cutover"})]
 
 
 def _static_assets_steps(inv: Inventory, phase: str) -> list[Step]:
@@ -61,26 +62,23 @@ def _static_assets_steps(inv: Inventory, phase: str) -> list[Step]:
 
 
 def _db_sync_steps(inv: Inventory, phase: str) -> list[Step]:
-    """Cell mappings first, then every release of the path, services in order."""
-    steps: list[Step] = []
-    new_ctl = inv.new.controllers[0]  # once-per-cloud commands run on exactly one controller
-    if "nova" in inv.services:
-        steps.append(Step(
-            id=f"{phase}.cell-mappings", action="update_cell_mappings", service="nova",
-            title="Point nova's cell mappings at the new database and broker "
-                  "(before any nova db sync touches a database)",
-            changes=Changes.NEW_SIDE, hosts=(new_ctl,),
-            params={"release": inv.release.path[0]}))
-    for release in inv.release.path:
-        for svc in inv.ordered_services:
-            if not service(svc).db_sync:
-                continue
-            steps.append(Step(
-                id=f"{phase}.db-sync.{release}.{svc}", action="db_sync", service=svc,
-                title=f"Upgrade the {svc} database to {release} "
-                      f"({', '.join(c.name for c in service(svc).db_sync)})",
-                changes=Changes.NEW_SIDE, hosts=(new_ctl,), params={"release": release}))
-    return steps
+    """Every database upgraded along the release path, one chain per service, the
+    chains in parallel: each service's releases in order, nova's cell mappings at the
+    head of nova's chain (before any nova db sync touches a database). The services'
+    databases are independent, so the window holds the slowest chain, not their sum."""
+    chains = [svc for svc in inv.ordered_services if service(svc).db_sync]
+    if not chains:
+        return []
+    cells = " (nova's cell mappings first)" if "nova" in chains else ""
+    return [Step(
+        id=f"{phase}.db-sync", action="db_sync_chains",
+        title=f"Upgrade the databases to {' -> '.join(inv.release.path)}, one chain per "
+              f"service in parallel{cells}: {', '.join(chains)}",
+        changes=Changes.NEW_SIDE,
+        # once-per-cloud commands run on exactly one controller
+        hosts=(inv.new.controllers[0],),
+        params={"services": chains, "path": list(inv.release.path),
+                "cell_mappings": "nova" in chains})]
 
 
 def _start_each(inv: Inventory, phase: str, side: str,
@@ -109,6 +107,17 @@ def _stop(inv: Inventory, phase: str, side: str, services: Iterable[str]) -> lis
                  changes=_changes_on(side), hosts=controllers, params={"side": side},
                  title=f"Stop {svc} on the {side} controllers")
             for svc in services]
+
+
+def _stop_together(inv: Inventory, phase: str, side: str, services: Iterable[str]) -> list[Step]:
+    """One step stopping `services` of a side at once (none: no step)."""
+    names = list(services)
+    if not names:
+        return []
+    return [Step(id=f"{phase}.stop-{side}", action="stop_service",
+                 title=f"Stop {', '.join(names)} on the {side} controllers, together",
+                 hosts=tuple(inv.side(side).controllers), changes=_changes_on(side),
+                 params={"side": side, "services": names})]
 
 
 def _drain_and_stop_old(inv: Inventory, services: Iterable[str]) -> list[Step]:
@@ -262,7 +271,7 @@ def plan_cutover_drain(inv: Inventory) -> list[Step]:
         *_drain_and_stop_old(inv, inv.ordered_services),
         # The new services ran since prepare (verification): they hold connections to
         # the copies the final copy replaces, so they stop first.
-        *_stop(inv, "cutover", "new", inv.ordered_services),
+        *_stop_together(inv, "cutover", "new", inv.ordered_services),
         _final_copy(dbs),
         *_config_steps(inv, "cutover"),
         *_db_sync_steps(inv, "cutover"),
@@ -297,7 +306,7 @@ def plan_cutover_read_only_window(inv: Inventory) -> list[Step]:
         # the new services (they take no traffic yet; they hold connections to the
         # copies the final copy replaces).
         *_config_steps(inv, "cutover"),
-        *_stop(inv, "cutover", "new", inv.ordered_services),
+        *_stop_together(inv, "cutover", "new", inv.ordered_services),
         *[Step(id=f"cutover.freeze-writes.{svc}", action="freeze_writes", service=svc,
                changes=Changes.TRAFFIC,
                title=f"Read-only window for {svc}: HAProxy refuses writes (503), "
@@ -344,7 +353,7 @@ def plan_cutover_read_only_window(inv: Inventory) -> list[Step]:
         Step(id="cutover.thaw-writes", action="thaw_writes", changes=Changes.TRAFFIC,
              params={"services": frozen},
              title="End the read-only window: writes go to the new side"),
-        *_stop(inv, "cutover", "old", readable),
+        *_stop_together(inv, "cutover", "old", readable),
     ]
 
 

@@ -11,7 +11,6 @@ from sidebyside.plan.model import Plan, Step
 # A cutover step repeats work prepare already timed under another id.
 _PREPARE_EQUIVALENT = {
     "cutover.final-copy": "prepare.copy-databases",
-    "cutover.cell-mappings": "prepare.cell-mappings",
 }
 _DEFAULT_SECONDS = {  # steps that cost about the same everywhere
     "snapshot_resources": 5.0, "record_position": 2.0, "switch_traffic": 1.0,

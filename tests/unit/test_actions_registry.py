@@ -13,7 +13,7 @@ import pytest
 
 from sidebyside.actions import ACTIONS, ActionSet
 from sidebyside.actions.data import RequireVerifiedCopy
-from sidebyside.actions.upgrade import CellMappingsAction, DbSyncAction
+from sidebyside.actions.upgrade import CellMappingsAction, DbSyncAction, DbSyncChainsAction
 from sidebyside.engine.environment import Environment
 from sidebyside.errors import InputError
 from sidebyside.inventory import Inventory, parse_inventory
@@ -85,14 +85,16 @@ def test_each_variant_plans_what_it_is_meant_to() -> None:
     assert "production-keepalived/cutover" not in used["move_vip"]
 
 
-@pytest.mark.parametrize("kind,runs", [("db_sync", DbSyncAction),
-                                       ("update_cell_mappings", CellMappingsAction)])
 def test_what_writes_the_copy_is_built_behind_the_verified_copy_guard(
-        kind: str, runs: type, tmp_path: Path) -> None:
-    assert inspect.unwrap(ACTIONS[kind]) is runs  # the table names the class it runs
+        tmp_path: Path) -> None:
+    # the db_sync chains (nova's cell mappings at the head of its chain) write the copy
+    assert inspect.unwrap(ACTIONS["db_sync_chains"]) is DbSyncChainsAction
     with ActionSet(Environment(parse_inventory(example("minimal")), tmp_path)) as actions:
-        action = actions[kind]
-        assert isinstance(action, RequireVerifiedCopy) and isinstance(action.inner, runs)
+        action = actions["db_sync_chains"]
+        assert isinstance(action, RequireVerifiedCopy)
+        assert isinstance(action.inner, DbSyncChainsAction)
+        assert isinstance(action.inner.cells, CellMappingsAction)
+        assert isinstance(action.inner.sync, DbSyncAction)
 
 
 def test_an_action_set_builds_every_kind_and_opens_no_host_until_a_step_asks(
@@ -104,7 +106,7 @@ def test_an_action_set_builds_every_kind_and_opens_no_host_until_a_step_asks(
     with ActionSet(Environment(parse_inventory(example("minimal")), tmp_path)) as actions:
         assert set(actions) == set(ACTIONS)
         assert all(type(actions[k]) is ACTIONS[k] for k in ACTIONS
-                   if k not in ("db_sync", "update_cell_mappings"))
+                   if k != "db_sync_chains")
         assert connected == []
         actions.context.hosts("old-ctl1")
         assert connected == ["old-ctl1"]

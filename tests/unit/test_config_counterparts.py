@@ -342,3 +342,21 @@ def test_the_private_directory_is_removed_when_validation_fails(tmp_path: Path) 
         run_step(tmp_path, action)
     assert private_dirs(hosts["new-ctl1"])[1] == ["/tmp/sbs-config.private1"]
     assert "/tmp/sbs-config.private1" not in hosts["new-ctl1"].dirs
+
+
+def test_one_step_carries_every_service_it_lists(tmp_path: Path) -> None:
+    """prepare's and cutover's single config step (the services in parallel): each
+    service's outcome under its name, its manifest recorded for cutover's delta."""
+    hosts, action = fleet(tmp_path, fleet_inventory(OLD, NEW))
+    step = Step(id="prepare.config", action="migrate_config", title="config",
+                changes=Changes.NEW_SIDE, hosts=tuple(NEW),
+                params={"services": ["keystone"], "delta": False})
+    journal = Journal(tmp_path / "state")
+    run_id = journal.start_run("prepare", "unit", [step.to_dict()])
+    ctx = StepContext(run_id=run_id, step=step, journal=journal, options={})
+    outcome = action.run(step, ctx)
+    assert list(outcome["services"]) == ["keystone"]
+    assert outcome["services"]["keystone"]["counterparts"] == dict(zip(NEW, OLD, strict=True))
+    assert set(ctx.fact("config.keystone.collected")["hosts"]) == set(NEW)
+    for old, new in zip(OLD, NEW, strict=True):
+        assert hosts[new].files["/etc/keystone/fernet-keys/0"] == f"key of {old}".encode()

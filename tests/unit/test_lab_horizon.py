@@ -91,7 +91,7 @@ def test_prepare_builds_static_assets_after_the_config_and_before_the_start() ->
                             db_password_files={"old": Path("/o"), "new": Path("/n")})
     ids = [step.id for step in plan_prepare(parse_inventory(data, "lab"))]
     built = ids.index("prepare.static-assets.horizon")
-    assert ids.index("prepare.config.horizon") < built < ids.index("prepare.start-new.horizon")
+    assert ids.index("prepare.config") < built < ids.index("prepare.start-new.horizon")
     step = plan_prepare(parse_inventory(data, "lab"))[built]
     assert step.action == "build_static_assets" and step.hosts == ("new-ctl1",)
     assert "collectstatic, compress" in step.title

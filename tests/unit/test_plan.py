@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,32 +29,31 @@ def ids(plan, prefix):
     return [s.id for s in plan.steps if s.id.startswith(prefix)]
 
 
-def test_db_syncs_follow_service_order_within_each_release_of_the_path():
-    plan = build_plan(production(), "prepare")
-    syncs = ids(plan, "prepare.db-sync.")
-    releases = [s.split(".")[2] + "." + s.split(".")[3] for s in syncs]
-    assert releases == sorted(releases)  # every 2025.1 sync before any 2026.1 sync
-    for release in ("2025.1", "2026.1"):
-        services = [s.rsplit(".", 1)[1] for s in syncs if f".{release}." in s]
-        expected = [s for s in SERVICE_ORDER if catalog()[s].db_sync]
-        assert services == expected
+def test_db_syncs_are_one_chain_per_service_along_the_release_path():
+    for command in ("prepare", "cutover"):
+        plan = build_plan(production(), command)
+        syncs = [s for s in plan.steps if s.action == "db_sync_chains"]
+        assert [s.id for s in syncs] == [f"{command}.db-sync"]
+        chains = syncs[0].params
+        assert chains["services"] == [s for s in SERVICE_ORDER if catalog()[s].db_sync]
+        assert chains["path"] == ["2025.1", "2026.1"]  # each chain: its releases in order
+        # nova's cell mappings head nova's chain (before any nova db sync)
+        assert chains["cell_mappings"] is True
+        assert "cell-mappings" not in " ".join(s.id for s in plan.steps)
 
 
 def test_services_listed_out_of_order_are_planned_in_upgrade_order():
     data = example_inventory("production.yaml")
     data["services"] = list(reversed(data["services"]))
     plan = build_plan(parse_inventory(data), "prepare")
-    assert [s.rsplit(".", 1)[1] for s in ids(plan, "prepare.db-sync.2026.1")][:2] == [
-        "keystone", "glance"]
+    assert plan.step("prepare.db-sync").params["services"][:2] == ["keystone", "glance"]
 
 
-def test_nova_cell_mappings_move_before_any_nova_db_sync():
-    for command in ("prepare", "cutover"):
-        plan = build_plan(production(), command)
-        order = [s.id for s in plan.steps]
-        first_nova_sync = min(i for i, s in enumerate(order) if s.endswith(".nova")
-                              and ".db-sync." in s)
-        assert order.index(f"{command}.cell-mappings") < first_nova_sync
+def test_without_nova_no_chain_starts_with_cell_mappings():
+    data = example_inventory("minimal.yaml")
+    plan = build_plan(parse_inventory(data), "prepare")
+    assert "nova" not in data["services"]
+    assert plan.step("prepare.db-sync").params["cell_mappings"] is False
 
 
 def test_prepare_copies_before_config_before_sync_before_start():
@@ -62,7 +62,7 @@ def test_prepare_copies_before_config_before_sync_before_start():
     assert order[:2] == ["prove_sides_distinct", "preflight"]
     assert order.index("backup") < order.index("deploy") < order.index("copy_databases")
     assert order.index("copy_databases") < order.index("migrate_config") < order.index(
-        "db_sync") < order.index("start_service")
+        "db_sync_chains") < order.index("start_service")
     assert order[-1] == "verify_side"
 
 
@@ -141,7 +141,7 @@ def test_step_ids_unique_and_once_per_cloud_commands_on_one_controller():
         plan = build_plan(inv, command)
         assert len({s.id for s in plan.steps}) == len(plan.steps)
         for step in plan.steps:
-            if step.action in ("db_sync", "update_cell_mappings", "upgrade_check"):
+            if step.action in ("db_sync_chains", "upgrade_check"):
                 assert step.hosts == (inv.new.controllers[0],)
 
 
@@ -170,7 +170,7 @@ def test_window_estimate_uses_recorded_prepare_timings():
     assert window.read_downtime == window.downtime  # without a read-only window
 
 
-def test_window_estimate_of_a_read_only_window():
+def test_window_estimate_of_a_read_only_window(monkeypatch: pytest.MonkeyPatch):
     inv = production()
     plan = build_plan(inv, "cutover")
     recorded = {step.id: 10.0 for step in build_plan(inv, "prepare").steps}
@@ -178,19 +178,25 @@ def test_window_estimate_of_a_read_only_window():
     ids = [s.id for s in plan.steps]
     writes = ids[ids.index("cutover.freeze-writes.keystone"):ids.index("cutover.thaw-writes") + 1]
     assert window.downtime == pytest.approx(sum(window.steps[i].seconds for i in writes))
-    # reads fail from nova's drain... no: from the first old service stopped (nova's
-    # workers) to the last switch; keystone and glance keep answering
+    # every seed service answers reads on the old side until its switch
+    assert window.read_downtime == 0.0
+
+    # a service that cannot (its reads would write) fails reads from its stop, before
+    # the final copy, to the last switch
+    from sidebyside.plan import builder
+    nova = dataclasses.replace(catalog()["nova"], serves_reads_while_frozen=False)
+    monkeypatch.setattr(builder, "service",
+                        lambda name: nova if name == "nova" else catalog()[name])
+    plan = build_plan(inv, "cutover")
+    ids = [s.id for s in plan.steps]
+    assert ids.index("cutover.drain.nova") < ids.index("cutover.stop-old.nova") \
+        < ids.index("cutover.final-copy")
+    assert plan.step("cutover.snapshot").params["services"] == ["nova"]
+    window = estimate_window(plan, inv, recorded)
     reads = ids[ids.index("cutover.stop-old.nova"):max(
         i for i, s in enumerate(ids) if s.startswith("cutover.switch.")) + 1]
     assert window.read_downtime == pytest.approx(sum(window.steps[i].seconds for i in reads))
-    only_api = example_inventory("production.yaml")
-    only_api["services"] = ["keystone", "glance"]
-    for block in (only_api["ha"]["haproxy"]["backends"], only_api["old"]["services"],
-                  only_api["new"]["services"]):
-        for name in [k for k in block if k not in only_api["services"]]:
-            del block[name]
-    inv2 = parse_inventory(only_api)
-    assert estimate_window(build_plan(inv2, "cutover"), inv2, recorded).read_downtime == 0.0
+    assert window.read_downtime > 0
 
 
 def test_window_estimate_unknown_without_timings():
@@ -215,20 +221,19 @@ def test_read_only_window_freezes_every_backend_first_and_keeps_read_apis_until_
     # what needs no freeze happens before the window: the config delta, stopping the
     # new services (no traffic yet)
     assert all(order.index(s) < first_freeze for s in order
-               if s.startswith(("cutover.config.", "cutover.stop-new.")))
-    assert len([s for s in order if s.startswith("cutover.config.")]) == len(SERVICE_ORDER)
+               if s.startswith(("cutover.config", "cutover.stop-new")))
+    config = plan.step("cutover.config")
+    assert config.params == {"services": list(SERVICE_ORDER), "delta": True}
     readable = [s for s in SERVICE_ORDER if catalog()[s].serves_reads_while_frozen]
-    assert readable == ["keystone", "glance", "placement", "horizon"]
-    # Services with workers (heartbeats in the database) still drain and stop before
-    # the final copy; API-only ones stop only after the switch and the thaw.
+    # Every seed service keeps answering reads on the old side through the window: the
+    # ones with workers too (their heartbeats are told from a user's write by the
+    # proof below); a service without the flag would drain and stop before the copy.
+    assert readable == list(SERVICE_ORDER)
     final_copy = order.index("cutover.final-copy")
-    for svc in SERVICE_ORDER:
-        stop = order.index(f"cutover.stop-old.{svc}")
-        if svc in readable:
-            assert f"cutover.drain.{svc}" not in order
-            assert stop > order.index("cutover.thaw-writes")
-        else:
-            assert order.index(f"cutover.drain.{svc}") < stop < final_copy
+    assert not [s for s in order if s.startswith("cutover.drain.")]
+    stop_old = plan.step("cutover.stop-old")  # together, once writes reopened
+    assert stop_old.params == {"side": "old", "services": list(SERVICE_ORDER)}
+    assert order.index("cutover.stop-old") > order.index("cutover.thaw-writes")
     # The old side is checksummed before the final copy and proven unchanged before any
     # switch; writes reopen only after every switch and the VIP move.
     assert order.index("cutover.old-position") < final_copy
@@ -244,10 +249,9 @@ def test_read_only_window_freezes_every_backend_first_and_keeps_read_apis_until_
     # the services about to stop are counted on the old side once writes are frozen;
     # the others are compared with the old side live, at verification
     assert order.index("cutover.snapshot") == first_freeze + len(freezes)
-    assert plan.step("cutover.snapshot").params == {
-        "side": "old", "services": [s for s in SERVICE_ORDER if s not in readable]}
+    assert plan.step("cutover.snapshot").params == {"side": "old", "services": []}
     assert plan.step("cutover.verify-vip").params == {"live_old": readable}
-    assert order[-1] == f"cutover.stop-old.{readable[-1]}"
+    assert order[-1] == "cutover.stop-old"
 
 
 def test_rollback_thaws_writes_only_after_every_switch_back():
@@ -350,10 +354,10 @@ def _reversal(step: Step, inv: Inventory) -> tuple[str, Callable[[Step], bool]]:
         return f"rollback.switch.{svc}", lambda back: (
             back.action == "switch_traffic" and back.params == {"to": "old"})
 
-    def starts_old(svc: str) -> tuple[str, Callable[[Step], bool]]:
+    def starts_old(*services: str) -> tuple[str, Callable[[Step], bool]]:
         return "rollback.start-old", lambda back: (
             back.action == "start_service" and back.params["side"] == "old"
-            and svc in back.params["services"])
+            and set(services) <= set(back.params["services"]))
 
     haproxy = inv.ha.haproxy
     if step.action == "switch_traffic":
@@ -363,7 +367,7 @@ def _reversal(step: Step, inv: Inventory) -> tuple[str, Callable[[Step], bool]]:
             return switches_back(str(step.service))
         return starts_old(str(step.service))  # no backend: only its queues were waited for
     if step.action == "stop_service" and step.params["side"] == "old":
-        return starts_old(str(step.service))
+        return starts_old(*([step.service] if step.service else step.params["services"]))
     if step.action == "move_vip":
         return "rollback.move-vip", lambda back: back.params == {"to": "old"}
     if step.action == "freeze_writes":

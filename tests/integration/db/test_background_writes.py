@@ -15,7 +15,11 @@ from typing import Any
 import pytest
 
 from sidebyside.actions.context import ActionContext
-from sidebyside.actions.data import RecordPositionAction, ReportNewWritesAction
+from sidebyside.actions.data import (
+    RecordPositionAction,
+    ReportNewWritesAction,
+    VerifyOldUntouchedAction,
+)
 from sidebyside.db import DbEndpoint
 from sidebyside.db.mariadb_server import MariaDBServer
 from sidebyside.db.position import changes_since, classify_background, record_position
@@ -176,7 +180,7 @@ def test_a_users_write_is_not_background(server: MariaDBServer, cloud: DbEndpoin
 
 def test_without_a_background_description_every_change_counts(
         server: MariaDBServer, cloud: DbEndpoint) -> None:
-    """How the old side is recorded (verify_old_untouched stays strict)."""
+    """A table the catalog does not describe: any change is a user's."""
     position = record_position(cloud, DATABASES)
     run(server, *HEARTBEATS)
     changes = changes_since(cloud, position)
@@ -214,10 +218,10 @@ def step(id_: str, action: str, **params: Any) -> Step:
     return Step(id=id_, action=action, title=id_, changes=Changes.NEW_SIDE, params=params)
 
 
-def actions_for(server: MariaDBServer, state: Path) -> dict[str, Any]:
-    """The new side's database is `server`; the old side's is never reached here."""
+def actions_for(server: MariaDBServer, state: Path, on: str = "new") -> dict[str, Any]:
+    """Side `on`'s database is `server`; the other side's is never reached here."""
     def side(name: str) -> dict[str, Any]:
-        port = server.port if name == "new" else server.port + 1
+        port = server.port if name == on else server.port + 1
         return {"controllers": [f"{name}-ctl"], "cloud": f"lab-{name}",
                 "database": {"host": server.host, "port": port, "user": "root",
                              "password_file": str(server.password_file)},
@@ -233,7 +237,8 @@ def actions_for(server: MariaDBServer, state: Path) -> dict[str, Any]:
     })
     context = ActionContext(inv, Hosts(inv), state)
     return {"record_position": RecordPositionAction(context),
-            "report_new_writes": ReportNewWritesAction(context)}
+            "report_new_writes": ReportNewWritesAction(context),
+            "verify_old_untouched": VerifyOldUntouchedAction(context)}
 
 
 CUTOVER = Plan("cutover", "background", (
@@ -273,3 +278,47 @@ def test_rollback_passes_over_background_writes_and_refuses_a_users(
     assert len(exports) == 1
     exported = exports[0].read_text()
     assert '"nova"' in exported and '"heat"' not in exported  # the databases with user writes
+
+
+class OldServices:
+    """What the old services write while the window is open (a step of the test plan,
+    between the position and the proof)."""
+
+    def __init__(self, server: MariaDBServer) -> None:
+        self.server = server
+        self.statements: tuple[str, ...] = HEARTBEATS
+
+    def run(self, step: Step, ctx: Any) -> dict[str, Any]:
+        run(self.server, *self.statements)
+        return {}
+
+
+READ_ONLY_WINDOW = Plan("cutover", "background", (
+    step("cutover.old-position", "record_position", databases=DATABASES, sides=["old"]),
+    step("cutover.old-services-run", "old_services_run"),
+    step("cutover.old-unchanged", "verify_old_untouched", databases=DATABASES,
+         since="freeze"),
+))
+
+
+def test_the_window_lets_the_old_services_beat_and_stops_at_a_users_write(
+        server: MariaDBServer, cloud: DbEndpoint, tmp_path: Path) -> None:
+    """The old services answer reads in the read-only window and keep beating (nova's
+    conductor and computes, neutron's agents, heat-engine): the cutover switches over
+    that, and refuses to switch over anything else written on the old side."""
+    state = tmp_path / "state"
+    journal = Journal(state)
+    old_services = OldServices(server)
+    actions = {**actions_for(server, state, on="old"), "old_services_run": old_services}
+    Executor(journal, actions).execute(READ_ONLY_WINDOW)
+    done = journal.step(journal.latest_run("cutover").id, "cutover.old-unchanged")
+    assert done.result["background"] == ["heat.service", "neutron.agents",
+                                         "nova.compute_nodes", "nova.services"]
+    assert "no user's data: heat.service updated_at on 1 row" in done.output_tail
+
+    old_services.statements = (HEARTBEATS[0], USER_WRITES["a new stack"][1])
+    with pytest.raises(StepFailed) as refused:
+        Executor(journal, actions).execute(READ_ONLY_WINDOW, restart=True)
+    assert "heat.stack" in refused.value.message
+    assert "nova.services" not in refused.value.message  # the heartbeats are not named
+    assert "traffic was not switched" in refused.value.message

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from sidebyside.actions.context import ActionContext
-from sidebyside.actions.upgrade import DbSyncAction, UpgradeCheckAction
+from sidebyside.actions.upgrade import DbSyncChainsAction, UpgradeCheckAction
 from sidebyside.engine.executor import Action, Executor
 from sidebyside.engine.journal import Journal, StepStatus
 from sidebyside.plan.builder import build_plan
@@ -96,21 +97,26 @@ def test_heat_fast_forward_through_the_executor_journals_stage_durations(
         _old_database("heat", new_db, etc, venv, release=FF_OLD)
     before = new_db.alembic_versions("heat")
     plan = build_plan(inv, "prepare")
-    steps = tuple(s for s in plan.steps if s.action in ("upgrade_check", "db_sync"))
-    assert [(s.action, s.params.get("release")) for s in steps] == [
-        ("upgrade_check", None), ("db_sync", OLD), ("db_sync", NEW)]
+    steps = tuple(s for s in plan.steps if s.action in ("upgrade_check", "db_sync_chains"))
+    assert [(s.action, s.params.get("path")) for s in steps] == [
+        ("upgrade_check", None), ("db_sync_chains", [OLD, NEW])]
     journal = Journal(tmp_path / "state")
     hosts = {"new-ctl1": LocalHost("new-ctl1")}
     context = ActionContext(inv, hosts.__getitem__, tmp_path / "state")
     actions: dict[str, Action] = {"upgrade_check": UpgradeCheckAction(context),
-                                  "db_sync": DbSyncAction(context)}
+                                  "db_sync_chains": DbSyncChainsAction(context)}
     try:
         with timed(f"heat-status + db_sync {FF_OLD} -> {OLD} -> {NEW} (executor)"):
             outcome = Executor(journal, actions).execute(
                 Plan(command="prepare", environment=inv.environment, steps=steps))
-        status, via_sync, final_sync = (journal.step(outcome.run_id, s.id) for s in steps)
+        status, chains = (journal.step(outcome.run_id, s.id) for s in steps)
     finally:
         journal.close()
+    assert chains.status is StepStatus.DONE and chains.result is not None
+    links = chains.result["chains"]["heat"]["links"]
+    assert [link["stage"] for link in links] == [f"db-sync {OLD}", f"db-sync {NEW}"]
+    via_sync, final_sync = (SimpleNamespace(status=StepStatus.DONE, result=link["result"])
+                            for link in links)
     assert status.status is StepStatus.DONE and status.result is not None
     assert status.result["result"] in ("success", "warning")
     assert status.result["checks"], "heat-status reported no checks"

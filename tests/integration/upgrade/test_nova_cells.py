@@ -12,16 +12,18 @@ to the new server. Then:
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from sidebyside.actions.context import ActionContext
-from sidebyside.actions.upgrade import CellMappingsAction, DbSyncAction
+from sidebyside.actions.upgrade import CellMappingsAction, DbSyncChainsAction
 from sidebyside.engine.executor import Executor, StepContext
 from sidebyside.engine.journal import Journal, StepStatus
 from sidebyside.plan.builder import build_plan
@@ -132,25 +134,27 @@ def test_cell_mappings_first_keep_the_old_databases_untouched(
                                             str(venv("nova", NEW_RELEASE).bin))})
     assert Path(rooted(inv.hosts["new-ctl1"].root, "/etc")) == side_by_side
     plan = build_plan(inv, "prepare")
-    steps = tuple(s for s in plan.steps if s.action in ("update_cell_mappings", "db_sync"))
-    assert [s.action for s in steps] == ["update_cell_mappings", "db_sync"]
+    steps = tuple(s for s in plan.steps if s.action == "db_sync_chains")
+    assert [s.params["services"] for s in steps] == [["nova"]]
     host = LocalHost("new-ctl1")
     context = ActionContext(inv, lambda name: host, tmp_path / "state")
-    cell_action = CellMappingsAction(context)
     journal = Journal(tmp_path / "state")
     try:
         with timed(f"nova cell mappings + db_sync {OLD_RELEASE} -> {NEW_RELEASE} (executor)"):
-            outcome = Executor(journal, {"update_cell_mappings": cell_action,
-                                         "db_sync": DbSyncAction(context)}
+            outcome = Executor(journal, {"db_sync_chains": DbSyncChainsAction(context)}
                                ).execute(Plan("prepare", inv.environment, steps))
-        cells, sync = (journal.step(outcome.run_id, s.id) for s in steps)
-        # on resume, the cell step knows it is already in place
-        ctx = StepContext(run_id=outcome.run_id, step=steps[0], journal=journal, options={})
-        assert cell_action.verify(steps[0], ctx) is True
+        record = journal.step(outcome.run_id, steps[0].id)
+        # on resume, the cell mappings are known to be in place
+        cell_step = dataclasses.replace(steps[0], service="nova",
+                                        params={"release": NEW_RELEASE})
+        ctx = StepContext(run_id=outcome.run_id, step=cell_step, journal=journal, options={})
+        assert CellMappingsAction(context).verify(cell_step, ctx) is True
     finally:
         journal.close()
-    assert cells.status is StepStatus.DONE and sync.status is StepStatus.DONE
-    assert cells.result is not None and sync.result is not None
+    assert record.status is StepStatus.DONE and record.result is not None
+    links = record.result["chains"]["nova"]["links"]
+    assert [link["stage"] for link in links] == ["cell-mappings", f"db-sync {NEW_RELEASE}"]
+    cells, sync = (SimpleNamespace(result=link["result"]) for link in links)
     # the copy named the old server; every cell was moved, cell0 kept its none:/// broker
     assert {c["name"] for c in cells.result["before"]
             if f"@{old_db.host}:{old_db.port}/" in c["database_url"]} == {"cell0", "cell1"}
