@@ -167,8 +167,8 @@ class CopyAction(_DataAction):
 
 def requires_verified_copy(
         action: Callable[[ActionContext], Action]) -> Callable[[ActionContext], Action]:
-    """Marks, in the table of actions, one that writes the copied databases (db_sync,
-    update_cell_mappings): built wrapped in RequireVerifiedCopy."""
+    """Marks, in the table of actions, one that writes the copied databases (the
+    db_sync chains): built wrapped in RequireVerifiedCopy."""
 
     def build(context: ActionContext) -> Action:
         return RequireVerifiedCopy(action(context), context.state_dir)

@@ -1,6 +1,6 @@
-"""Executor actions of the service upgrade: preflight, upgrade_check,
-update_cell_mappings, db_sync, db_sync_chains and build_static_assets, all on the new
-side (the pre-flight only reads).
+"""Executor actions of the service upgrade: preflight, upgrade_check, db_sync_chains
+(nova's cell mappings and each service's db_syncs) and build_static_assets, all on
+the new side (the pre-flight only reads).
 
 Each is built from the ActionContext (the inventory and its hosts); the plan step
 says which service, release and controller. Results (per-stage durations
@@ -15,18 +15,19 @@ from typing import Any
 
 from sidebyside.actions.context import ActionContext
 from sidebyside.config.metadata import service_spec
+from sidebyside.db.client import TargetSession
+from sidebyside.db.endpoint import endpoint_from_inventory
 from sidebyside.engine.executor import StepContext
 from sidebyside.engine.per_host import run_on_hosts
 from sidebyside.errors import InputError
 from sidebyside.inventory import ServiceControl
 from sidebyside.plan.model import Step
-from sidebyside.remote.base import Host
 from sidebyside.remote.factory import rooted
 from sidebyside.services.catalog import ServiceInfo, service
 from sidebyside.upgrade.cells import (
-    list_cells,
     new_side_urls,
     plan_cell_updates,
+    read_cells,
     update_cell_mappings,
     verify_cells,
 )
@@ -97,22 +98,21 @@ class UpgradeCheckAction(NewSideAction):
 
 
 class CellMappingsAction(NewSideAction):
-    """`update_cell_mappings`: every nova cell on the new database and broker, taken
-    from the new controller's nova.conf; no cell may name the old database after."""
+    """Every nova cell on the new database and broker, taken from the new controller's
+    nova.conf, written to the mappings on the new database server (upgrade/cells.py);
+    no cell may name the old database after. The head of nova's db_sync chain."""
 
-    def _context(self, step: Step) -> tuple[Host, ServiceInfo, str, str, str, str | None]:
-        info = service("nova")
-        control = self.inventory.new.services.get("nova")
-        if control is None:
+    def _context(self, step: Step) -> tuple[str, str | None, str]:
+        if "nova" not in self.inventory.new.services:
             raise InputError("new.services.nova: not given in the inventory")
         name = self._host_name(step)
-        host = self.hosts(name)
-        etc = self._etc(name)
-        config = f"{etc}/{service_spec('nova').main_file.path}"
-        database_url, transport_url = new_side_urls(
-            host.read_file(config).decode("utf-8", "replace"), f"{name}:{config}")
-        return host, info, control.bin_dir_for(self._release(step)), etc, database_url, \
-            transport_url
+        config = f"{self._etc(name)}/{service_spec('nova').main_file.path}"
+        return new_side_urls(self.hosts(name).read_file(config).decode("utf-8", "replace"),
+                             f"{name}:{config}")
+
+    def _session(self) -> TargetSession:
+        return TargetSession(endpoint_from_inventory(self.inventory.new.database),
+                             role="new nova_api")
 
     def _old_databases(self) -> list[tuple[str, int]]:
         """The old server as the inventory names it, and under every old name the
@@ -122,15 +122,17 @@ class CellMappingsAction(NewSideAction):
         return [(name, port) for name in dict.fromkeys(names)]
 
     def run(self, step: Step, ctx: StepContext) -> dict[str, Any]:
-        host, info, bin_dir, etc, database_url, transport_url = self._context(step)
-        result = update_cell_mappings(host, info, bin_dir, etc, database_url=database_url,
-                                      transport_url=transport_url,
-                                      old_databases=self._old_databases(), log=ctx.log)
+        database_url, transport_url, api_database = self._context(step)
+        with self._session() as session:
+            result = update_cell_mappings(session, api_database, database_url=database_url,
+                                          transport_url=transport_url,
+                                          old_databases=self._old_databases(), log=ctx.log)
         return result.to_dict()
 
     def verify(self, step: Step, ctx: StepContext) -> bool:
-        host, info, bin_dir, etc, database_url, transport_url = self._context(step)
-        cells = list_cells(host, info, bin_dir, etc, ctx.log)
+        database_url, transport_url, api_database = self._context(step)
+        with self._session() as session:
+            cells = read_cells(session, api_database)
         if plan_cell_updates(cells, database_url=database_url, transport_url=transport_url):
             return False
         verify_cells(cells, database_url=database_url, transport_url=transport_url,

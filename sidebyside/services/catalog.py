@@ -88,7 +88,6 @@ class ServiceInfo:
     # {script}: status_check_script.
     status_check_interpreter_of: str | None = None
     status_check_script: str | None = None
-    cell_mappings: dict[str, str] = field(default_factory=dict)
     api_port: int | None = None
     api_check: str | None = None
     # what a direct check of one API server GETs (any answer below 500 passes)
@@ -153,7 +152,6 @@ def catalog() -> dict[str, ServiceInfo]:
             status_check=entry.get("status_check"),
             status_check_interpreter_of=entry.get("status_check_interpreter_of"),
             status_check_script=entry.get("status_check_script"),
-            cell_mappings=dict(entry.get("cell_mappings", {})),
             api_port=api.get("port"),
             api_check=api.get("check"),
             api_check_path=str(api.get("check_path", "/")),

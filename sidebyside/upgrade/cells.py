@@ -7,16 +7,16 @@ literally. The copy on the new server still names the OLD servers, and
 `online_data_migrations` visits every cell: without this step the new release
 upgrades the old cell databases and the rollback is gone.
 
-Pure: `parse_cell_list`, `plan_cell_updates`, `cells_on_endpoint`,
-`cell_config_text`, `update_cell_argv`. Effects (through a Host): `list_cells`,
-`update_cell_mappings`.
+The rows are read and updated on the NEW database server itself (the inventory's
+`new.database`, proven the new side by identity before any step), in one transaction:
+what `nova-manage cell_v2 update_cell` does to them (nova/cmd/manage.py: the two URL
+columns of the row, by uuid), without four nova-manage processes, each importing nova
+for seconds, inside the cutover's window; and the URLs, which carry the nova database
+and RabbitMQ passwords, never go on any command line or into any file.
 
-The URLs carry the nova database and RabbitMQ passwords, so they never go on
-nova-manage's command line (where `ps` shows them to every user): each update writes
-them into a 0600 oslo.config file in a private (0700) directory on the host and
-passes it as a second `--config-file`. nova-manage's `update_cell` fills an omitted
-`--database_connection` / `--transport-url` from CONF ([database] connection,
-[DEFAULT] transport_url), and oslo.config lets the later file win.
+Pure: `plan_cell_updates`, `cells_on_endpoint`, `new_side_urls`, `verify_cells`.
+Effects (through a database session of the new side): `read_cells`,
+`update_cell_mappings`.
 """
 
 from __future__ import annotations
@@ -28,17 +28,15 @@ from typing import Any
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from sidebyside.config.ini import Document
+from sidebyside.db.client import Session
+from sidebyside.db.sql import quote_ident
 from sidebyside.errors import InputError, VerificationError
 from sidebyside.redact import redact, register_secret
-from sidebyside.remote.base import Host, private_temp_dir
-from sidebyside.services.catalog import ServiceInfo
-from sidebyside.upgrade.commands import CommandFailed, LogSink, display, execute, render
+from sidebyside.upgrade.commands import LogSink
 
 CELL0_UUID = "00000000-0000-0000-0000-000000000000"
-LIST_TIMEOUT = 300.0
-UPDATE_TIMEOUT = 300.0
 MYSQL_DEFAULT_PORT = 3306
-CELL_CONFIG_NAME = "cell.conf"
+DEFAULT_API_DATABASE = "nova_api"
 
 
 @dataclass(frozen=True)
@@ -61,13 +59,8 @@ class CellMapping:
 
 @dataclass(frozen=True)
 class CellUpdate:
-    """The URLs one cell must end up with; `changed` names what differs now.
-
-    Both URLs are always given to `update_cell` (in its private config file, see
-    `cell_config_text`): from nova.conf alone nova-manage would fill an omitted one
-    with [DEFAULT] transport_url / [database] connection, which would give cell0 the
-    broker of cell1 (and then refuse cell1 as a duplicate).
-    """
+    """The URLs one cell must end up with (both, always); `changed` names what
+    differs now."""
 
     uuid: str
     name: str
@@ -79,48 +72,6 @@ class CellUpdate:
         return {"uuid": self.uuid, "name": self.name,
                 "database_url": redact(self.database_url),
                 "transport_url": redact(self.transport_url), "changed": list(self.changed)}
-
-
-def _column_spans(border: str) -> list[tuple[int, int]]:
-    corners = [i for i, ch in enumerate(border) if ch == "+"]
-    return [(a + 1, b) for a, b in zip(corners, corners[1:], strict=False)]
-
-
-def parse_cell_list(text: str) -> list[CellMapping]:
-    """Cells from `nova-manage cell_v2 list_cells --verbose` (a PrettyTable).
-
-    Columns are cut at the border's `+` positions, so a `|` inside a password does
-    not shift them. Raises ValueError when the table is not recognised.
-    """
-    lines = [line.rstrip("\n") for line in text.splitlines()]
-    borders = [i for i, line in enumerate(lines) if line.startswith("+") and
-               set(line.strip()) <= {"+", "-"}]
-    if len(borders) < 2:
-        raise ValueError("no cell table in the list_cells output")
-    spans = _column_spans(lines[borders[0]].rstrip())
-    header_index = borders[0] + 1
-    header = [lines[header_index][a:b].strip().lower() for a, b in spans]
-    wanted = {"name": "name", "uuid": "uuid", "transport url": "transport_url",
-              "database connection": "database_url", "disabled": "disabled"}
-    missing = [col for col in wanted if col not in header]
-    if missing:
-        raise ValueError(f"list_cells table lacks column(s) {', '.join(missing)}")
-    where = {wanted[col]: header.index(col) for col in wanted}
-    cells = []
-    for line in lines[header_index + 1:]:
-        if not line.startswith("|"):
-            continue
-        values = [line[a:b].strip() for a, b in spans]
-        if len(values) < len(spans):
-            raise ValueError(f"list_cells row is shorter than its header: {redact(line)!r}")
-        cell = CellMapping(name=values[where["name"]], uuid=values[where["uuid"]],
-                           transport_url=values[where["transport_url"]],
-                           database_url=values[where["database_url"]],
-                           disabled=values[where["disabled"]].lower() == "true")
-        for url in (cell.transport_url, cell.database_url):
-            register_secret(_password(url))
-        cells.append(cell)
-    return cells
 
 
 def _password(url: str) -> str | None:
@@ -187,9 +138,11 @@ def cells_on_endpoint(cells: Iterable[CellMapping],
     return [cell for cell in cells if _endpoint(cell.database_url) in wanted]
 
 
-def new_side_urls(config_text: str, source: str) -> tuple[str, str | None]:
+def new_side_urls(config_text: str, source: str) -> tuple[str, str | None, str]:
     """[database] connection and [DEFAULT] transport_url of the new nova.conf, read as
-    nova's oslo.config reads them (sidebyside.config.ini). Pure.
+    nova's oslo.config reads them (sidebyside.config.ini), and the name of the API
+    database ([api_database] connection's, else nova_api), where the mappings live.
+    Pure.
 
     Raises InputError naming the file when the database connection is missing or the
     file has a line oslo.config would refuse (the line itself is not shown).
@@ -207,91 +160,29 @@ def new_side_urls(config_text: str, source: str) -> tuple[str, str | None]:
     register_secret(_password(database))
     if transport:
         register_secret(_password(transport))
-    return database, transport
-
-
-def _oslo_value(url: str, what: str) -> str:
-    """`url` written so that oslo.config reads back exactly `url`. Pure.
-
-    oslo.config strips one pair of surrounding quotes (so the value is always quoted:
-    a URL that starts or ends with a quote or a space survives) and substitutes
-    `$name` (so `$` is doubled). Raises ValueError for what cannot round-trip: a line
-    break, or a backslash before a `$` (oslo.config turns every `\\$` into `$$`).
-    """
-    if "\n" in url or "\r" in url:
-        raise ValueError(f"the {what} URL contains a line break")
-    if "\\$" in url:
-        raise ValueError(f"the {what} URL contains a backslash before '$', which "
-                         "oslo.config cannot read back unchanged")
-    return '"' + url.replace("$", "$$") + '"'
-
-
-def _without_broker(transport_url: str) -> bool:
-    return transport_url.startswith("none:")
-
-
-def cell_config_text(update: CellUpdate) -> str:
-    """The private oslo.config file that gives nova-manage this cell's URLs. Pure.
-
-    A `none:` transport (cell0: no broker, no credentials) is not written: nova-manage
-    starts oslo.messaging with [DEFAULT] transport_url and there is no `none` driver,
-    so it goes on the command line instead (see `update_cell_argv`).
-    Raises ValueError for a URL oslo.config cannot read back unchanged.
-    """
-    text = f"[database]\nconnection = {_oslo_value(update.database_url, 'database')}\n"
-    if not _without_broker(update.transport_url):
-        text += ("[DEFAULT]\ntransport_url = "
-                 f"{_oslo_value(update.transport_url, 'transport')}\n")
-    return text
-
-
-def update_cell_argv(template_argv: list[str], config_path: str, update: CellUpdate, *,
-                     transport_option: str = "--transport-url") -> list[str]:
-    """nova-manage's update_cell argv with the private config file and no secret. Pure.
-
-    The private file goes right after the template's last `--config-file` (oslo.config
-    reads the files in order, the later one wins; a global option placed after the
-    `cell_v2` subcommand would be refused). Raises InputError for a template without
-    `--config-file` (nova-manage would then no longer read its default nova.conf).
-    """
-    last = None
-    for index, word in enumerate(template_argv):
-        if word == "--config-file":
-            last = index + 1
-        elif word.startswith("--config-file="):
-            last = index
-    if last is None or last >= len(template_argv):
-        raise InputError(f"catalog command `{' '.join(template_argv)}` names no "
-                         "--config-file: the cell URLs cannot be passed in a file")
-    argv = [*template_argv[:last + 1], "--config-file", config_path,
-            *template_argv[last + 1:]]
-    if _without_broker(update.transport_url):
-        argv += [transport_option, update.transport_url]
-    return argv
-
-
-def _redacting(log: LogSink) -> LogSink:
-    # list_cells --verbose prints every cell's URLs with their passwords; mask each
-    # line before it reaches the log whatever the host's streaming does.
-    return lambda line: log(redact(line))
-
-
-def list_cells(host: Host, service_info: ServiceInfo, bin_dir: str, etc_dir: str,
-               log: LogSink) -> list[CellMapping]:
-    """Raises CommandFailed when list_cells fails or prints no table."""
-    template = service_info.cell_mappings["list"]
-    argv = render(template, {"bin": bin_dir.rstrip("/"), "etc": etc_dir.rstrip("/")})
-    run = execute(host, argv, service=service_info.name, stage="list_cells",
-                  timeout=LIST_TIMEOUT, log=_redacting(log))
-    if run.returncode != 0:
-        raise CommandFailed(service_info.name, "list_cells",
-                            f"`{display(argv)}` exited {run.returncode}",
-                            returncode=run.returncode, output_tail=run.tail)
+    api = document.get_one("api_database", "connection") or ""
+    register_secret(_password(api))
     try:
-        return parse_cell_list(run.stdout)
-    except ValueError as exc:
-        raise CommandFailed(service_info.name, "list_cells", str(exc),
-                            output_tail=run.tail) from None
+        api_database = urlsplit(api).path.strip("/") if api else ""
+    except ValueError:
+        api_database = ""
+    return database, transport, api_database or DEFAULT_API_DATABASE
+
+
+def read_cells(session: Session, api_database: str) -> list[CellMapping]:
+    """Every row of `api_database`.cell_mappings (nova/db/api/models.py CellMapping),
+    its passwords registered for redaction. Raises DbError subclasses."""
+    rows = session.query(
+        "SELECT uuid, name, transport_url, database_connection, disabled FROM "
+        f"{quote_ident(api_database)}.cell_mappings ORDER BY id")
+    cells = [CellMapping(name=str(name or ""), uuid=str(uuid),
+                         transport_url=str(transport or ""), database_url=str(database or ""),
+                         disabled=bool(disabled))
+             for uuid, name, transport, database, disabled in rows]
+    for cell in cells:
+        for url in (cell.transport_url, cell.database_url):
+            register_secret(_password(url))
+    return cells
 
 
 @dataclass(frozen=True)
@@ -308,51 +199,45 @@ class CellMappingResult:
                 "seconds": round(self.seconds, 3)}
 
 
-def update_cell_mappings(host: Host, service_info: ServiceInfo, bin_dir: str, etc_dir: str,
-                         *, database_url: str, transport_url: str | None,
-                         old_databases: Iterable[tuple[str, int]], log: LogSink
-                         ) -> CellMappingResult:
-    """Point every cell at `database_url`'s server and `transport_url`, then prove it.
+def update_cell_mappings(session: Session, api_database: str, *, database_url: str,
+                         transport_url: str | None, old_databases: Iterable[tuple[str, int]],
+                         log: LogSink) -> CellMappingResult:
+    """Point every cell at `database_url`'s server and `transport_url`, in one
+    transaction on the new side's `session`, then prove it from the rows read back.
 
     `old_databases` are the old side's (host, port): afterwards no cell may name one.
-    Raises CommandFailed when nova-manage fails (rc 3: another cell already uses the
-    URL), VerificationError when a cell still names an old database or differs from
-    what was set, InputError when a cell URL cannot be re-targeted.
+    Raises VerificationError when nova_api has no cell, a cell still names an old
+    database or differs from what was set; InputError when a cell URL cannot be
+    re-targeted; DbError subclasses from the server.
     """
     started = time.monotonic()
-    values = {"bin": bin_dir.rstrip("/"), "etc": etc_dir.rstrip("/")}
-    before = list_cells(host, service_info, bin_dir, etc_dir, log)
+    before = read_cells(session, api_database)
     if not before:
-        raise VerificationError(f"{host.name}: nova_api has no cell mappings: "
-                                "was the nova_api database copied?")
+        raise VerificationError(f"{api_database}.cell_mappings is empty: was the "
+                                f"{api_database} database copied?")
     try:
         updates = plan_cell_updates(before, database_url=database_url,
                                     transport_url=transport_url)
     except ValueError as exc:
         raise InputError(str(exc)) from None
-    mapping = service_info.cell_mappings
-    for update in updates:
+    if updates:
+        session.execute("START TRANSACTION")
         try:
-            config_text = cell_config_text(update)
-        except ValueError as exc:
-            raise InputError(f"cell {update.name or update.uuid}: {exc}") from None
-        template = render(mapping["update"], {**values, "cell_uuid": update.uuid})
-        with private_temp_dir(host, "sbs-cells") as directory:
-            config_path = f"{directory}/{CELL_CONFIG_NAME}"
-            host.put_file(config_path, config_text.encode(), mode=0o600)
-            argv = update_cell_argv(template, config_path, update, transport_option=mapping.get(
-                "transport_option", "--transport-url"))
-            run = execute(host, argv, service=service_info.name,
-                          stage=f"update_cell {update.name or update.uuid}",
-                          timeout=UPDATE_TIMEOUT, log=_redacting(log))
-        if run.returncode != 0:
-            why = {1: "cell not found", 2: "the mapping could not be saved",
-                   3: "another cell already uses this database or transport URL"}
-            raise CommandFailed(service_info.name, "update_cell",
-                                f"cell {update.name or update.uuid}: exited "
-                                f"{run.returncode} ({why.get(run.returncode, 'failed')})",
-                                returncode=run.returncode, output_tail=run.tail)
-    after = list_cells(host, service_info, bin_dir, etc_dir, log)
+            for update in updates:
+                session.execute(
+                    f"UPDATE {quote_ident(api_database)}.cell_mappings SET "
+                    "database_connection = %s, transport_url = %s, "
+                    "updated_at = UTC_TIMESTAMP() WHERE uuid = %s",
+                    (update.database_url, update.transport_url, update.uuid))
+                log(f"cell {update.name or update.uuid}: {', '.join(update.changed)} -> "
+                    f"{redact(update.database_url)}"
+                    + (f", {redact(update.transport_url)}" if "transport" in update.changed
+                       else ""))
+            session.execute("COMMIT")
+        except BaseException:
+            session.execute("ROLLBACK")
+            raise
+    after = read_cells(session, api_database)
     verify_cells(after, database_url=database_url, transport_url=transport_url,
                  old_databases=old_databases)
     log(f"cell mappings: {len(updates)} cell(s) updated, {len(after)} on the new servers")
