@@ -383,12 +383,7 @@ def inventory(layout: LabLayout, spec: LabSpec, *, python: str,
             "nova_host": node.nova_host, "configs": ["/etc/nova/nova.conf"],
             "services": {"nova-compute": {
                 action: compute_command(python, layout, action, node)
-                for action in ("start", "stop", "status")}}} for node in COMPUTE_NODES},
-            # the lab's nodes follow the control plane together: the cutover's write
-            # window then holds one nova-compute restart, not one per node (the
-            # inventory's default is 1; `sbs computes upgrade --batch-size 1` rolls them
-            # one at a time)
-            "batch_size": len(COMPUTE_NODES)}
+                for action in ("start", "stop", "status")}}} for node in COMPUTE_NODES}}
         if compute_upgrade:
             data["computes"]["upgrade"] = compute_upgrade
     if deploy:
