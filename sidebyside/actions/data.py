@@ -254,6 +254,19 @@ def describe_changes(changes: dict[str, Any]) -> list[str]:
     return lines
 
 
+def split_background(changes: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """changes_since()'s tables as (only their services' background writes, the rest:
+    a user's writes). Pure."""
+    tables = changes["tables"].items()
+    return ({t: e for t, e in tables if e.get("background")},
+            {t: e for t, e in tables if not e.get("background")})
+
+
+def background_summary(background: dict[str, Any]) -> str:
+    """'table reason; ...' of the background-only tables, in order. Pure."""
+    return "; ".join(f"{table} {entry['reason']}" for table, entry in sorted(background.items()))
+
+
 class ReportNewWritesAction(_DataAction):
     """`report_new_writes`: what the new side took since cutover; export it; refuse
     to drop it unless the operator accepted the loss. Its services' own background
@@ -269,12 +282,10 @@ class ReportNewWritesAction(_DataAction):
         if not changes["changed"]:
             ctx.log("the new side took no writes since cutover")
             return {"changed": False, "tables": {}}
-        background = {t: e for t, e in changes["tables"].items() if e.get("background")}
+        background, user_writes = split_background(changes)
         if background:
             ctx.log("background writes of the new side's services since cutover, not user "
-                    "data: " + "; ".join(f"{table} {entry['reason']}"
-                                         for table, entry in sorted(background.items())))
-        user_writes = {t: e for t, e in changes["tables"].items() if not e.get("background")}
+                    "data: " + background_summary(background))
         if not user_writes:
             ctx.log("the new side took no user writes since cutover")
             return {"changed": False, "tables": {}, "background": background}
@@ -317,13 +328,12 @@ class VerifyOldUntouchedAction(_DataAction):
                     "one): nothing to compare the old databases with")
             return {"checked": False}
         changes = changes_since(self.old(), position)
-        background = {t: e for t, e in changes["tables"].items() if e.get("background")}
-        user_writes = {t: e for t, e in changes["tables"].items() if not e.get("background")}
+        background, user_writes = split_background(changes)
+        described = "; ".join(describe_changes({"tables": user_writes}))
         if user_writes and frozen:
             raise VerificationError(
                 "writes reached the old databases during the read-only window, after the "
-                "final copy's position: "
-                + "; ".join(describe_changes({"tables": user_writes}))
+                "final copy's position: " + described
                 + "; the new side would miss them, so traffic was not switched",
                 hint="find what writes (an operation still in progress? keystone lockout "
                      "or inactivity tracking with allow_token_issue?), stop it, then "
@@ -331,13 +341,12 @@ class VerifyOldUntouchedAction(_DataAction):
         if user_writes:
             raise VerificationError(
                 "the old databases changed since cutover, though sbs never writes them: "
-                + "; ".join(describe_changes({"tables": user_writes})),
+                + described,
                 hint="something else wrote the old database: investigate before starting "
                      "the old services")
         if background:
             ctx.log("the old services' own background writes since the position, no "
-                    "user's data: " + "; ".join(f"{table} {entry['reason']}"
-                                               for table, entry in sorted(background.items())))
+                    "user's data: " + background_summary(background))
         ctx.log(f"old databases hold no user write since the final copy's position "
                 f"({len(position['tables'])} tables compared)")
         return {"checked": True, "tables": len(position["tables"]),
